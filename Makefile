@@ -1,0 +1,35 @@
+# One command to run, one to test; both create the virtualenv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CONFIG ?= nsdi-tracker.toml
+
+.PHONY: run check test lint venv clean
+
+$(BIN)/nsdi-tracker: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/nsdi-tracker
+
+## run: one measurement round against the resolvers in $(CONFIG)
+run: venv
+	$(BIN)/nsdi-tracker check --config $(CONFIG)
+
+## test: lint, type-check and the whole test suite (installs Unbound from Debian if missing)
+test: venv
+	@command -v unbound >/dev/null || ./tests/ensure-unbound.sh
+	$(BIN)/ruff check nsdi_tracker tests
+	$(BIN)/ruff format --check nsdi_tracker tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check nsdi_tracker tests
+	$(BIN)/ruff format --check nsdi_tracker tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,291 @@
+"""Configuration: the TOML file, validated into frozen dataclasses before any query is sent."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from nsdi_tracker.errors import ConfigError, InvalidName
+from nsdi_tracker.model import Role, Transport
+from nsdi_tracker.names import normalize
+
+ENV_CONFIG = "NSDI_TRACKER_CONFIG"
+CONFIG_NAME = "nsdi-tracker.toml"
+CONTROLS_WATCHLIST = "watchlists/controls.toml"
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})$")
+_DEFAULT_PORTS = {Transport.UDP: 53, Transport.TCP: 53, Transport.DOT: 853, Transport.DOH: 443}
+_RESOLVER_KEYS = {
+    "name", "role", "address", "transport", "timeout", "retries", "max_inflight", "qps",
+    "tls_name", "ca_file",
+}  # fmt: skip
+_TOP_KEYS = {"resolver", "watchlists", "controls", "sinkholes", "negative_control_zone"}
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSpec:
+    """One resolver to ask, as the configuration describes it."""
+
+    name: str
+    role: Role
+    transport: Transport
+    address: str  # as written in the file
+    host: str  # an IP literal, or for DoH the URL's host
+    port: int
+    url: str | None = None  # DoH only
+    timeout: float = 2.0
+    retries: int = 2
+    max_inflight: int = 16
+    qps: float | None = None  # None: no rate limit
+    tls_name: str | None = None  # DoT: the name in the server's certificate
+    ca_file: Path | None = None  # DoT/DoH: trust this CA bundle instead of the system's
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    resolvers: tuple[ResolverSpec, ...]
+    watchlists: tuple[Path, ...]
+    controls: tuple[str, ...]
+    sinkholes: tuple[IPNetwork, ...] = ()
+    negative_control_zone: str = "example.com"
+
+    def by_role(self, role: Role) -> tuple[ResolverSpec, ...]:
+        return tuple(r for r in self.resolvers if r.role is role)
+
+
+def shipped_dir() -> Path:
+    """Where the shipped config and watchlists are: inside a wheel, or the source tree."""
+    inside = Path(__file__).resolve().parent / "_shipped"
+    if (inside / CONFIG_NAME).is_file():
+        return inside
+    return Path(__file__).resolve().parent.parent
+
+
+def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """--config wins over $NSDI_TRACKER_CONFIG, which wins over the shipped config."""
+    chosen = cli_value or environ.get(ENV_CONFIG)
+    return Path(chosen) if chosen else shipped_dir() / CONFIG_NAME
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    """Validate a decoded TOML document; every error names the file and the key."""
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {problem}")
+
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    base = path.resolve().parent
+
+    raw_resolvers = data.get("resolver")
+    if not isinstance(raw_resolvers, list) or not raw_resolvers:
+        raise fail("resolver", "at least one [[resolver]] table is required")
+    resolvers = tuple(
+        _parse_resolver(item, f"resolver[{i}]", base, fail) for i, item in enumerate(raw_resolvers)
+    )
+    seen: set[str] = set()
+    for i, spec in enumerate(resolvers):
+        if spec.name in seen:
+            raise fail(f"resolver[{i}].name", f"duplicate resolver name {spec.name!r}")
+        seen.add(spec.name)
+    for role in (Role.NATIONAL, Role.REFERENCE):
+        if not any(r.role is role for r in resolvers):
+            raise fail("resolver", f"at least one resolver with role = {str(role)!r} is required")
+
+    watchlists = tuple(
+        _existing_file(base / p, f"watchlists[{i}]", fail)
+        for i, p in enumerate(_str_list(data.get("watchlists", []), "watchlists", fail))
+    )
+
+    if "controls" in data:
+        names = _str_list(data["controls"], "controls", fail)
+        if not names:
+            raise fail("controls", "needs at least one positive control name")
+        controls = tuple(_name(n, f"controls[{i}]", fail) for i, n in enumerate(names))
+    else:
+        controls = shipped_controls()
+
+    sinkholes: list[IPNetwork] = []
+    for i, s in enumerate(_str_list(data.get("sinkholes", []), "sinkholes", fail)):
+        try:
+            sinkholes.append(ipaddress.ip_network(s, strict=False))
+        except ValueError:
+            raise fail(f"sinkholes[{i}]", f"{s!r} is not an IP address or network") from None
+
+    zone = data.get("negative_control_zone", "example.com")
+    if not isinstance(zone, str):
+        raise fail("negative_control_zone", "must be a domain name string")
+    zone = _name(zone, "negative_control_zone", fail)
+
+    return Config(
+        path=path,
+        resolvers=resolvers,
+        watchlists=watchlists,
+        controls=controls,
+        sinkholes=tuple(sinkholes),
+        negative_control_zone=zone,
+    )
+
+
+def shipped_controls() -> tuple[str, ...]:
+    from nsdi_tracker.watchlist import load_watchlist  # the watchlist module imports nothing here
+
+    return tuple(e.domain for e in load_watchlist(shipped_dir() / CONTROLS_WATCHLIST))
+
+
+def _parse_resolver(item: object, key: str, base: Path, fail: Any) -> ResolverSpec:
+    if not isinstance(item, dict):
+        raise fail(key, "must be a table")
+    unknown = sorted(set(item) - _RESOLVER_KEYS)
+    if unknown:
+        raise fail(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_RESOLVER_KEYS))})")
+    for required in ("name", "role", "address"):
+        if required not in item:
+            raise fail(f"{key}.{required}", "missing")
+    name = item["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise fail(f"{key}.name", f"{name!r} must match [a-z0-9-], start with a letter or digit")
+    key = f"{key} ({name})"
+    role = _enum(Role, item["role"], f"{key}.role", fail)
+    transport = _enum(Transport, item.get("transport", "udp"), f"{key}.transport", fail)
+    address = item["address"]
+    if not isinstance(address, str) or not address.strip():
+        raise fail(f"{key}.address", "must be a non-empty string")
+    url = None
+    if transport is Transport.DOH:
+        parts = urlsplit(address)
+        if parts.scheme != "https" or not parts.hostname:
+            raise fail(f"{key}.address", f"{address!r}: DoH needs an https:// URL")
+        host = parts.hostname
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise fail(f"{key}.address", f"{address!r}: bad port") from None
+        url = address
+    else:
+        host, port = _host_port(address, _DEFAULT_PORTS[transport], f"{key}.address", fail)
+
+    timeout = _number(item.get("timeout", 2.0), f"{key}.timeout", fail, low=0.05, high=60)
+    retries = _integer(item.get("retries", 2), f"{key}.retries", fail, low=0, high=10)
+    inflight = _integer(item.get("max_inflight", 16), f"{key}.max_inflight", fail, 1, 100_000)
+    qps = item.get("qps")
+    if qps is not None:
+        qps = _number(qps, f"{key}.qps", fail, low=0.01, high=10_000_000)
+    tls_name = item.get("tls_name")
+    if tls_name is not None and (transport is not Transport.DOT or not isinstance(tls_name, str)):
+        raise fail(f"{key}.tls_name", "is a string and only for transport = 'dot'")
+    ca_file = item.get("ca_file")
+    if ca_file is not None:
+        if transport not in (Transport.DOT, Transport.DOH) or not isinstance(ca_file, str):
+            raise fail(f"{key}.ca_file", "is a path and only for transport 'dot' or 'doh'")
+        ca_file = _existing_file(base / ca_file, f"{key}.ca_file", fail)
+    return ResolverSpec(
+        name=name,
+        role=role,
+        transport=transport,
+        address=address,
+        host=host,
+        port=port,
+        url=url,
+        timeout=timeout,
+        retries=retries,
+        max_inflight=inflight,
+        qps=qps,
+        tls_name=tls_name,
+        ca_file=ca_file,
+    )
+
+
+def _host_port(text: str, default: int, key: str, fail: Any) -> tuple[str, int]:
+    """Parse "host", "host:port", "[v6]:port" or a bare IPv6 address; the host must be an IP."""
+    text = text.strip()
+    host, port = text, default
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise fail(key, f"{text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise fail(key, f"{text!r}: expected ':port' after ']'")
+            port = _port(rest[1:], text, key, fail)
+    elif text.count(":") == 1:
+        host, _, p = text.partition(":")
+        port = _port(p, text, key, fail)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise fail(
+            key, f"{text!r}: the host must be an IP address (a name would itself need resolving)"
+        ) from None
+    return host, port
+
+
+def _port(text: str, whole: str, key: str, fail: Any) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise fail(key, f"{whole!r}: port must be 1-65535")
+    return int(text)
+
+
+def _enum(kind: Any, value: object, key: str, fail: Any) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = " | ".join(m.value for m in kind)
+        raise fail(key, f"{value!r} is not one of {allowed}") from None
+
+
+def _number(value: object, key: str, fail: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise fail(key, f"{value!r} must be a number from {low} to {high}")
+    return float(value)
+
+
+def _integer(value: object, key: str, fail: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise fail(key, f"{value!r} must be a whole number from {low} to {high}")
+    return value
+
+
+def _str_list(value: object, key: str, fail: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(key, "must be a list of strings")
+    return value
+
+
+def _existing_file(path: Path, key: str, fail: Any) -> Path:
+    if not path.is_file():
+        raise fail(key, f"no such file: {path}")
+    return path
+
+
+def _name(text: str, key: str, fail: Any) -> str:
+    try:
+        return normalize(text)
+    except InvalidName as exc:
+        raise fail(key, str(exc)) from None

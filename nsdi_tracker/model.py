@@ -1,0 +1,119 @@
+"""The vocabulary: roles, transports, outcomes, verdicts and the observation of one query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a resolver is for in the comparison."""
+
+    NATIONAL = "national"  # the system under observation; feeds the headline verdict
+    REFERENCE = "reference"  # outside the national system; ground truth
+    OBSERVED = "observed"  # another resolver judged against the reference, not in the headline
+
+
+class Transport(StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+    DOT = "dot"
+    DOH = "doh"
+
+
+class Outcome(StrEnum):
+    """What one query finally got, after retries."""
+
+    ANSWER = "answer"  # NOERROR with addresses of the asked type
+    NODATA = "nodata"  # NOERROR, the name exists but has no address of that type
+    NXDOMAIN = "nxdomain"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    ERROR = "error"  # transport failure, other rcode, HTTP error, malformed only
+
+    @property
+    def usable(self) -> bool:
+        """True when the resolver said something about the name itself."""
+        return self in (Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN)
+
+
+class NxLabel(StrEnum):
+    """How an NXDOMAIN reply looks, so an ordinary, a bare and a forged one can be told apart."""
+
+    ORDINARY = "ordinary"  # the parent zone's SOA in AUTHORITY, as honest resolvers send
+    BARE = "bare"  # no SOA in AUTHORITY
+    FORGED = "forged"  # no SOA and the AA flag set: the signature of the TSPU's injected replies
+    REWRITTEN = "rewritten"  # addresses equal to what the resolver gives for a nonexistent name
+
+
+class Verdict(StrEnum):
+    """The judgement for one (domain, resolver) or the national headline."""
+
+    PRESENT = "present"
+    REMOVED = "removed"
+    TAMPERED = "tampered"
+    DIFFERS = "differs"
+    UNREACHABLE = "unreachable"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+    PARTIAL = "partial"  # headline only: the national resolvers disagree
+
+
+class Consensus(StrEnum):
+    """What the reference resolvers together say about a name."""
+
+    EXISTS = "exists"
+    NONEXISTENT = "nonexistent"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    aa: bool = False
+    tc: bool = False
+    ra: bool = False
+    ad: bool = False
+
+    def names(self) -> list[str]:
+        return [n for n in ("aa", "tc", "ra", "ad") if getattr(self, n)]
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """A summary of a reply's AUTHORITY section."""
+
+    soa: bool = False
+    nsec: bool = False  # NSEC or NSEC3 records: a DNSSEC denial proof was offered
+    soa_zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The final result of asking one resolver one question, with the evidence kept."""
+
+    resolver: str
+    qname: str
+    qtype: str  # "A" or "AAAA"
+    outcome: Outcome
+    transport: str  # what carried the final reply: udp, tcp, udp+tcp (after truncation), dot, doh
+    attempts: int = 1
+    latency_ms: float | None = None
+    rcode: str | None = None
+    flags: Flags = field(default_factory=Flags)
+    addresses: tuple[str, ...] = ()
+    cname_chain: tuple[str, ...] = ()
+    min_ttl: int | None = None
+    authority: Authority = field(default_factory=Authority)
+    ede: tuple[tuple[int, str], ...] = ()  # Extended DNS Errors: (code, text)
+    error: str | None = None
+    ignored: int = 0  # replies dropped: wrong id, question or source, malformed
+    reasked: bool = False  # a national NXDOMAIN was asked again before it counted
+
+    @property
+    def nx_label(self) -> NxLabel | None:
+        if self.outcome is not Outcome.NXDOMAIN:
+            return None
+        if self.authority.soa:
+            return NxLabel.ORDINARY
+        return NxLabel.FORGED if self.flags.aa else NxLabel.BARE

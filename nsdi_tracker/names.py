@@ -1,0 +1,50 @@
+"""Domain-name normalisation: one canonical spelling for every watched name."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import dns.exception
+import dns.name
+
+from nsdi_tracker.errors import InvalidName
+
+# Letters, digits, hyphen; underscore is tolerated because real hostnames carry it.
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of a domain name: lower case, punycode, no trailing dot.
+
+    Raises InvalidName with the reason when the text is not a hostname one can watch.
+    """
+    raw = text.strip()
+    if not raw:
+        raise InvalidName("empty name")
+    if any(ch.isspace() for ch in raw):
+        raise InvalidName(f"{raw!r} contains white space")
+    bare = raw[:-1] if raw.endswith(".") else raw
+    if not bare or bare.startswith(".") or ".." in bare:
+        raise InvalidName(f"{raw!r} has an empty label")
+    if "\\" in bare:
+        raise InvalidName(f"{raw!r} contains a backslash escape")
+    if "*" in bare:
+        raise InvalidName(f"{raw!r} is a wildcard, not a name")
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        raise InvalidName(f"{raw!r} is an IP address, not a domain name")
+    try:
+        name = dns.name.from_text(bare.lower())
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise InvalidName(f"{raw!r}: {exc or type(exc).__name__}") from None
+    ascii_text = name.to_text(omit_final_dot=True).lower()
+    for label in ascii_text.split("."):
+        if not _LABEL.match(label):
+            raise InvalidName(f"{raw!r}: label {label!r} is not a valid hostname label")
+    if ascii_text.replace(".", "").isdigit():
+        raise InvalidName(f"{raw!r} is all digits")
+    return ascii_text
