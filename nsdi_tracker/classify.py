@@ -1,0 +1,223 @@
+"""Verdicts: where "NXDOMAIN versus the reference" is decided. Pure functions, no I/O.
+
+Every rule errs towards *not* reporting a removal: a CDN difference is `differs`, a dead or
+failing resolver is `unreachable`, and our own lost connectivity is `unknown`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from nsdi_tracker.model import Consensus, NxLabel, Observation, Outcome, Role, Verdict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Two answers are consistent when they share an address or a routing-sized prefix: CDNs hand
+# neighbouring addresses of one block to different resolvers.
+_PREFIX = {4: 24, 6: 48}
+
+
+@dataclass(frozen=True, slots=True)
+class NameView:
+    """One resolver's answer about one name, A and AAAA combined."""
+
+    outcome: Outcome
+    addresses: frozenset[str] = frozenset()
+    nx_label: NxLabel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceView:
+    """What the trusted reference resolvers together say about one name."""
+
+    consensus: Consensus
+    addresses: frozenset[str] = frozenset()
+    answered: tuple[str, ...] = ()  # the references whose answers counted
+    ignored: tuple[str, ...] = ()  # references left out (failed controls, rewriting, forged reply)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How a resolver did on this round's controls."""
+
+    name: str
+    role: Role
+    controls_ok: int
+    controls_total: int
+    rewrites_nxdomain: bool = False  # answered the negative control with addresses
+    rewrite_addresses: frozenset[str] = frozenset()
+
+    @property
+    def controls_passed(self) -> bool:
+        # A majority, so that one control being censored itself does not blind the round.
+        return self.controls_total == 0 or self.controls_ok * 2 >= self.controls_total
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    reason: str
+    nx_label: NxLabel | None = None
+
+
+def combine(observations: Iterable[Observation]) -> NameView:
+    """Merge a resolver's A and AAAA observations of one name into what it says of the name."""
+    obs = list(observations)
+    addresses = frozenset(a for o in obs for a in o.addresses)
+    outcomes = [o.outcome for o in obs]
+    for outcome in (Outcome.ANSWER, Outcome.NODATA):
+        if outcome in outcomes:
+            return NameView(outcome, addresses)
+    nx = [o.nx_label for o in obs if o.outcome is Outcome.NXDOMAIN]
+    if nx:
+        for label in (NxLabel.FORGED, NxLabel.BARE, NxLabel.ORDINARY):
+            if label in nx:
+                return NameView(Outcome.NXDOMAIN, addresses, label)
+    for outcome in (Outcome.SERVFAIL, Outcome.REFUSED, Outcome.TIMEOUT, Outcome.ERROR):
+        if outcome in outcomes:
+            return NameView(outcome, addresses)
+    return NameView(Outcome.ERROR)
+
+
+def health(
+    name: str,
+    role: Role,
+    controls: Sequence[Observation],
+    negative: Sequence[Observation] = (),
+) -> Health:
+    """Controls: how many positive controls got addresses; did a nonexistent name get any?"""
+    rewrite = frozenset(a for o in negative if o.outcome is Outcome.ANSWER for a in o.addresses)
+    return Health(
+        name=name,
+        role=role,
+        controls_ok=sum(1 for o in controls if o.outcome is Outcome.ANSWER),
+        controls_total=len(controls),
+        rewrites_nxdomain=bool(rewrite),
+        rewrite_addresses=rewrite,
+    )
+
+
+def reference_view(views: dict[str, NameView], healths: dict[str, Health]) -> ReferenceView:
+    """The references' consensus on a name.
+
+    A reference counts only if it passed the controls, does not rewrite NXDOMAIN, and its
+    answer is not a forged-looking NXDOMAIN (AA set, no SOA: what the DPI boxes inject).
+    """
+    answered, ignored, addresses = [], [], set()
+    saw_exists = saw_nx = False
+    for name in sorted(views):
+        view, h = views[name], healths[name]
+        trusted = h.controls_passed and not h.rewrites_nxdomain
+        if not trusted or view.nx_label is NxLabel.FORGED:
+            ignored.append(name)
+            continue
+        if view.outcome in (Outcome.ANSWER, Outcome.NODATA):
+            saw_exists = True
+            addresses.update(view.addresses)
+            answered.append(name)
+        elif view.outcome is Outcome.NXDOMAIN:
+            saw_nx = True
+            answered.append(name)
+    if saw_exists:
+        consensus = Consensus.EXISTS
+    elif saw_nx:
+        consensus = Consensus.NONEXISTENT
+    else:
+        consensus = Consensus.UNKNOWN
+    return ReferenceView(consensus, frozenset(addresses), tuple(answered), tuple(ignored))
+
+
+def connectivity_ok(healths: Iterable[Health]) -> bool:
+    """False when every reference failed the controls: our own connection is down."""
+    return any(h.controls_passed for h in healths if h.role is Role.REFERENCE)
+
+
+def judge(
+    view: NameView,
+    ref: ReferenceView,
+    h: Health,
+    *,
+    connectivity: bool = True,
+    sinkholes: Sequence[IPNetwork] = (),
+) -> Judgement:
+    """The verdict for one (name, national or observed resolver)."""
+    if not connectivity:
+        return Judgement(Verdict.UNKNOWN, "every reference failed the controls: no connectivity")
+    if not h.controls_passed:
+        return Judgement(
+            Verdict.UNREACHABLE,
+            f"failed the positive controls this round ({h.controls_ok}/{h.controls_total})",
+        )
+    outcome, label = view.outcome, view.nx_label
+    if outcome is Outcome.ANSWER and h.rewrites_nxdomain and view.addresses <= h.rewrite_addresses:
+        outcome, label = Outcome.NXDOMAIN, NxLabel.REWRITTEN
+    if not outcome.usable:
+        return Judgement(Verdict.UNREACHABLE, f"no usable answer after retries ({outcome})")
+
+    if outcome is Outcome.ANSWER:
+        bad = sorted(a for a in view.addresses if is_bogon(a) or _in(a, sinkholes))
+        if bad:
+            return Judgement(Verdict.TAMPERED, f"bogon or sinkhole address: {', '.join(bad)}")
+        if ref.consensus is Consensus.NONEXISTENT:
+            return Judgement(Verdict.TAMPERED, "addresses for a name the references say is absent")
+        if ref.consensus is Consensus.EXISTS and not consistent(view.addresses, ref.addresses):
+            return Judgement(Verdict.DIFFERS, "public addresses disjoint from the reference's")
+        if ref.consensus is Consensus.EXISTS and ref.addresses:
+            return Judgement(Verdict.PRESENT, "addresses consistent with the reference")
+        return Judgement(Verdict.PRESENT, "public routable addresses")
+
+    if outcome is Outcome.NODATA:
+        if ref.consensus is Consensus.EXISTS and ref.addresses:
+            return Judgement(Verdict.TAMPERED, "no addresses (NODATA) while the reference has some")
+        if ref.consensus is Consensus.EXISTS:
+            return Judgement(Verdict.PRESENT, "the name exists; no addresses anywhere")
+        if ref.consensus is Consensus.NONEXISTENT:
+            return Judgement(Verdict.DIFFERS, "NODATA for a name the references say is absent")
+        return Judgement(Verdict.UNKNOWN, "no reference answer for this name")
+
+    # NXDOMAIN
+    if ref.consensus is Consensus.EXISTS:
+        return Judgement(Verdict.REMOVED, f"NXDOMAIN ({label}) while the reference has it", label)
+    if ref.consensus is Consensus.NONEXISTENT:
+        return Judgement(Verdict.ABSENT, "NXDOMAIN everywhere: the name does not exist", label)
+    return Judgement(Verdict.UNKNOWN, "no reference answer for this name", label)
+
+
+def headline(verdicts: Sequence[Verdict]) -> Verdict:
+    """The national verdict from the national resolvers' verdicts.
+
+    Resolvers that are unreachable or unknown this round do not outvote those that answered.
+    """
+    informative = {v for v in verdicts if v not in (Verdict.UNREACHABLE, Verdict.UNKNOWN)}
+    if not informative:
+        return Verdict.UNKNOWN if Verdict.UNKNOWN in verdicts or not verdicts else Verdict.UNREACHABLE
+    if informative == {Verdict.REMOVED}:
+        return Verdict.REMOVED
+    if informative <= {Verdict.PRESENT, Verdict.DIFFERS}:
+        return Verdict.PRESENT if Verdict.PRESENT in informative else Verdict.DIFFERS
+    if len(informative) == 1:
+        return next(iter(informative))
+    return Verdict.PARTIAL
+
+
+def is_bogon(address: str) -> bool:
+    """Not globally routable: private, loopback, link-local, unspecified, reserved, multicast."""
+    ip = ipaddress.ip_address(address)
+    return not ip.is_global or ip.is_multicast
+
+
+def consistent(ours: Iterable[str], theirs: Iterable[str]) -> bool:
+    """Do two address sets overlap (by address or prefix) in some family both have?"""
+    nets: dict[int, tuple[set[IPNetwork], set[IPNetwork]]] = {4: (set(), set()), 6: (set(), set())}
+    for side, addrs in enumerate((ours, theirs)):
+        for a in addrs:
+            ip = ipaddress.ip_address(a)
+            nets[ip.version][side].add(ipaddress.ip_network(f"{ip}/{_PREFIX[ip.version]}", False))
+    comparable = [(a, b) for a, b in nets.values() if a and b]
+    return not comparable or any(a & b for a, b in comparable)
+
+
+def _in(address: str, networks: Sequence[IPNetwork]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in net for net in networks)

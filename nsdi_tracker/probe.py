@@ -1,0 +1,129 @@
+"""Asking one resolver: rate limit, in-flight cap, retries on a fresh socket, TCP on truncation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import aiohttp
+
+from nsdi_tracker import transport
+from nsdi_tracker.config import ResolverSpec
+from nsdi_tracker.model import Observation, Outcome, Transport
+from nsdi_tracker.wire import make_query, observe
+
+RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
+
+
+class RateLimiter:
+    """Spaces query starts at least 1/qps apart (a leaky bucket with no burst)."""
+
+    def __init__(self, qps: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / qps if qps else 0.0
+        self.clock = clock
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+@dataclass
+class Counters:
+    """What a client sent and got, for the round summary."""
+
+    queries: int = 0  # exchanges started, retries and TCP fallbacks included
+    ignored: int = 0  # replies that did not answer our query
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class ResolverClient:
+    """Sends queries to one configured resolver and returns final observations."""
+
+    def __init__(self, spec: ResolverSpec, session: aiohttp.ClientSession | None = None) -> None:
+        self.spec = spec
+        self.session = session
+        self.counters = Counters()
+        self._inflight = asyncio.Semaphore(spec.max_inflight)
+        self._limiter = RateLimiter(spec.qps)
+        self._tls = (
+            transport.tls_context(str(spec.ca_file) if spec.ca_file else None)
+            if spec.transport in (Transport.DOT, Transport.DOH)
+            else None
+        )
+
+    async def query(self, qname: str, qtype: str) -> Observation:
+        """Ask until a usable answer or the retries run out; each attempt on a fresh socket."""
+        ignored = 0
+        attempts = 0
+        obs: Observation | None = None
+        for attempts in range(1, self.spec.retries + 2):  # noqa: B007 (attempts is reported)
+            obs = await self._attempt(qname, qtype, attempts)
+            ignored += obs.ignored
+            if obs.outcome not in RETRYABLE:
+                break
+        assert obs is not None
+        final = replace(obs, attempts=attempts, ignored=ignored)
+        self.counters.by_outcome[final.outcome] = self.counters.by_outcome.get(final.outcome, 0) + 1
+        self.counters.ignored += ignored
+        return final
+
+    async def _attempt(self, qname: str, qtype: str, attempt: int) -> Observation:
+        spec = self.spec
+        query = make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
+        async with self._inflight:
+            await self._limiter.wait()
+            self.counters.queries += 1
+            used = str(spec.transport)
+            if spec.transport is Transport.UDP:
+                ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
+                if ex.truncated:
+                    self.counters.queries += 1
+                    tcp = await transport.stream(query, spec.host, spec.port, spec.timeout)
+                    ex = transport.Exchange(
+                        reply=tcp.reply,
+                        timeout=tcp.timeout,
+                        error=tcp.error,
+                        ignored=ex.ignored + tcp.ignored,
+                        latency_ms=ex.latency_ms + tcp.latency_ms,
+                    )
+                    used = "udp+tcp"
+            elif spec.transport is Transport.TCP:
+                ex = await transport.stream(query, spec.host, spec.port, spec.timeout)
+            elif spec.transport is Transport.DOT:
+                ex = await transport.stream(
+                    query, spec.host, spec.port, spec.timeout, self._tls, spec.tls_name or spec.host
+                )
+            else:
+                assert self.session is not None and spec.url is not None
+                ex = await transport.doh(query, self.session, spec.url, spec.timeout, self._tls)
+        if ex.reply is not None:
+            return observe(
+                ex.reply,
+                resolver=spec.name,
+                qname=qname,
+                qtype=qtype,
+                transport=used,
+                attempts=attempt,
+                latency_ms=ex.latency_ms,
+                ignored=ex.ignored,
+            )
+        return Observation(
+            resolver=spec.name,
+            qname=qname,
+            qtype=qtype,
+            outcome=Outcome.TIMEOUT if ex.timeout else Outcome.ERROR,
+            transport=used,
+            attempts=attempt,
+            latency_ms=ex.latency_ms,
+            error="no reply within the timeout" if ex.timeout else ex.error,
+            ignored=ex.ignored,
+        )
+

@@ -1,0 +1,200 @@
+"""A round as JSON (for scripts) and as a rich table (for people)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from nsdi_tracker.measure import DomainResult, RoundReport
+from nsdi_tracker.model import Observation, Role, Verdict
+
+JSON_VERSION = 1
+
+STYLES = {
+    Verdict.PRESENT: "green",
+    Verdict.REMOVED: "bold red",
+    Verdict.TAMPERED: "bold magenta",
+    Verdict.DIFFERS: "cyan",
+    Verdict.UNREACHABLE: "yellow",
+    Verdict.ABSENT: "dim",
+    Verdict.UNKNOWN: "dim",
+    Verdict.PARTIAL: "bold dark_orange",
+}
+
+
+def evidence(obs: Observation) -> dict[str, Any]:
+    return {
+        "outcome": str(obs.outcome),
+        "rcode": obs.rcode,
+        "flags": obs.flags.names(),
+        "addresses": list(obs.addresses),
+        "cname_chain": list(obs.cname_chain),
+        "min_ttl": obs.min_ttl,
+        "authority": {
+            "soa": obs.authority.soa,
+            "soa_zone": obs.authority.soa_zone,
+            "nsec": obs.authority.nsec,
+        },
+        "nxdomain": str(obs.nx_label) if obs.nx_label else None,
+        "ede": [{"code": c, "text": t} for c, t in obs.ede],
+        "transport": obs.transport,
+        "attempts": obs.attempts,
+        "latency_ms": obs.latency_ms,
+        "error": obs.error,
+        "ignored_replies": obs.ignored,
+        "reasked": obs.reasked,
+    }
+
+
+def _by_type(observations: tuple[Observation, ...]) -> dict[str, Any]:
+    return {o.qtype: evidence(o) for o in observations}
+
+
+def domain_json(result: DomainResult, roles: dict[str, Role]) -> dict[str, Any]:
+    ref = result.reference
+    return {
+        "domain": result.entry.domain,
+        "label": result.entry.label,
+        "category": result.entry.category,
+        "national": str(result.national),
+        "resolvers": {
+            name: {
+                "role": str(roles[name]),
+                "verdict": str(j.verdict),
+                "reason": j.reason,
+                "nxdomain": str(j.nx_label) if j.nx_label else None,
+                **_by_type(result.observations[name]),
+            }
+            for name, j in result.judgements.items()
+        },
+        "reference": {
+            "consensus": str(ref.consensus),
+            "addresses": sorted(ref.addresses),
+            "answered": list(ref.answered),
+            "ignored": list(ref.ignored),
+            "resolvers": {
+                name: _by_type(obs)
+                for name, obs in result.observations.items()
+                if roles[name] is Role.REFERENCE
+            },
+        },
+    }
+
+
+def round_json(report: RoundReport) -> dict[str, Any]:
+    roles = {r.name: r.role for r in report.resolvers}
+    return {
+        "version": JSON_VERSION,
+        "started": report.started.isoformat(timespec="milliseconds"),
+        "finished": report.finished.isoformat(timespec="milliseconds"),
+        "connectivity": report.connectivity,
+        "negative_control": report.negative_name,
+        "summary": dict(Counter(str(d.national) for d in report.domains)),
+        "resolvers": [
+            {
+                "name": r.name,
+                "role": str(r.role),
+                "transport": str(r.transport),
+                "address": r.address,
+                "controls_ok": report.health[r.name].controls_ok,
+                "controls_total": report.health[r.name].controls_total,
+                "controls_passed": report.health[r.name].controls_passed,
+                "rewrites_nxdomain": report.health[r.name].rewrites_nxdomain,
+                "queries": report.counters[r.name].queries,
+                "ignored_replies": report.counters[r.name].ignored,
+                "outcomes": {str(k): v for k, v in report.counters[r.name].by_outcome.items()},
+                "controls": _by_name(report.controls[r.name]),
+                "negative_control": _by_name(report.negative[r.name]),
+            }
+            for r in report.resolvers
+        ],
+        "domains": [domain_json(d, roles) for d in report.domains],
+    }
+
+
+def _by_name(observations: tuple[Observation, ...]) -> dict[str, Any]:
+    return {o.qname: evidence(o) for o in observations}
+
+
+def verdict_text(verdict: Verdict, detail: str | None = None) -> Text:
+    text = Text(str(verdict), style=STYLES[verdict])
+    if detail:
+        text.append(f" ({detail})", style="dim")
+    return text
+
+
+def render(report: RoundReport) -> Group:
+    """The domains-by-resolvers table, then resolver health and a one-line summary."""
+    judged = [r for r in report.resolvers if r.role is not Role.REFERENCE]
+    table = Table(
+        title=f"nsdi-tracker check · {report.started:%Y-%m-%d %H:%M:%S} UTC",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("domain", no_wrap=True)
+    table.add_column("label", overflow="ellipsis", max_width=22)
+    table.add_column("national", no_wrap=True)
+    for r in judged:
+        table.add_column(r.name if r.role is Role.NATIONAL else f"{r.name}*", no_wrap=True)
+    table.add_column("reference", no_wrap=True)
+    for d in report.domains:
+        cells = [
+            verdict_text(d.judgements[r.name].verdict, _detail(d, r.name)) for r in judged
+        ]
+        table.add_row(
+            d.entry.domain,
+            d.entry.label or "",
+            verdict_text(d.national),
+            *cells,
+            Text(str(d.reference.consensus), style="dim" if d.reference.consensus != "exists" else ""),
+        )
+
+    health = Table(title="resolvers", title_justify="left", header_style="bold")
+    for col in ("resolver", "role", "transport", "controls", "queries", "ignored", "failures"):
+        health.add_column(col, justify="left" if col in {"resolver", "role", "transport"} else "right")
+    health.add_column("notes")
+    for r in report.resolvers:
+        h, c = report.health[r.name], report.counters[r.name]
+        failures = sum(v for k, v in c.by_outcome.items() if not k.usable)
+        notes = []
+        if not h.controls_passed:
+            notes.append("[yellow]failed controls[/]")
+        if h.rewrites_nxdomain:
+            notes.append("[magenta]rewrites NXDOMAIN[/]")
+        health.add_row(
+            r.name,
+            str(r.role),
+            str(r.transport),
+            f"{h.controls_ok}/{h.controls_total}",
+            str(c.queries),
+            str(c.ignored),
+            str(failures),
+            ", ".join(notes),
+        )
+    counts = Counter(d.national for d in report.domains)
+    summary = Text("national: ")
+    for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
+        if i:
+            summary.append(", ")
+        summary.append(f"{n} {verdict}", style=STYLES[verdict])
+    if not report.connectivity:
+        summary.append("  · every reference failed the controls: results unknown", style="yellow")
+    secs = (report.finished - report.started).total_seconds()
+    summary.append(f"  · {len(report.domains)} domains in {secs:.1f} s", style="dim")
+    notes = Text("* observed: judged against the reference, not part of the headline", style="dim")
+    parts: list[Any] = [table, summary]
+    if any(r.role is Role.OBSERVED for r in judged):
+        parts.append(notes)
+    parts.append(health)
+    return Group(*parts)
+
+
+def _detail(d: DomainResult, name: str) -> str | None:
+    j = d.judgements[name]
+    if j.verdict is Verdict.REMOVED and j.nx_label is not None:
+        return str(j.nx_label)
+    return None
