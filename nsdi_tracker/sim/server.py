@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 from types import TracebackType
 
@@ -39,9 +40,12 @@ def noise_messages(query: dns.message.Message, script: Script) -> list[tuple[Noi
 class SimResolver:
     """UDP and TCP on one loopback port (port 0: the OS picks); `address` is "host:port"."""
 
-    def __init__(self, zone: Zone | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, zone: Zone | None = None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.zone = zone if zone is not None else Zone()
         self.host = host
+        self.tls = tls  # when set, the stream side is DNS over TLS (RFC 7858)
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._spare: asyncio.DatagramTransport | None = None
@@ -61,7 +65,9 @@ class SimResolver:
             )
             port = udp.get_extra_info("sockname")[1]
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
+                self._tcp = await asyncio.start_server(
+                    self._serve_tcp, self.host, port, ssl=self.tls
+                )
             except OSError:
                 udp.close()
                 continue
@@ -131,7 +137,8 @@ class SimResolver:
         try:
             while True:
                 (length,) = struct.unpack("!H", await reader.readexactly(2))
-                accepted = self._accept(await reader.readexactly(length), "tcp", client)
+                wire = await reader.readexactly(length)
+                accepted = self._accept(wire, "dot" if self.tls else "tcp", client)
                 if accepted is None:
                     break
                 query, script = accepted
