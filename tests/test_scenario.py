@@ -43,7 +43,7 @@ def reference_zone(*, forged: bool = False) -> Zone:
     z.set("youtube.com", nxdomain(soa=False, aa=True) if forged else answer(*YT))
     z.set("whatsapp.com", answer(*WA))
     z.set("cdn.example.net", answer("23.50.1.10"))
-    z.set("sinkholed.org", answer("198.51.100.7".replace("198.51.100.7", "151.101.1.7")))
+    z.set("sinkholed.org", answer("151.101.1.7"))
     z.set("meduza.io", answer("104.18.30.1"))
     return z
 
