@@ -161,16 +161,18 @@ def shipped_controls() -> tuple[str, ...]:
 def _parse_resolver(item: object, key: str, base: Path, fail: Any) -> ResolverSpec:
     if not isinstance(item, dict):
         raise fail(key, "must be a table")
-    unknown = sorted(set(item) - _RESOLVER_KEYS)
-    if unknown:
-        raise fail(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_RESOLVER_KEYS))})")
-    for required in ("name", "role", "address"):
-        if required not in item:
-            raise fail(f"{key}.{required}", "missing")
+    if "name" not in item:
+        raise fail(f"{key}.name", "missing")
     name = item["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise fail(f"{key}.name", f"{name!r} must match [a-z0-9-], start with a letter or digit")
     key = f"{key} ({name})"
+    unknown = sorted(set(item) - _RESOLVER_KEYS)
+    if unknown:
+        raise fail(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_RESOLVER_KEYS))})")
+    for required in ("role", "address"):
+        if required not in item:
+            raise fail(f"{key}.{required}", "missing")
     role = _enum(Role, item["role"], f"{key}.role", fail)
     transport = _enum(Transport, item.get("transport", "udp"), f"{key}.transport", fail)
     address = item["address"]

@@ -1,0 +1,113 @@
+"""Config loading: defaults, the shipped file, and errors that name file and key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nsdi_tracker.config import config_path, load_config, shipped_dir
+from nsdi_tracker.errors import ConfigError
+from nsdi_tracker.model import Role, Transport
+
+REF = '[[resolver]]\nname = "ref"\nrole = "reference"\naddress = "127.0.0.1:5300"\n'
+NAT = '[[resolver]]\nname = "nat"\nrole = "national"\naddress = "127.0.0.1"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_has_the_field_defaults() -> None:
+    """Both NSDI resolvers, Yandex observed, three references over UDP and DoH."""
+    config = load_config(config_path(None, environ={}))
+    by_name = {r.name: r for r in config.resolvers}
+    assert by_name["nsdi-a"].host == "195.208.4.1" and by_name["nsdi-a"].role is Role.NATIONAL
+    assert by_name["nsdi-b"].host == "195.208.5.1"
+    assert by_name["yandex"].role is Role.OBSERVED
+    refs = config.by_role(Role.REFERENCE)
+    assert {r.transport for r in refs} == {Transport.UDP, Transport.DOH}
+    assert {r.host for r in refs} >= {"8.8.8.8", "1.1.1.1", "9.9.9.9", "dns.google"}
+    assert "ya.ru" in config.controls
+    assert [p.name for p in config.watchlists] == ["nsdi-2026-02.toml"]
+
+
+def test_config_path_precedence(tmp_path: Path) -> None:
+    """--config wins over $NSDI_TRACKER_CONFIG, which wins over the shipped file."""
+    assert config_path("a.toml", {"NSDI_TRACKER_CONFIG": "b.toml"}) == Path("a.toml")
+    assert config_path(None, {"NSDI_TRACKER_CONFIG": "b.toml"}) == Path("b.toml")
+    assert config_path(None, {}) == shipped_dir() / "nsdi-tracker.toml"
+
+
+def test_addresses_and_defaults(tmp_path: Path) -> None:
+    """Address forms, default ports and limits, normalised controls, sinkhole networks."""
+    text = (
+        'sinkholes = ["203.0.113.0/24"]\ncontrols = ["Ya.RU."]\n' + NAT + REF
+        + '[[resolver]]\nname = "v6"\nrole = "observed"\naddress = "[::1]:5353"\ntransport = "tcp"\n'
+        + '[[resolver]]\nname = "bare6"\nrole = "observed"\naddress = "::1"\n'
+        + '[[resolver]]\nname = "dot"\nrole = "reference"\naddress = "127.0.0.1"\ntransport = "dot"\n'
+        + '[[resolver]]\nname = "doh"\nrole = "reference"\n'
+        + 'address = "https://localhost:8443/dns-query"\ntransport = "doh"\nqps = 5\n'
+    )  # fmt: skip
+    config = load_config(write(tmp_path, text))
+    r = {x.name: x for x in config.resolvers}
+    assert (r["nat"].port, r["nat"].timeout, r["nat"].retries) == (53, 2.0, 2)
+    assert (r["ref"].host, r["ref"].port) == ("127.0.0.1", 5300)
+    assert (r["v6"].host, r["v6"].port) == ("::1", 5353)
+    assert (r["bare6"].host, r["bare6"].port) == ("::1", 53)
+    assert r["dot"].port == 853
+    assert (r["doh"].host, r["doh"].port, r["doh"].qps) == ("localhost", 8443, 5.0)
+    assert config.controls == ("ya.ru",)
+    assert str(config.sinkholes[0]) == "203.0.113.0/24"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("resolver = 1\n", "resolver", "at least one"),
+        (NAT, "resolver", "role = 'reference'"),
+        (REF, "resolver", "role = 'national'"),
+        ("colour = 1\n" + NAT + REF, "colour", "unknown key"),
+        (NAT.replace('address = "127.0.0.1"\n', "") + REF, "resolver[0] (nat).address", "missing"),
+        (NAT.replace('"nat"', '"Nat_1"') + REF, "resolver[0].name", "[a-z0-9-]"),
+        (NAT.replace("national", "nationl") + REF, "resolver[0] (nat).role", "not one of"),
+        (NAT.replace('"127.0.0.1"', '"dns.google"') + REF, "resolver[0] (nat).address", "IP address"),
+        (NAT.replace('"127.0.0.1"', '"127.0.0.1:99999"') + REF, "resolver[0] (nat).address", "port"),
+        (NAT + 'transport = "doh"\n' + REF, "resolver[0] (nat).address", "https://"),
+        (NAT + "timeout = -1\n" + REF, "resolver[0] (nat).timeout", "number"),
+        (NAT + "retries = 1.5\n" + REF, "resolver[0] (nat).retries", "whole number"),
+        (NAT + "tls_name = 'x'\n" + REF, "resolver[0] (nat).tls_name", "dot"),
+        (NAT + "bogus = 1\n" + REF, "resolver[0] (nat).bogus", "unknown key"),
+        (NAT + REF.replace('"ref"', '"nat"'), "resolver[1].name", "duplicate"),
+        ('watchlists = ["missing.txt"]\n' + NAT + REF, "watchlists[0]", "no such file"),
+        ('controls = ["bad name"]\n' + NAT + REF, "controls[0]", "white space"),
+        ('sinkholes = ["300.1.1.1"]\n' + NAT + REF, "sinkholes[0]", "not an IP"),
+        ("[[resolver]\n", "", "invalid TOML"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    """Each mistake is reported with the file, the key and what is wrong."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}")
+    assert problem in message
+
+
+def test_cli_exits_2_on_bad_config_before_any_query(tmp_path: Path) -> None:
+    """A bad config exits 2 with the file and key on stderr, and nothing on stdout."""
+    path = write(tmp_path, NAT.replace("national", "nationl") + REF)
+    env = {**os.environ, "NSDI_TRACKER_CONFIG": str(path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nsdi_tracker", "check", "--json"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert f"{path}: resolver[0] (nat).role" in proc.stderr
