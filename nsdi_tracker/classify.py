@@ -104,7 +104,9 @@ def reference_view(views: dict[str, NameView], healths: dict[str, Health]) -> Re
     A reference counts only if it passed the controls, does not rewrite NXDOMAIN, and its
     answer is not a forged-looking NXDOMAIN (AA set, no SOA: what the DPI boxes inject).
     """
-    answered, ignored, addresses = [], [], set()
+    answered: list[str] = []
+    ignored: list[str] = []
+    addresses: set[str] = set()
     saw_exists = saw_nx = False
     for name in sorted(views):
         view, h = views[name], healths[name]
@@ -191,7 +193,9 @@ def headline(verdicts: Sequence[Verdict]) -> Verdict:
     """
     informative = {v for v in verdicts if v not in (Verdict.UNREACHABLE, Verdict.UNKNOWN)}
     if not informative:
-        return Verdict.UNKNOWN if Verdict.UNKNOWN in verdicts or not verdicts else Verdict.UNREACHABLE
+        return (
+            Verdict.UNKNOWN if Verdict.UNKNOWN in verdicts or not verdicts else Verdict.UNREACHABLE
+        )
     if informative == {Verdict.REMOVED}:
         return Verdict.REMOVED
     if informative <= {Verdict.PRESENT, Verdict.DIFFERS}:

@@ -169,7 +169,9 @@ def _parse_resolver(item: object, key: str, base: Path, fail: Any) -> ResolverSp
     key = f"{key} ({name})"
     unknown = sorted(set(item) - _RESOLVER_KEYS)
     if unknown:
-        raise fail(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_RESOLVER_KEYS))})")
+        raise fail(
+            f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_RESOLVER_KEYS))})"
+        )
     for required in ("role", "address"):
         if required not in item:
             raise fail(f"{key}.{required}", "missing")

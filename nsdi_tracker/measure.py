@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ import aiohttp
 from nsdi_tracker import classify
 from nsdi_tracker.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.config import Config, ResolverSpec
-from nsdi_tracker.model import Consensus, Observation, Outcome, Role, Transport, Verdict
+from nsdi_tracker.model import Observation, Role, Transport, Verdict
 from nsdi_tracker.probe import Counters, ResolverClient
 from nsdi_tracker.watchlist import Entry
 
@@ -70,7 +70,9 @@ async def measure(
         checks = [(name, "A") for name in (*config.controls, negative_name)]
         pre = await _sweep(clients, {n: checks for n in clients})
         controls = {n: tuple(pre[(n, c, "A")] for c in config.controls) for n in clients}
-        negative = {n: (pre[(n, negative_name, "A")],) for n in clients}
+        negative: dict[str, tuple[Observation, ...]] = {
+            n: (pre[(n, negative_name, "A")],) for n in clients
+        }
         healths = {
             r.name: classify.health(r.name, r.role, controls[r.name], negative[r.name])
             for r in config.resolvers
@@ -140,7 +142,7 @@ def _judge(
 
 async def _sweep(
     clients: dict[str, ResolverClient],
-    jobs: dict[str, Sequence[tuple[str, str]]],
+    jobs: Mapping[str, Sequence[tuple[str, str]]],
     progress: Progress | None = None,
 ) -> dict[tuple[str, str, str], Observation]:
     """Ask each resolver its (name, type) jobs with at most max_inflight workers per resolver.
@@ -173,5 +175,3 @@ async def _doh_session(resolvers: Sequence[ResolverSpec]) -> AsyncIterator[aioht
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, use_dns_cache=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         yield session
-
-

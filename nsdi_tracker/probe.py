@@ -41,7 +41,7 @@ class Counters:
 
     queries: int = 0  # exchanges started, retries and TCP fallbacks included
     ignored: int = 0  # replies that did not answer our query
-    by_outcome: dict[str, int] = field(default_factory=dict)
+    by_outcome: dict[Outcome, int] = field(default_factory=dict)
 
 
 class ResolverClient:
@@ -64,7 +64,7 @@ class ResolverClient:
         ignored = 0
         attempts = 0
         obs: Observation | None = None
-        for attempts in range(1, self.spec.retries + 2):  # noqa: B007 (attempts is reported)
+        for attempts in range(1, self.spec.retries + 2):
             obs = await self._attempt(qname, qtype, attempts)
             ignored += obs.ignored
             if obs.outcome not in RETRYABLE:
@@ -126,4 +126,3 @@ class ResolverClient:
             error="no reply within the timeout" if ex.timeout else ex.error,
             ignored=ex.ignored,
         )
-

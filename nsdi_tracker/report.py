@@ -142,20 +142,22 @@ def render(report: RoundReport) -> Group:
         table.add_column(r.name if r.role is Role.NATIONAL else f"{r.name}*", no_wrap=True)
     table.add_column("reference", no_wrap=True)
     for d in report.domains:
-        cells = [
-            verdict_text(d.judgements[r.name].verdict, _detail(d, r.name)) for r in judged
-        ]
+        cells = [verdict_text(d.judgements[r.name].verdict, _detail(d, r.name)) for r in judged]
         table.add_row(
             d.entry.domain,
             d.entry.label or "",
             verdict_text(d.national),
             *cells,
-            Text(str(d.reference.consensus), style="dim" if d.reference.consensus != "exists" else ""),
+            Text(
+                str(d.reference.consensus), style="dim" if d.reference.consensus != "exists" else ""
+            ),
         )
 
     health = Table(title="resolvers", title_justify="left", header_style="bold")
     for col in ("resolver", "role", "transport", "controls", "queries", "ignored", "failures"):
-        health.add_column(col, justify="left" if col in {"resolver", "role", "transport"} else "right")
+        health.add_column(
+            col, justify="left" if col in {"resolver", "role", "transport"} else "right"
+        )
     health.add_column("notes")
     for r in report.resolvers:
         h, c = report.health[r.name], report.counters[r.name]
@@ -185,10 +187,10 @@ def render(report: RoundReport) -> Group:
         summary.append("  · every reference failed the controls: results unknown", style="yellow")
     secs = (report.finished - report.started).total_seconds()
     summary.append(f"  · {len(report.domains)} domains in {secs:.1f} s", style="dim")
-    notes = Text("* observed: judged against the reference, not part of the headline", style="dim")
+    legend = Text("* observed: judged against the reference, not part of the headline", style="dim")
     parts: list[Any] = [table, summary]
     if any(r.role is Role.OBSERVED for r in judged):
-        parts.append(notes)
+        parts.append(legend)
     parts.append(health)
     return Group(*parts)
 

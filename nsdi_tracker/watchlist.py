@@ -27,7 +27,7 @@ class Entry:
 
 
 def load_watchlist(path: Path) -> list[Entry]:
-    """Read one watchlist; the format follows the file's suffix (.toml, .csv, anything else text)."""
+    """Read one watchlist; the suffix picks the format (.toml, .csv, anything else text)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -89,7 +89,7 @@ def _from_csv(text: str, path: Path) -> Iterator[Entry]:
             continue
         if len(cells) >= 2 and cells[0].isdigit():
             name = cells[1]
-        elif len(cells) >= 2 or lineno == 1 and cells[0].lower() in {"domain", "name", "rank"}:
+        elif len(cells) >= 2 or (lineno == 1 and cells[0].lower() in {"domain", "name", "rank"}):
             if lineno == 1:  # a header such as "rank,domain"
                 continue
             raise WatchlistError(f"{path}:{lineno}: expected 'rank,domain' or one domain a line")
@@ -106,7 +106,9 @@ def _from_toml(text: str, path: Path) -> Iterator[Entry]:
         raise WatchlistError(f"{path}: invalid TOML: {exc}") from None
     unknown = set(data) - {"entry"}
     if unknown:
-        raise WatchlistError(f"{path}: unknown top-level key {sorted(unknown)[0]!r} (use [[entry]])")
+        raise WatchlistError(
+            f"{path}: unknown top-level key {sorted(unknown)[0]!r} (use [[entry]])"
+        )
     items = data.get("entry", [])
     if not isinstance(items, list):
         raise WatchlistError(f"{path}: 'entry' must be an array of tables ([[entry]])")

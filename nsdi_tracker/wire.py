@@ -30,9 +30,7 @@ def make_query(qname: str, qtype: str, *, zero_id: bool = False) -> dns.message.
 
     DoH asks with ID 0 (RFC 8484 section 4.1) so that HTTP caches can share answers.
     """
-    query = dns.message.make_query(
-        qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
-    )
+    query = dns.message.make_query(qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True)
     if zero_id:
         query.id = 0
     return query
@@ -52,7 +50,7 @@ def parse_reply(query: dns.message.Message, wire: bytes) -> Parsed:
     try:
         reply = dns.message.from_wire(wire, raise_on_truncation=True)
     except dns.message.Truncated as exc:
-        partial = exc.message()
+        partial = exc.message()  # type: ignore[no-untyped-call]
         if partial is not None and partial.id == query.id and partial.flags & dns.flags.QR:
             return Parsed(reply=None, truncated=True)
         return Parsed(reply=None, mismatch="truncated reply that does not match the query")
@@ -114,7 +112,9 @@ def _follow(
 ) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
     """Follow the CNAME chain from qname through the answer section to the addresses."""
     rdtype = dns.rdatatype.from_text(qtype)
-    current, chain, ttls = qname, [], []
+    current = qname
+    chain: list[str] = []
+    ttls: list[int] = []
     for _ in range(_MAX_CHAIN):
         found = _rrset(reply, current, rdtype)
         if found is not None:
@@ -125,14 +125,12 @@ def _follow(
         if alias is None:
             break
         ttls.append(alias.ttl)
-        current = alias[0].target  # type: ignore[attr-defined]
+        current = alias[0].target
         chain.append(current.to_text(omit_final_dot=True).lower())
     return (), tuple(chain), (min(ttls) if ttls else None)
 
 
-def _rrset(
-    reply: dns.message.Message, name: dns.name.Name, rdtype: int
-) -> dns.rrset.RRset | None:
+def _rrset(reply: dns.message.Message, name: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
     for rrset in reply.answer:
         if rrset.name == name and rrset.rdtype == rdtype:
             return rrset

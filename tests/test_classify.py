@@ -44,7 +44,9 @@ def view(outcome: Outcome, *addrs: str, label: NxLabel | None = None) -> NameVie
     return NameView(outcome, frozenset(addrs), label)
 
 
-def obs(outcome: Outcome, *addrs: str, qtype: str = "A", soa: bool = True, aa: bool = False) -> Observation:  # noqa: E501
+def obs(
+    outcome: Outcome, *addrs: str, qtype: str = "A", soa: bool = True, aa: bool = False
+) -> Observation:
     return Observation(
         resolver="r", qname="x.com", qtype=qtype, outcome=outcome, transport="udp",
         addresses=addrs, flags=Flags(aa=aa), authority=Authority(soa=soa),
@@ -87,7 +89,10 @@ def test_judge_rules(v: NameView, ref: ReferenceView, expected: Verdict) -> None
 def test_sinkhole_address_is_tampered() -> None:
     """A public address configured as a sinkhole means blocked."""
     sink = [ipaddress.ip_network("95.100.1.0/24")]
-    assert judge(view(Outcome.ANSWER, "95.100.1.10"), REF_EXISTS, OK, sinkholes=sink).verdict is V.TAMPERED
+    assert (
+        judge(view(Outcome.ANSWER, "95.100.1.10"), REF_EXISTS, OK, sinkholes=sink).verdict
+        is V.TAMPERED
+    )
 
 
 def test_failed_controls_make_unreachable_not_removed() -> None:
@@ -166,7 +171,12 @@ def test_reference_view_trusts_only_sound_references() -> None:
 def test_health_and_connectivity() -> None:
     controls = [obs(Outcome.ANSWER, "5.255.255.242"), obs(Outcome.TIMEOUT)]
     h = health("ref", Role.REFERENCE, controls, [obs(Outcome.NXDOMAIN)])
-    assert (h.controls_ok, h.controls_total, h.controls_passed, h.rewrites_nxdomain) == (1, 2, True, False)
+    assert (h.controls_ok, h.controls_total, h.controls_passed, h.rewrites_nxdomain) == (
+        1,
+        2,
+        True,
+        False,
+    )
     rw = health("x", Role.NATIONAL, controls, [obs(Outcome.ANSWER, "93.158.134.1")])
     assert rw.rewrites_nxdomain and rw.rewrite_addresses == {"93.158.134.1"}
     down = health("ref", Role.REFERENCE, [obs(Outcome.TIMEOUT)] * 3)
@@ -175,7 +185,12 @@ def test_health_and_connectivity() -> None:
 
 
 def test_bogons_and_consistency() -> None:
-    assert all(map(is_bogon, ["10.1.1.1", "172.16.0.1", "100.64.0.1", "169.254.1.1", "224.0.0.1", "::1", "fc00::1"]))
+    assert all(
+        map(
+            is_bogon,
+            ["10.1.1.1", "172.16.0.1", "100.64.0.1", "169.254.1.1", "224.0.0.1", "::1", "fc00::1"],
+        )
+    )
     assert not any(map(is_bogon, ["8.8.8.8", "2a00:1450::1"]))
     assert consistent({"142.250.74.1"}, {"142.250.74.200"})
     assert not consistent({"142.250.75.1"}, {"142.250.74.200"})
@@ -197,9 +212,14 @@ def test_identical_answers_are_never_alarming(addrs: frozenset[str]) -> None:
 
 
 @given(st.lists(st.tuples(outcomes, address_sets, labels), min_size=1, max_size=5), st.randoms())
-def test_reference_view_is_order_independent(items: list[tuple[Outcome, frozenset[str], NxLabel | None]], rnd: object) -> None:  # noqa: E501
+def test_reference_view_is_order_independent(
+    items: list[tuple[Outcome, frozenset[str], NxLabel | None]], rnd: object
+) -> None:
     """The consensus does not depend on the order the references are listed in."""
-    views = {f"r{i}": NameView(o, a if o is Outcome.ANSWER else frozenset(), lb) for i, (o, a, lb) in enumerate(items)}
+    views = {
+        f"r{i}": NameView(o, a if o is Outcome.ANSWER else frozenset(), lb)
+        for i, (o, a, lb) in enumerate(items)
+    }
     h = {n: Health(n, Role.REFERENCE, 1, 1) for n in views}
     names = list(views)
     rnd.shuffle(names)  # type: ignore[attr-defined]
@@ -215,13 +235,20 @@ def test_headline_is_order_independent(verdicts: list[Verdict], rnd: object) -> 
 
 
 @given(v=st.tuples(outcomes, address_sets, labels), ref=st.sampled_from([REF_NONE, REF_UNKNOWN]))
-def test_removed_needs_a_reference_that_has_the_name(v: tuple[Outcome, frozenset[str], NxLabel | None], ref: ReferenceView) -> None:  # noqa: E501
+def test_removed_needs_a_reference_that_has_the_name(
+    v: tuple[Outcome, frozenset[str], NxLabel | None], ref: ReferenceView
+) -> None:
     """Without a reference saying the name exists there is never a removal."""
     assert judge(NameView(*v), ref, OK).verdict is not V.REMOVED
 
 
-@given(v=st.tuples(outcomes, address_sets, labels), ref=st.sampled_from([REF_EXISTS, REF_NONE, REF_UNKNOWN]))
-def test_unusable_answers_are_never_removed(v: tuple[Outcome, frozenset[str], NxLabel | None], ref: ReferenceView) -> None:  # noqa: E501
+@given(
+    v=st.tuples(outcomes, address_sets, labels),
+    ref=st.sampled_from([REF_EXISTS, REF_NONE, REF_UNKNOWN]),
+)
+def test_unusable_answers_are_never_removed(
+    v: tuple[Outcome, frozenset[str], NxLabel | None], ref: ReferenceView
+) -> None:
     """A timeout, SERVFAIL, REFUSED or error is an outage, never a removal."""
     outcome = v[0]
     if not outcome.usable:

@@ -26,7 +26,9 @@ def test_every_command_has_help() -> None:
 
 def test_config_command_summarises_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
     """`config` validates and prints; it sends no query."""
-    assert main(["config", "--config", str(Path(__file__).parent.parent / "nsdi-tracker.toml")]) == 0
+    assert (
+        main(["config", "--config", str(Path(__file__).parent.parent / "nsdi-tracker.toml")]) == 0
+    )
     out = capsys.readouterr().out
     assert "nsdi-a" in out and "195.208.4.1" in out and "domains: 21" in out
 
@@ -60,7 +62,9 @@ async def test_table_output_and_watchlist_option(sim: Any, tmp_path: Path) -> No
         {"name": "ref", "role": "reference", "address": r.address},
     ])  # fmt: skip
     wl = tmp_path / "w.toml"
-    wl.write_text('[[entry]]\ndomain = "youtube.com"\nlabel = "YouTube"\n[[entry]]\ndomain = "meduza.io"\n')
+    wl.write_text(
+        '[[entry]]\ndomain = "youtube.com"\nlabel = "YouTube"\n[[entry]]\ndomain = "meduza.io"\n'
+    )
     code, out, err = await run_cli("check", "--config", str(cfg), "-w", str(wl))
     assert code == 0, err
     yt = next(line for line in out.splitlines() if "youtube.com" in line)

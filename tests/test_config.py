@@ -48,9 +48,11 @@ def test_addresses_and_defaults(tmp_path: Path) -> None:
     """Address forms, default ports and limits, normalised controls, sinkhole networks."""
     text = (
         'sinkholes = ["203.0.113.0/24"]\ncontrols = ["Ya.RU."]\n' + NAT + REF
-        + '[[resolver]]\nname = "v6"\nrole = "observed"\naddress = "[::1]:5353"\ntransport = "tcp"\n'
+        + '[[resolver]]\nname = "v6"\nrole = "observed"\naddress = "[::1]:5353"\n'
+        + 'transport = "tcp"\n'
         + '[[resolver]]\nname = "bare6"\nrole = "observed"\naddress = "::1"\n'
-        + '[[resolver]]\nname = "dot"\nrole = "reference"\naddress = "127.0.0.1"\ntransport = "dot"\n'
+        + '[[resolver]]\nname = "dot"\nrole = "reference"\naddress = "127.0.0.1"\n'
+        + 'transport = "dot"\n'
         + '[[resolver]]\nname = "doh"\nrole = "reference"\n'
         + 'address = "https://localhost:8443/dns-query"\ntransport = "doh"\nqps = 5\n'
     )  # fmt: skip
@@ -76,8 +78,16 @@ def test_addresses_and_defaults(tmp_path: Path) -> None:
         (NAT.replace('address = "127.0.0.1"\n', "") + REF, "resolver[0] (nat).address", "missing"),
         (NAT.replace('"nat"', '"Nat_1"') + REF, "resolver[0].name", "[a-z0-9-]"),
         (NAT.replace("national", "nationl") + REF, "resolver[0] (nat).role", "not one of"),
-        (NAT.replace('"127.0.0.1"', '"dns.google"') + REF, "resolver[0] (nat).address", "IP address"),
-        (NAT.replace('"127.0.0.1"', '"127.0.0.1:99999"') + REF, "resolver[0] (nat).address", "port"),
+        (
+            NAT.replace('"127.0.0.1"', '"dns.google"') + REF,
+            "resolver[0] (nat).address",
+            "IP address",
+        ),
+        (
+            NAT.replace('"127.0.0.1"', '"127.0.0.1:99999"') + REF,
+            "resolver[0] (nat).address",
+            "port",
+        ),
         (NAT + 'transport = "doh"\n' + REF, "resolver[0] (nat).address", "https://"),
         (NAT + "timeout = -1\n" + REF, "resolver[0] (nat).timeout", "number"),
         (NAT + "retries = 1.5\n" + REF, "resolver[0] (nat).retries", "whole number"),

@@ -161,9 +161,7 @@ async def test_doh_transport(sim: Any, server_ssl: ssl.SSLContext, ca_file: Path
     zone.set("gone.com", nxdomain())
     server = await sim(zone, doh=server_ssl)
     async with aiohttp.ClientSession() as session:
-        client = ResolverClient(
-            spec_for(server, Transport.DOH, ca_file=ca_file), session=session
-        )
+        client = ResolverClient(spec_for(server, Transport.DOH, ca_file=ca_file), session=session)
         a = await client.query("site.com", "A")
         aaaa = await client.query("site.com", "AAAA")
         gone = await client.query("gone.com", "A")
@@ -172,9 +170,7 @@ async def test_doh_transport(sim: Any, server_ssl: ssl.SSLContext, ca_file: Path
     assert gone.outcome is Outcome.NXDOMAIN and gone.nx_label == "ordinary"
 
 
-async def test_doh_untrusted_certificate_is_an_error(
-    sim: Any, server_ssl: ssl.SSLContext
-) -> None:
+async def test_doh_untrusted_certificate_is_an_error(sim: Any, server_ssl: ssl.SSLContext) -> None:
     """Without the test CA the TLS handshake fails: an error outcome, never an answer."""
     zone = Zone()
     zone.set("site.com", answer("151.101.1.1"))

@@ -55,7 +55,9 @@ def by_domain(doc: dict[str, Any]) -> dict[str, Any]:
     return {d["domain"]: d for d in doc["domains"]}
 
 
-async def test_february_2026(sim: Any, tmp_path: Path, server_ssl: ssl.SSLContext, ca_file: Path) -> None:
+async def test_february_2026(
+    sim: Any, tmp_path: Path, server_ssl: ssl.SSLContext, ca_file: Path
+) -> None:
     """Removed, differs (CDN), tampered, unreachable and a forged reference reply, via --json."""
     nat = national_zone()
     nsdi_a = await sim(nat)
@@ -102,7 +104,9 @@ async def test_february_2026(sim: Any, tmp_path: Path, server_ssl: ssl.SSLContex
     assert d["sinkholed.org"]["national"] == "tampered"
     assert d["meduza.io"]["national"] == "present"
     assert all(
-        r["verdict"] == "unreachable" for x in d.values() for n, r in x["resolvers"].items()
+        r["verdict"] == "unreachable"
+        for x in d.values()
+        for n, r in x["resolvers"].items()
         if n == "nsdi-dead"
     )
     dead_info = next(r for r in doc["resolvers"] if r["name"] == "nsdi-dead")

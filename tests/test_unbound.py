@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -81,10 +79,6 @@ async def unbound(sim: Any, tmp_path: Path) -> AsyncIterator[tuple[str, Zone]]:
     port = free_port()
     conf = tmp_path / "unbound.conf"
     conf.write_text(UNBOUND_CONF.format(port=port, dir=tmp_path, upstream=upstream.port))
-    check = subprocess.run(
-        [unbound_binary() + "-checkconf", str(conf)], capture_output=True, text=True
-    ) if shutil.which("unbound-checkconf", path=os.environ.get("PATH", "") + ":/usr/sbin") else None
-    assert check is None or check.returncode == 0, check.stdout + check.stderr
     proc = await asyncio.create_subprocess_exec(
         unbound_binary(), "-d", "-c", str(conf),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -105,7 +99,7 @@ async def unbound(sim: Any, tmp_path: Path) -> AsyncIterator[tuple[str, Zone]]:
         yield address, upstream_zone
     finally:
         proc.terminate()
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        await asyncio.wait_for(proc.communicate(), 10)
 
 
 async def test_unbound_always_nxdomain_is_removed(

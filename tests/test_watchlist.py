@@ -86,7 +86,9 @@ def test_toml_format_and_merge(tmp_path: Path) -> None:
         ("a.toml", '[[entry]]\ndomain = "ok.com"\n\n[[entry]]\ndomain = "bad..com"\n', ":5:"),
     ],
 )
-def test_invalid_name_names_file_and_line(tmp_path: Path, name: str, content: str, where: str) -> None:
+def test_invalid_name_names_file_and_line(
+    tmp_path: Path, name: str, content: str, where: str
+) -> None:
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(WatchlistError) as info:
@@ -122,7 +124,10 @@ def test_command_line_names() -> None:
 
 
 def test_merge_keeps_first_order() -> None:
-    assert [e.domain for e in merge([Entry("b.com"), Entry("a.com"), Entry("b.com")])] == ["b.com", "a.com"]
+    assert [e.domain for e in merge([Entry("b.com"), Entry("a.com"), Entry("b.com")])] == [
+        "b.com",
+        "a.com",
+    ]
 
 
 def test_shipped_watchlists() -> None:

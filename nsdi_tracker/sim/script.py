@@ -113,14 +113,19 @@ class Zone:
         ]
 
 
-def build_reply(query: dns.message.Message, script: Script, *, truncate: bool) -> dns.message.Message:
+def build_reply(
+    query: dns.message.Message, script: Script, *, truncate: bool
+) -> dns.message.Message:
     """The reply a recursive resolver following `script` sends to `query`."""
     reply = dns.message.make_response(query, recursion_available=True)
-    reply.set_rcode(script.rcode)
+    reply.set_rcode(dns.rcode.Rcode.make(script.rcode))
     if script.aa:
         reply.flags |= dns.flags.AA
     if script.ede:
-        options = [dns.edns.EDEOption(code, text or None) for code, text in script.ede]
+        options: list[dns.edns.Option] = [
+            dns.edns.EDEOption(dns.edns.EDECode.make(code), text or None)
+            for code, text in script.ede
+        ]
         reply.use_edns(0, payload=1232, options=options)
     if truncate:
         reply.flags |= dns.flags.TC
@@ -136,7 +141,9 @@ def build_reply(query: dns.message.Message, script: Script, *, truncate: bool) -
             )
             owner = name
         wanted = _family(rdtype)
-        addrs = [a for a in script.addresses if wanted and ipaddress.ip_address(a).version == wanted]
+        addrs = [
+            a for a in script.addresses if wanted and ipaddress.ip_address(a).version == wanted
+        ]
         if addrs and script.rcode == dns.rcode.NOERROR:
             reply.answer.append(
                 dns.rrset.from_text(owner, script.ttl, "IN", dns.rdatatype.to_text(rdtype), *addrs)
@@ -164,7 +171,9 @@ def _has(reply: dns.message.Message, rdtype: int) -> bool:
 
 
 def _family(rdtype: int) -> int | None:
-    return {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 6}.get(rdtype)
+    if rdtype == dns.rdatatype.A:
+        return 4
+    return 6 if rdtype == dns.rdatatype.AAAA else None
 
 
 def _parent(name: dns.name.Name) -> dns.name.Name:

@@ -7,7 +7,9 @@ import contextlib
 import socket
 import ssl
 import struct
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any
 
 import dns.exception
 import dns.message
@@ -20,7 +22,7 @@ MALFORMED = b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07garbage"
 
 def noise_messages(query: dns.message.Message, script: Script) -> list[tuple[Noise, bytes]]:
     """The datagrams to send before the real reply, in order."""
-    out = []
+    out: list[tuple[Noise, bytes]] = []
     for kind in script.noise:
         if kind is Noise.MALFORMED:
             out.append((kind, MALFORMED))
@@ -102,12 +104,14 @@ class SimResolver:
     ) -> None:
         await self.stop()
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _accept(self, wire: bytes, transport: str, client: tuple[str, int]) -> tuple[dns.message.Message, Script] | None:  # noqa: E501
+    def _accept(
+        self, wire: bytes, transport: str, client: tuple[str, int]
+    ) -> tuple[dns.message.Message, Script] | None:
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
@@ -146,7 +150,9 @@ class SimResolver:
                     await asyncio.sleep(script.delay)
                 frames = [d for k, d in noise_messages(query, script) if k is not Noise.OTHER_PORT]
                 if not script.silent:
-                    frames.append(build_reply(query, script, truncate=False).to_wire(max_size=65535))
+                    frames.append(
+                        build_reply(query, script, truncate=False).to_wire(max_size=65535)
+                    )
                 for data in frames:
                     writer.write(struct.pack("!H", len(data)) + data)
                 await writer.drain()
