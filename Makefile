@@ -20,7 +20,7 @@ run: venv
 
 ## test: lint, type-check and the whole test suite (installs Unbound from Debian if missing)
 test: venv
-	@command -v unbound >/dev/null || ./tests/ensure-unbound.sh
+	@./tests/ensure-unbound.sh
 	$(BIN)/ruff check nsdi_tracker tests
 	$(BIN)/ruff format --check nsdi_tracker tests
 	$(BIN)/mypy
