@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from nsdi_tracker.errors import ConfigError, InvalidName
 from nsdi_tracker.model import Role, Transport
 from nsdi_tracker.names import normalize
+from nsdi_tracker.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"
 CONFIG_NAME = "nsdi-tracker.toml"
@@ -153,8 +154,6 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
 
 
 def shipped_controls() -> tuple[str, ...]:
-    from nsdi_tracker.watchlist import load_watchlist  # the watchlist module imports nothing here
-
     return tuple(e.domain for e in load_watchlist(shipped_dir() / CONTROLS_WATCHLIST))
 
 

@@ -83,7 +83,13 @@ async def measure(
 
         # A national NXDOMAIN while the references have the name is asked again (fresh socket)
         # before it counts: one forged or transient reply must not make a removal.
-        judged = [_judge(config, healths, e, found) for e in entries]
+        roles = {r.name: r.role for r in config.resolvers}
+        connectivity = classify.connectivity_ok(healths.values())
+
+        def judge(entry: Entry) -> DomainResult:
+            return _judge(config, roles, healths, connectivity, entry, found)
+
+        judged = [judge(e) for e in entries]
         again: dict[str, list[tuple[str, str]]] = {}
         for result in judged:
             for name, j in result.judgements.items():
@@ -93,16 +99,13 @@ async def measure(
             reasked = await _sweep(clients, again)
             found.update({k: replace(o, reasked=True) for k, o in reasked.items()})
             redo = {d for jobs_ in again.values() for d, _ in jobs_}
-            judged = [
-                _judge(config, healths, r.entry, found) if r.entry.domain in redo else r
-                for r in judged
-            ]
+            judged = [judge(r.entry) if r.entry.domain in redo else r for r in judged]
     return RoundReport(
         started=started,
         finished=now(),
         resolvers=config.resolvers,
         health=healths,
-        connectivity=classify.connectivity_ok(healths.values()),
+        connectivity=connectivity,
         controls=controls,
         negative_name=negative_name,
         negative=negative,
@@ -113,7 +116,9 @@ async def measure(
 
 def _judge(
     config: Config,
+    roles: Mapping[str, Role],
     healths: dict[str, Health],
+    connectivity: bool,
     entry: Entry,
     found: dict[tuple[str, str, str], Observation],
 ) -> DomainResult:
@@ -121,12 +126,10 @@ def _judge(
         r.name: tuple(found[(r.name, entry.domain, t)] for t in QTYPES) for r in config.resolvers
     }
     views = {n: classify.combine(obs) for n, obs in observations.items()}
-    roles = {r.name: r.role for r in config.resolvers}
     ref = classify.reference_view(
         {n: v for n, v in views.items() if roles[n] is Role.REFERENCE},
         {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE},
     )
-    connectivity = classify.connectivity_ok(healths.values())
     judgements = {
         n: classify.judge(
             views[n], ref, healths[n], connectivity=connectivity, sinkholes=config.sinkholes

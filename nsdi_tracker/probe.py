@@ -87,10 +87,8 @@ class ResolverClient:
                 if ex.truncated:
                     self.counters.queries += 1
                     tcp = await transport.stream(query, spec.host, spec.port, spec.timeout)
-                    ex = transport.Exchange(
-                        reply=tcp.reply,
-                        timeout=tcp.timeout,
-                        error=tcp.error,
+                    ex = replace(
+                        tcp,
                         ignored=ex.ignored + tcp.ignored,
                         latency_ms=ex.latency_ms + tcp.latency_ms,
                     )

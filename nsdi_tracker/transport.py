@@ -8,7 +8,7 @@ import socket
 import ssl
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import dns.message
@@ -159,15 +159,7 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
 
 
 def _timed(result: Exchange, start: float) -> Exchange:
-    elapsed = (time.perf_counter() - start) * 1000
-    return Exchange(
-        reply=result.reply,
-        truncated=result.truncated,
-        timeout=result.timeout,
-        error=result.error,
-        ignored=result.ignored,
-        latency_ms=round(elapsed, 3),
-    )
+    return replace(result, latency_ms=round((time.perf_counter() - start) * 1000, 3))
 
 
 def _describe(exc: BaseException) -> str:

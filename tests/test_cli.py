@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_config
-from test_scenario import run_cli
+from conftest import run_cli, write_config
 
 from nsdi_tracker.cli import build_parser, main
 from nsdi_tracker.sim import Zone, answer, nxdomain

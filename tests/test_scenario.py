@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
-import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import write_config
+from conftest import run_cli, write_config
 
 from nsdi_tracker.sim import Zone, answer, nxdomain, silent
 
 YT = ("142.250.74.46", "2a00:1450:4010:c0e::5d")
 WA = ("157.240.205.60",)
-
-
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nsdi_tracker", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def national_zone() -> Zone:

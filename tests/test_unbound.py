@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_config
-from test_scenario import run_cli
+from conftest import run_cli, write_config
 
 from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.model import Outcome, Role, Transport
