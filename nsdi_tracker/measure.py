@@ -81,15 +81,16 @@ async def measure(
         jobs = [(e.domain, t) for e in entries for t in QTYPES]
         found = await _sweep(clients, {n: jobs for n in clients}, progress)
 
-        # A national NXDOMAIN while the references have the name is asked again (fresh socket)
-        # before it counts: one forged or transient reply must not make a removal.
         roles = {r.name: r.role for r in config.resolvers}
+        ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
 
         def judge(entry: Entry) -> DomainResult:
-            return _judge(config, roles, healths, connectivity, entry, found)
+            return _judge(config, roles, healths, ref_healths, connectivity, entry, found)
 
         judged = [judge(e) for e in entries]
+        # An NXDOMAIN judged a removal is asked again (fresh socket) before it counts: one
+        # forged or transient reply must not make a removal.
         again: dict[str, list[tuple[str, str]]] = {}
         for result in judged:
             for name, j in result.judgements.items():
@@ -118,6 +119,7 @@ def _judge(
     config: Config,
     roles: Mapping[str, Role],
     healths: dict[str, Health],
+    ref_healths: dict[str, Health],
     connectivity: bool,
     entry: Entry,
     found: dict[tuple[str, str, str], Observation],
@@ -127,8 +129,7 @@ def _judge(
     }
     views = {n: classify.combine(obs) for n, obs in observations.items()}
     ref = classify.reference_view(
-        {n: v for n, v in views.items() if roles[n] is Role.REFERENCE},
-        {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE},
+        {n: v for n, v in views.items() if roles[n] is Role.REFERENCE}, ref_healths
     )
     judgements = {
         n: classify.judge(

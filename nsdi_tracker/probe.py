@@ -62,15 +62,14 @@ class ResolverClient:
     async def query(self, qname: str, qtype: str) -> Observation:
         """Ask until a usable answer or the retries run out; each attempt on a fresh socket."""
         ignored = 0
-        attempts = 0
         obs: Observation | None = None
-        for attempts in range(1, self.spec.retries + 2):
-            obs = await self._attempt(qname, qtype, attempts)
+        for attempt in range(1, self.spec.retries + 2):
+            obs = await self._attempt(qname, qtype, attempt)  # carries its attempt number
             ignored += obs.ignored
             if obs.outcome not in RETRYABLE:
                 break
         assert obs is not None
-        final = replace(obs, attempts=attempts, ignored=ignored)
+        final = replace(obs, ignored=ignored)
         self.counters.by_outcome[final.outcome] = self.counters.by_outcome.get(final.outcome, 0) + 1
         self.counters.ignored += ignored
         return final
