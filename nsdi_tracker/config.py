@@ -7,17 +7,20 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nsdi_tracker.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
 from nsdi_tracker.errors import ConfigError, InvalidName
-from nsdi_tracker.model import Role, Transport
+from nsdi_tracker.model import Role, Transport, Verdict
 from nsdi_tracker.names import normalize
 from nsdi_tracker.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"
+ENV_DB = "NSDI_TRACKER_DB"
+DEFAULT_DB = Path("db/nsdi-tracker.db")  # relative to the working directory
 CONFIG_NAME = "nsdi-tracker.toml"
 CONTROLS_WATCHLIST = "watchlists/controls.toml"
 
@@ -27,7 +30,20 @@ _RESOLVER_KEYS = {
     "name", "role", "address", "transport", "timeout", "retries", "max_inflight", "qps",
     "tls_name", "ca_file",
 }  # fmt: skip
-_TOP_KEYS = {"resolver", "watchlists", "controls", "sinkholes", "negative_control_zone"}
+_TOP_KEYS = {
+    "resolver", "watchlists", "controls", "sinkholes", "negative_control_zone",
+    "database", "confirm", "retain_days", "raw_dir", "sink",
+}  # fmt: skip
+_RETRY_KEYS = {"retry_initial", "retry_max", "give_up_after"}
+_SINK_KEYS = {
+    "log": {"path"},
+    "webhook": {"url", "secret", "secret_env", "timeout", *_RETRY_KEYS},
+    "apprise": {"urls", *_RETRY_KEYS},
+}
+_SINK_COMMON = {"type", "name", "events", "scopes"}
+# By default a sink hears about the national headline's changes, not baselines.
+DEFAULT_EVENTS = frozenset(t for t in EventType if t is not EventType.BASELINE)
+DEFAULT_SCOPES = frozenset({NATIONAL})
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -52,6 +68,30 @@ class ResolverSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkSpec:
+    """Where change events go: a log stream, a webhook, or Apprise notification URLs."""
+
+    name: str
+    type: str  # log | webhook | apprise
+    events: frozenset[str] = DEFAULT_EVENTS
+    scopes: frozenset[str] = DEFAULT_SCOPES  # "*" means every scope
+    path: Path | None = None  # log: append to this file instead of stdout
+    url: str | None = None  # webhook
+    secret: str | None = None  # webhook: HMAC-SHA256 key
+    timeout: float = 10.0
+    urls: tuple[str, ...] = ()  # apprise
+    retry_initial: float = 5.0  # seconds before the first retry
+    retry_max: float = 600.0  # backoff ceiling
+    give_up_after: float = 86_400.0  # a delivery older than this is marked failed
+
+    def wants(self, event_type: str, scope: str) -> bool:
+        return event_type in self.events and ("*" in self.scopes or scope in self.scopes)
+
+
+DEFAULT_SINKS = (SinkSpec(name="log", type="log"),)  # events as JSON lines on stdout
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     resolvers: tuple[ResolverSpec, ...]
@@ -59,6 +99,11 @@ class Config:
     controls: tuple[str, ...]
     sinkholes: tuple[IPNetwork, ...] = ()
     negative_control_zone: str = "example.com"
+    database: Path | None = None  # None: $NSDI_TRACKER_DB or db/nsdi-tracker.db
+    confirm: Policy = field(default_factory=Policy)
+    retain_days: int = 90  # 0 keeps raw observations forever
+    raw_dir: Path | None = None
+    sinks: tuple[SinkSpec, ...] = DEFAULT_SINKS
 
     def by_role(self, role: Role) -> tuple[ResolverSpec, ...]:
         return tuple(r for r in self.resolvers if r.role is role)
@@ -76,6 +121,19 @@ def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) 
     """--config wins over $NSDI_TRACKER_CONFIG, which wins over the shipped config."""
     chosen = cli_value or environ.get(ENV_CONFIG)
     return Path(chosen) if chosen else shipped_dir() / CONFIG_NAME
+
+
+def database_path(
+    cli_value: str | None, config: Config | None, environ: Mapping[str, str] = os.environ
+) -> Path:
+    """--db wins over $NSDI_TRACKER_DB, over the config's `database`, over db/nsdi-tracker.db."""
+    if cli_value:
+        return Path(cli_value)
+    if environ.get(ENV_DB):
+        return Path(environ[ENV_DB])
+    if config is not None and config.database is not None:
+        return config.database
+    return DEFAULT_DB
 
 
 def load_config(path: Path) -> Config:
@@ -111,6 +169,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     )
     seen: set[str] = set()
     for i, spec in enumerate(resolvers):
+        if spec.name == NATIONAL:
+            raise fail(f"resolver[{i}].name", f"{NATIONAL!r} is reserved for the headline")
         if spec.name in seen:
             raise fail(f"resolver[{i}].name", f"duplicate resolver name {spec.name!r}")
         seen.add(spec.name)
@@ -143,6 +203,19 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         raise fail("negative_control_zone", "must be a domain name string")
     zone = _name(zone, "negative_control_zone", fail)
 
+    database = data.get("database")
+    if database is not None:
+        if not isinstance(database, str) or not database.strip():
+            raise fail("database", "must be a path string")
+        database = base / database
+    raw_dir = data.get("raw_dir")
+    if raw_dir is not None:
+        if not isinstance(raw_dir, str) or not raw_dir.strip():
+            raise fail("raw_dir", "must be a path string")
+        raw_dir = base / raw_dir
+    retain = _integer(data.get("retain_days", 90), "retain_days", fail, 0, 36_500)
+
+    sinks = _parse_sinks(data["sink"], base, fail) if "sink" in data else DEFAULT_SINKS
     return Config(
         path=path,
         resolvers=resolvers,
@@ -150,7 +223,108 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         controls=controls,
         sinkholes=tuple(sinkholes),
         negative_control_zone=zone,
+        database=database,
+        confirm=_parse_confirm(data.get("confirm", DEFAULT_CONFIRM), fail),
+        retain_days=retain,
+        raw_dir=raw_dir,
+        sinks=sinks,
     )
+
+
+def _parse_confirm(value: object, fail: Any) -> Policy:
+    """`confirm = 2`, or a table: `[confirm] default = 2, present = 1` (per new verdict)."""
+    if not isinstance(value, dict):
+        return Policy(_integer(value, "confirm", fail, 1, 1000))
+    per: dict[Verdict, int] = {}
+    default = DEFAULT_CONFIRM
+    for key, n in value.items():
+        if key == "default":
+            default = _integer(n, "confirm.default", fail, 1, 1000)
+            continue
+        verdict = _enum(Verdict, key, f"confirm.{key}", fail)
+        if verdict is Verdict.UNKNOWN:
+            raise fail("confirm.unknown", "unknown rounds never count, so they need no setting")
+        per[verdict] = _integer(n, f"confirm.{key}", fail, 1, 1000)
+    return Policy(default, per)
+
+
+def _parse_sinks(raw: object, base: Path, fail: Any) -> tuple[SinkSpec, ...]:
+    if not isinstance(raw, list):
+        raise fail("sink", "must be [[sink]] tables")
+    sinks: list[SinkSpec] = []
+    for i, item in enumerate(raw):
+        key = f"sink[{i}]"
+        if not isinstance(item, dict):
+            raise fail(key, "must be a table")
+        kind = item.get("type")
+        if kind not in _SINK_KEYS:
+            raise fail(f"{key}.type", f"{kind!r} is not one of {' | '.join(_SINK_KEYS)}")
+        name = item.get("name", kind if i == 0 else f"{kind}-{i}")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise fail(
+                f"{key}.name", f"{name!r} must match [a-z0-9-], start with a letter or digit"
+            )
+        if any(s.name == name for s in sinks):
+            raise fail(f"{key}.name", f"duplicate sink name {name!r}")
+        known = _SINK_KEYS[kind] | _SINK_COMMON
+        unknown = sorted(set(item) - known)
+        if unknown:
+            raise fail(
+                f"{key}.{unknown[0]}",
+                f"unknown key for a {kind} sink (known: {', '.join(sorted(known))})",
+            )
+        events = frozenset(
+            _str_list(item.get("events", sorted(DEFAULT_EVENTS)), f"{key}.events", fail)
+        )
+        for ev in sorted(events):
+            _enum(EventType, ev, f"{key}.events", fail)
+        scopes = frozenset(
+            _str_list(item.get("scopes", sorted(DEFAULT_SCOPES)), f"{key}.scopes", fail)
+        )
+        common: dict[str, Any] = {"name": name, "type": kind, "events": events, "scopes": scopes}
+        for k in ("retry_initial", "retry_max"):
+            if k in item:
+                common[k] = _number(item[k], f"{key}.{k}", fail, 0.01, 86_400)
+        if "give_up_after" in item:
+            common["give_up_after"] = _number(
+                item["give_up_after"], f"{key}.give_up_after", fail, 1, 365 * 86_400
+            )
+        if kind == "log":
+            path = item.get("path")
+            if path is not None:
+                if not isinstance(path, str) or not path.strip():
+                    raise fail(f"{key}.path", "must be a path string")
+                common["path"] = base / path
+        elif kind == "webhook":
+            url = item.get("url")
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise fail(f"{key}.url", f"{url!r}: needs an http:// or https:// URL")
+            common["url"] = url
+            common["secret"] = _secret(item, key, fail)
+            common["timeout"] = _number(item.get("timeout", 10.0), f"{key}.timeout", fail, 0.1, 300)
+        else:
+            urls = _str_list(item.get("urls", []), f"{key}.urls", fail)
+            if not urls:
+                raise fail(f"{key}.urls", "needs at least one Apprise URL, e.g. tgram://token/chat")
+            common["urls"] = tuple(urls)
+        sinks.append(SinkSpec(**common))
+    return tuple(sinks)
+
+
+def _secret(item: Mapping[str, Any], key: str, fail: Any) -> str | None:
+    """`secret` in the file, or `secret_env` naming an environment variable that holds it."""
+    if "secret" in item and "secret_env" in item:
+        raise fail(f"{key}.secret_env", "give secret or secret_env, not both")
+    if "secret_env" in item:
+        var = item["secret_env"]
+        if not isinstance(var, str) or not os.environ.get(var):
+            raise fail(f"{key}.secret_env", f"environment variable {var!r} is not set")
+        return os.environ[var]
+    secret = item.get("secret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        raise fail(f"{key}.secret", "must be a non-empty string")
+    return secret
 
 
 def shipped_controls() -> tuple[str, ...]:
