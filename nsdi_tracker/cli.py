@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from nsdi_tracker import __version__
-from nsdi_tracker.config import Config, config_path, load_config
-from nsdi_tracker.errors import TrackerError
+from nsdi_tracker.config import ENV_CONFIG, Config, config_path, database_path, load_config
+from nsdi_tracker.errors import ConfigError, TrackerError
+from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
+from nsdi_tracker.names import normalize
 from nsdi_tracker.watchlist import Entry, from_names, load_watchlists, merge
+
+if TYPE_CHECKING:
+    from nsdi_tracker.store import Store
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
 PROGRESS_THRESHOLD = 50  # domains: below this a round is quick and a bar is noise
@@ -60,7 +67,90 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load and validate the configuration and its watchlists; exit 2 on error.",
     )
     _config_arg(show)
+
+    run = sub.add_parser(
+        "run",
+        help="measure, record confirmed transitions in the database and deliver their events",
+        description="Run a persisted round: measure every watched name, confirm verdict "
+        "changes over consecutive rounds, store them with their evidence and deliver the "
+        "resulting events to the configured sinks.",
+    )
+    _config_arg(run)
+    _db_arg(run)
+    run.add_argument("--once", action="store_true", help="run one round and exit")
+    run.add_argument(
+        "--raw",
+        metavar="DIR",
+        type=Path,
+        help="also append every observation to DIR/observations-DAY.ndjson.gz",
+    )
+    run.add_argument(
+        "--deliver-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="with --once: how long to keep retrying deliveries before exiting (default 30); "
+        "what is left is retried by the next run",
+    )
+    _log_arg(run)
+
+    status = sub.add_parser(
+        "status",
+        help="current verdicts from the database (sends no queries)",
+        description="Print the confirmed verdict of every watched domain, per resolver and "
+        "for the national headline, with pending changes, from the database.",
+    )
+    _config_arg(status)
+    _db_arg(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    status.add_argument(
+        "--all", action="store_true", help="include domains no longer on the watchlists"
+    )
+
+    history = sub.add_parser(
+        "history",
+        help="a domain's confirmed transitions with their evidence",
+        description="Print the timeline of a domain's confirmed transitions, oldest first.",
+    )
+    _config_arg(history)
+    _db_arg(history)
+    history.add_argument("domain", metavar="DOMAIN")
+    history.add_argument("--json", action="store_true", help="print JSON with full evidence")
+
+    export = sub.add_parser(
+        "export",
+        help="the change log as CSV, JSON or NDJSON",
+        description="Stream the confirmed transitions, oldest first. Times are ISO dates or "
+        "date-times (UTC unless they say otherwise) or ages such as 7d, 12h.",
+    )
+    _config_arg(export)
+    _db_arg(export)
+    export.add_argument("--since", metavar="T", help="confirmed at or after T")
+    export.add_argument("--until", metavar="T", help="confirmed before T")
+    export.add_argument("--domain", metavar="D", help="only this domain")
+    export.add_argument("--resolver", metavar="R", help="only this scope: a resolver or national")
+    export.add_argument("--type", metavar="T", help="only this event type, e.g. removed")
+    export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
+    export.add_argument("-o", "--output", metavar="FILE", type=Path, help="default stdout")
     return parser
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="FILE",
+        help="database (default: $NSDI_TRACKER_DB, else the config's `database`, "
+        "else db/nsdi-tracker.db)",
+    )
+
+
+def _log_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="default info; logs go to stderr",
+    )
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -92,16 +182,78 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and not args.once:
+        parser.error("run: --once is required (the scheduled daemon is not in this version)")
     try:
+        if args.command in ("status", "history", "export"):
+            return _read_command(args)
         config = load_config(config_path(args.config))
         if args.command == "config":
             return _show_config(config)
+        if args.command == "run":
+            return _run(args, config)
         entries = _entries(config, args.watchlist, args.domains)
     except TrackerError as exc:
         print(f"nsdi-tracker: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return asyncio.run(_check(config, entries, as_json=args.json, fail_on=args.fail_on))
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    """The database the read-only commands use: a config is read only if one is named."""
+    if args.db:
+        return Path(args.db)
+    chosen = args.config or os.environ.get(ENV_CONFIG)
+    return database_path(None, load_config(Path(chosen)) if chosen else None)
+
+
+def _read_command(args: argparse.Namespace) -> int:
+    from nsdi_tracker.store import Store
+
+    with Store.open_readonly(_db_path(args)) as store:
+        if args.command == "status":
+            return _status(store, as_json=args.json, everything=args.all)
+        if args.command == "history":
+            return _history(store, args.domain, as_json=args.json)
+        return _export(store, args)
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    from nsdi_tracker.store import Store
+
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(message)s"
+    )
+    entries = load_watchlists(config.watchlists)
+    path = database_path(args.db, config)
+    with Store.open(path) as store:
+        return asyncio.run(_run_once(config, entries, store, args.raw, args.deliver_timeout))
+
+
+async def _run_once(
+    config: Config, entries: list[Entry], store: Store, raw: Path | None, deliver_for: float
+) -> int:
+    from nsdi_tracker.outbox import Outbox
+    from nsdi_tracker.tracker import persisted_round
+
+    done = await persisted_round(config, entries, store, raw_dir=raw)
+    async with Outbox(store, config.sinks) as outbox:
+        await outbox.drain(deliver_for)
+    backlog = store.backlog()
+    r = done.plan.round
+    secs = (r.finished - r.started).total_seconds()
+    outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
+    changes = ", ".join(f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions)
+    print(
+        f"round {done.round_id} {r.status}: {r.domains} domains, {r.queries} queries in "
+        f"{secs:.1f} s ({outcomes}); {len(done.plan.transitions)} transitions"
+        f"{': ' + changes if changes else ''}; deliveries: {outbox.tally.delivered} delivered, "
+        f"{backlog['pending']} pending, {backlog['failed']} failed; database {store.path}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _entries(config: Config, watchlists: list[str], domains: list[str]) -> list[Entry]:
@@ -139,6 +291,91 @@ async def _check(
         Console().print(render(report))
     hit = any(d.national in fail_on for d in report.domains)
     return EXIT_FAIL_ON if hit else EXIT_OK
+
+
+def _status(store: Store, *, as_json: bool, everything: bool) -> int:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from nsdi_tracker.views import render_status, status_json
+
+    rows = store.status(include_unwatched=everything)
+    last, backlog = store.last_round(), store.backlog()
+    if as_json:
+        from nsdi_tracker.store import decode_round
+
+        last = decode_round(last) if last else None
+        json.dump(status_json(rows, last, backlog), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_status(rows, last, backlog, datetime.now(UTC)))
+    return EXIT_OK
+
+
+def _history(store: Store, domain: str, *, as_json: bool) -> int:
+    from rich.console import Console
+
+    from nsdi_tracker.views import render_history
+
+    name = normalize(domain)
+    if not store.has_domain(name):
+        print(f"nsdi-tracker: {name} has never been measured in {store.path}", file=sys.stderr)
+        return EXIT_FAIL_ON
+    rows = store.history(name)
+    if as_json:
+        json.dump({"domain": name, "transitions": rows}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_history(name, rows))
+    return EXIT_OK
+
+
+def _export(store: Store, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from nsdi_tracker.export import parse_when, write
+    from nsdi_tracker.store import ChangelogFilter
+
+    now = datetime.now(UTC)
+    try:
+        since = parse_when(args.since, now) if args.since else None
+        until = parse_when(args.until, now) if args.until else None
+    except ValueError as exc:
+        raise ConfigError(f"--since/--until: {exc}") from None
+    flt = ChangelogFilter(
+        since=since,
+        until=until,
+        domain=normalize(args.domain) if args.domain else None,
+        scope=args.resolver,
+        type=args.type,
+    )
+    rows = store.changelog(flt, with_event=args.format != "csv")
+    if args.output is None:
+        n = write(rows, sys.stdout, args.format)
+    else:
+        n = _write_atomically(args.output, lambda out: write(rows, out, args.format))
+    print(f"exported {n} transitions", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, writer: Callable[[TextIO], int]) -> int:
+    """Write to a temporary file beside `path` and rename it: never a half-written export."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            n = writer(out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
 
 
 def _show_config(config: Config) -> int:

@@ -15,3 +15,7 @@ class WatchlistError(TrackerError):
 
 class InvalidName(TrackerError):
     """A string is not a usable domain name."""
+
+
+class StoreError(TrackerError):
+    """The database is missing, unreadable, or from a newer version of the tracker."""

@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from nsdi_tracker.events import evidence
 from nsdi_tracker.measure import DomainResult, RoundReport
 from nsdi_tracker.model import Observation, Role, Verdict
 
@@ -24,30 +25,6 @@ STYLES = {
     Verdict.UNKNOWN: "dim",
     Verdict.PARTIAL: "bold dark_orange",
 }
-
-
-def evidence(obs: Observation) -> dict[str, Any]:
-    return {
-        "outcome": str(obs.outcome),
-        "rcode": obs.rcode,
-        "flags": obs.flags.names(),
-        "addresses": list(obs.addresses),
-        "cname_chain": list(obs.cname_chain),
-        "min_ttl": obs.min_ttl,
-        "authority": {
-            "soa": obs.authority.soa,
-            "soa_zone": obs.authority.soa_zone,
-            "nsec": obs.authority.nsec,
-        },
-        "nxdomain": str(obs.nx_label) if obs.nx_label else None,
-        "ede": [{"code": c, "text": t} for c, t in obs.ede],
-        "transport": obs.transport,
-        "attempts": obs.attempts,
-        "latency_ms": obs.latency_ms,
-        "error": obs.error,
-        "ignored_replies": obs.ignored,
-        "reasked": obs.reasked,
-    }
 
 
 def _by_type(observations: tuple[Observation, ...]) -> dict[str, Any]:

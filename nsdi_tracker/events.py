@@ -1,0 +1,220 @@
+"""Change events: evidence of a transition and the event JSON sinks receive. Pure, no I/O.
+
+The event JSON is a public format (documented in the README) with a `version` field; its `id`
+is derived from what it reports, so a redelivery, a replay or a restart gives the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from nsdi_tracker.confirm import NATIONAL, Change
+from nsdi_tracker.model import Observation, Role
+
+if TYPE_CHECKING:
+    from nsdi_tracker.measure import DomainResult
+
+EVENT_VERSION = 1
+_NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a Z: fixed width, so text order is time order."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def evidence(obs: Observation) -> dict[str, Any]:
+    """Everything one observation shows, as JSON."""
+    return {
+        "outcome": str(obs.outcome),
+        "rcode": obs.rcode,
+        "flags": obs.flags.names(),
+        "addresses": list(obs.addresses),
+        "cname_chain": list(obs.cname_chain),
+        "min_ttl": obs.min_ttl,
+        "authority": {
+            "soa": obs.authority.soa,
+            "soa_zone": obs.authority.soa_zone,
+            "nsec": obs.authority.nsec,
+        },
+        "nxdomain": str(obs.nx_label) if obs.nx_label else None,
+        "ede": [{"code": c, "text": t} for c, t in obs.ede],
+        "transport": obs.transport,
+        "attempts": obs.attempts,
+        "latency_ms": obs.latency_ms,
+        "error": obs.error,
+        "ignored_replies": obs.ignored,
+        "reasked": obs.reasked,
+    }
+
+
+def fingerprint(obs: Observation) -> str:
+    """What an observation says, without what varies from query to query (TTL, latency, order).
+
+    Two observations with the same fingerprint need not both be stored.
+    """
+    parts = (
+        obs.outcome,
+        obs.rcode or "",
+        ",".join(obs.flags.names()),
+        ",".join(sorted(obs.addresses)),
+        ",".join(obs.cname_chain),
+        f"{obs.authority.soa}:{obs.authority.nsec}:{obs.authority.soa_zone}",
+        str(obs.nx_label or ""),
+        ",".join(f"{c}:{t}" for c, t in obs.ede),
+    )
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The flat columns of a transition: what a spreadsheet of the change log shows."""
+
+    reason: str
+    rcode: str  # the distinct rcodes of the scope's replies, e.g. "NXDOMAIN" or "NOERROR"
+    nxdomain: str  # how the NXDOMAIN looked: ordinary, bare, forged, rewritten (or empty)
+    flags: tuple[str, ...]
+    addresses: tuple[str, ...]
+    authority: str  # e.g. "SOA youtube.com" or "SOA com. NSEC" or "none"
+    reference_consensus: str
+    reference_addresses: tuple[str, ...]
+
+
+def scope_resolvers(result: DomainResult, scope: str, roles: Mapping[str, Role]) -> list[str]:
+    if scope == NATIONAL:
+        return [n for n in result.judgements if roles[n] is Role.NATIONAL]
+    return [scope]
+
+
+def scope_evidence(
+    result: DomainResult, scope: str, roles: Mapping[str, Role]
+) -> tuple[Summary, dict[str, Any]]:
+    """The evidence for a verdict of `scope` on this round: summary columns and full JSON."""
+    names = scope_resolvers(result, scope, roles)
+    observations = [o for n in names for o in result.observations[n]]
+    reasons = [result.judgements[n].reason for n in names]
+    labels = sorted({str(j.nx_label) for n in names if (j := result.judgements[n]).nx_label})
+    ref = result.reference
+    summary = Summary(
+        reason="; ".join(dict.fromkeys(reasons)),
+        rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in observations})),
+        nxdomain="/".join(labels),
+        flags=tuple(sorted({f for o in observations for f in o.flags.names()})),
+        addresses=tuple(sorted({a for o in observations for a in o.addresses})),
+        authority=_authority(observations),
+        reference_consensus=str(ref.consensus),
+        reference_addresses=tuple(sorted(ref.addresses)),
+    )
+    full = {
+        "resolvers": {
+            n: {
+                "verdict": str(result.judgements[n].verdict),
+                "reason": result.judgements[n].reason,
+                "nxdomain": _label(result.judgements[n].nx_label),
+                **{o.qtype: evidence(o) for o in result.observations[n]},
+            }
+            for n in names
+        },
+        "reference": {
+            "consensus": str(ref.consensus),
+            "addresses": sorted(ref.addresses),
+            "answered": list(ref.answered),
+            "ignored": list(ref.ignored),
+        },
+    }
+    return summary, full
+
+
+def _label(label: object) -> str | None:
+    return str(label) if label else None
+
+
+def _authority(observations: Iterable[Observation]) -> str:
+    parts: dict[str, None] = {}
+    for o in observations:
+        if o.authority.soa:
+            parts[f"SOA {o.authority.soa_zone or '?'}"] = None
+        if o.authority.nsec:
+            parts["NSEC"] = None
+    return " ".join(parts) or "none"
+
+
+def event_id(domain: str, scope: str, change: Change) -> str:
+    """Stable: the same confirmed change always gets the same id."""
+    key = f"{domain}|{scope}|{change.old}|{change.new}|{iso(change.first_seen)}"
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def event_json(
+    *,
+    event_id: str,
+    change: Change,
+    domain: str,
+    label: str | None,
+    category: str | None,
+    scope: str,
+    summary: Summary,
+    evidence: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The event as sinks receive it (version 1)."""
+    return {
+        "version": EVENT_VERSION,
+        "id": event_id,
+        "type": str(change.type),
+        "domain": domain,
+        "label": label,
+        "category": category,
+        "scope": scope,
+        "from": str(change.old) if change.old else None,
+        "to": str(change.new),
+        "first_seen": iso(change.first_seen),
+        "confirmed_at": iso(change.confirmed_at),
+        "rounds": change.rounds,
+        "summary": {
+            "reason": summary.reason,
+            "rcode": summary.rcode,
+            "nxdomain": summary.nxdomain or None,
+            "flags": list(summary.flags),
+            "addresses": list(summary.addresses),
+            "authority": summary.authority,
+            "reference_consensus": summary.reference_consensus,
+            "reference_addresses": list(summary.reference_addresses),
+        },
+        "evidence": dict(evidence),
+    }
+
+
+def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:
+    """A title and a body for people (notifications)."""
+    who = "the national DNS" if event["scope"] == NATIONAL else event["scope"]
+    name = event["domain"] + (f" ({event['label']})" if event.get("label") else "")
+    verbs = {
+        "removed": f"{name} removed from {who}",
+        "restored": f"{name} restored in {who}",
+        "tampered": f"{name} tampered with by {who}",
+        "unreachable": f"{who} unreachable for {name}",
+        "recovered": f"{who} answers again for {name}",
+        "baseline": f"{name}: first verdict on {who} is {event['to']}",
+    }
+    title = verbs.get(event["type"], f"{name} on {who}: {event['from']} -> {event['to']}")
+    s = event["summary"]
+    body = (
+        f"{event['from'] or 'none'} -> {event['to']} (first seen {event['first_seen']}, "
+        f"confirmed {event['confirmed_at']} after {event['rounds']} rounds)\n"
+        f"reply: {s['rcode']} {' '.join(s['addresses'])} {s['nxdomain'] or ''}\n"
+        f"references: {s['reference_consensus']} {' '.join(s['reference_addresses'])}\n"
+        f"{s['reason']}\nevent {event['id']}"
+    )
+    return title, body

@@ -1,0 +1,81 @@
+"""The change log as CSV (RFC 4180, UTF-8), JSON or NDJSON, streamed row by row.
+
+The CSV columns are `store.CHANGELOG_COLUMNS`, in that order, and stay stable: new columns are
+only ever added at the end. List columns (flags, addresses) are space-separated in CSV and
+arrays in JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TextIO
+
+from nsdi_tracker.store import CHANGELOG_COLUMNS
+
+FORMATS = ("csv", "json", "ndjson")
+_LIST_COLUMNS = ("flags", "addresses", "reference_addresses")
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """An ISO date or date-time (UTC unless it says otherwise), or an age such as 7d or 12h."""
+    text = text.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: use 2026-02-10, 2026-02-10T12:00Z or an age like 7d, 12h"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def csv_row(row: Mapping[str, Any]) -> list[str]:
+    out = []
+    for column in CHANGELOG_COLUMNS:
+        value = row.get(column)
+        if column in _LIST_COLUMNS:
+            value = " ".join(value or ())
+        out.append("" if value is None else str(value))
+    return out
+
+
+def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {c: row.get(c) for c in CHANGELOG_COLUMNS}
+    event = row.get("event")
+    if isinstance(event, dict):
+        out["evidence"] = event.get("evidence")
+    return out
+
+
+def write(rows: Iterable[Mapping[str, Any]], out: TextIO, fmt: str) -> int:
+    """Write every row; returns how many. Never holds more than one row."""
+    n = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CHANGELOG_COLUMNS)
+        for row in rows:
+            writer.writerow(csv_row(row))
+            n += 1
+    elif fmt == "ndjson":
+        for row in rows:
+            out.write(json.dumps(json_row(row), ensure_ascii=False) + "\n")
+            n += 1
+    else:
+        out.write("[")
+        for row in rows:
+            out.write(",\n" if n else "\n")
+            out.write(json.dumps(json_row(row), ensure_ascii=False))
+            n += 1
+        out.write("\n]\n" if n else "]\n")
+    return n

@@ -1,0 +1,600 @@
+"""The SQLite database: schema, migrations and every SQL statement of the project.
+
+WAL mode, foreign keys on, synchronous FULL, and each round written in one transaction, so a
+crash or a kill leaves either the whole round or none of it. Timestamps are ISO-8601 UTC text
+and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from nsdi_tracker.config import ResolverSpec
+from nsdi_tracker.confirm import NATIONAL, Track
+from nsdi_tracker.errors import StoreError
+from nsdi_tracker.events import evidence, iso, parse_iso
+from nsdi_tracker.ledger import ObsKey, RoundPlan, TrackKey
+from nsdi_tracker.model import Verdict
+from nsdi_tracker.watchlist import Entry
+
+MIGRATION_SET = "nsdi-tracker"
+migrations = Migrations(MIGRATION_SET)
+_KNOWN: list[str] = []  # every migration this version knows, to refuse a newer database
+
+
+def migration(fn: Any) -> Any:
+    _KNOWN.append(fn.__name__)
+    return migrations()(fn)
+
+
+# The change log's columns, in order: the CSV header and the stable part of the JSON export.
+CHANGELOG_COLUMNS = (
+    "event_id", "confirmed_at", "first_seen", "domain", "label", "category", "scope", "role",
+    "type", "from", "to", "rounds", "reason", "rcode", "nxdomain", "flags", "addresses",
+    "authority", "reference_consensus", "reference_addresses",
+)  # fmt: skip
+
+
+@migration
+def m001_initial(db: Database) -> None:
+    for statement in _SCHEMA_1:
+        db.execute(statement)
+
+
+_SCHEMA_1 = [
+    """CREATE TABLE resolvers (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        address TEXT NOT NULL,
+        first_seen TEXT NOT NULL
+    )""",
+    """CREATE TABLE domains (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        label TEXT,
+        category TEXT,
+        watched INTEGER NOT NULL DEFAULT 1,  -- on the current watchlists
+        first_seen TEXT NOT NULL
+    )""",
+    """CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'offline')),
+        domains INTEGER NOT NULL,
+        queries INTEGER NOT NULL,
+        transitions INTEGER NOT NULL,
+        outcomes TEXT NOT NULL,     -- JSON: answers by outcome
+        health TEXT NOT NULL,       -- JSON: per resolver controls and counters
+        negative_name TEXT NOT NULL
+    )""",
+    "CREATE INDEX rounds_finished ON rounds (finished)",
+    """CREATE TABLE states (
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        scope TEXT NOT NULL,        -- 'national' (the headline) or a resolver name
+        verdict TEXT,               -- confirmed; NULL until the first one is
+        since TEXT,
+        candidate TEXT,             -- a different verdict waiting for confirmation
+        candidate_count INTEGER NOT NULL DEFAULT 0,
+        candidate_since TEXT,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),  -- the round that last changed it
+        PRIMARY KEY (domain_id, scope)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        scope TEXT NOT NULL,
+        type TEXT NOT NULL,
+        from_verdict TEXT,
+        to_verdict TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        rounds INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        rcode TEXT NOT NULL,
+        nxdomain TEXT NOT NULL,
+        flags TEXT NOT NULL,               -- JSON array
+        addresses TEXT NOT NULL,           -- JSON array
+        authority TEXT NOT NULL,
+        reference_consensus TEXT NOT NULL,
+        reference_addresses TEXT NOT NULL, -- JSON array
+        evidence TEXT NOT NULL,            -- JSON: every reply of the confirming round
+        event TEXT NOT NULL                -- JSON: the event as delivered
+    )""",
+    "CREATE INDEX transitions_confirmed ON transitions (confirmed_at)",
+    "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)",
+    """CREATE TABLE observations (
+        id INTEGER PRIMARY KEY,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        resolver_id INTEGER NOT NULL REFERENCES resolvers (id),
+        qtype TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        rcode TEXT,
+        addresses TEXT NOT NULL,           -- JSON array
+        fingerprint TEXT NOT NULL,
+        evidence TEXT NOT NULL             -- JSON
+    )""",
+    "CREATE INDEX observations_round ON observations (round_id)",
+    "CREATE INDEX observations_domain ON observations (domain_id, resolver_id, qtype)",
+    # The last stored observation per (domain, resolver, type): a reply equal to it is not stored.
+    """CREATE TABLE latest (
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        resolver_id INTEGER NOT NULL REFERENCES resolvers (id),
+        qtype TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        observation_id INTEGER NOT NULL REFERENCES observations (id),
+        PRIMARY KEY (domain_id, resolver_id, qtype)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX latest_observation ON latest (observation_id)",
+    """CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        transition_id INTEGER NOT NULL REFERENCES transitions (id),
+        sink TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,
+        next_attempt TEXT NOT NULL,
+        last_attempt TEXT,
+        last_error TEXT,
+        delivered TEXT,
+        UNIQUE (transition_id, sink)
+    )""",
+    "CREATE INDEX deliveries_due ON deliveries (status, next_attempt)",
+    """CREATE VIEW current_status AS
+        SELECT d.name AS domain, d.label, d.category, s.scope,
+               COALESCE(r.role, 'headline') AS role,
+               s.verdict, s.since, s.candidate AS pending, s.candidate_count AS pending_rounds,
+               s.candidate_since AS pending_since, d.watched
+        FROM states s
+        JOIN domains d ON d.id = s.domain_id
+        LEFT JOIN resolvers r ON r.name = s.scope""",
+    """CREATE VIEW changelog AS
+        SELECT t.event_id, t.confirmed_at, t.first_seen, d.name AS domain, d.label, d.category,
+               t.scope, COALESCE(r.role, 'headline') AS role, t.type,
+               t.from_verdict AS "from", t.to_verdict AS "to", t.rounds, t.reason, t.rcode,
+               t.nxdomain, t.flags, t.addresses, t.authority, t.reference_consensus,
+               t.reference_addresses, t.id AS transition_id
+        FROM transitions t
+        JOIN domains d ON d.id = t.domain_id
+        LEFT JOIN resolvers r ON r.name = t.scope""",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    sink: str
+    attempts: int
+    created: datetime
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    domain: str | None = None
+    scope: str | None = None
+    type: str | None = None
+
+    def where(self, prefix: str = "") -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("confirmed_at", ">=", self.since and iso(self.since)),
+            ("confirmed_at", "<", self.until and iso(self.until)),
+            ("domain", "=", self.domain),
+            ("scope", "=", self.scope),
+            ("type", "=", self.type),
+        ):
+            if value is not None:
+                clauses.append(f"{prefix}{column} {op} ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class Store:
+    """One open database. Not thread-safe: one owner, the event loop's thread."""
+
+    PRUNE_EVERY = timedelta(hours=1)
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._pruned_at: datetime | None = None
+
+    def prune_due(self, now: datetime) -> bool:
+        """Pruning scans the old rows: once an hour is enough."""
+        if self._pruned_at is not None and now - self._pruned_at < self.PRUNE_EVERY:
+            return False
+        self._pruned_at = now
+        return True
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open for writing, creating the file and upgrading its schema as needed."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from None
+        store = cls(Database(conn), path)
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            store.db.enable_wal()
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store._refuse_newer()
+            migrations.apply(store.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
+        except StoreError:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store:
+        """Open an existing database for reading only; never writes, never blocks the writer."""
+        if not path.is_file():
+            raise StoreError(f"{path}: no database here yet (`nsdi-tracker run` creates it)")
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            store = cls(Database(conn), path)
+            store._refuse_newer()
+            if migrations.pending(store.db):
+                raise StoreError(
+                    f"{path}: the database schema is older than this version; "
+                    "run `nsdi-tracker run --once` (or the daemon) once to upgrade it"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
+        return store
+
+    def _refuse_newer(self) -> None:
+        known = set(_KNOWN)
+        applied = {m.name for m in migrations.applied(self.db)}
+        newer = sorted(applied - known)
+        if newer:
+            raise StoreError(
+                f"{self.path}: written by a newer nsdi-tracker (unknown schema migration "
+                f"{newer[0]!r}); upgrade nsdi-tracker to read it"
+            )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading what the next round needs -------------------------------------------------
+
+    def tracks(self) -> dict[TrackKey, Track]:
+        rows = self.db.execute(
+            "SELECT d.name, s.scope, s.verdict, s.since, s.candidate, s.candidate_count, "
+            "s.candidate_since FROM states s JOIN domains d ON d.id = s.domain_id"
+        )
+        return {
+            (name, scope): Track(
+                Verdict(verdict) if verdict else None,
+                parse_iso(since) if since else None,
+                Verdict(cand) if cand else None,
+                count,
+                parse_iso(cand_since) if cand_since else None,
+            )
+            for name, scope, verdict, since, cand, count, cand_since in rows
+        }
+
+    def latest(self) -> dict[ObsKey, str]:
+        rows = self.db.execute(
+            "SELECT d.name, r.name, l.qtype, l.fingerprint FROM latest l "
+            "JOIN domains d ON d.id = l.domain_id JOIN resolvers r ON r.id = l.resolver_id"
+        )
+        return {(d, r, q): fp for d, r, q, fp in rows}
+
+    # -- writing a round ---------------------------------------------------------------------
+
+    def commit_round(
+        self, plan: RoundPlan, entries: Sequence[Entry], resolvers: Sequence[ResolverSpec]
+    ) -> int:
+        """Write the whole round (states, transitions, outbox, observations) atomically."""
+        r = plan.round
+        at = iso(r.finished)
+        with self.db.atomic():
+            resolver_ids = self._sync_resolvers(resolvers, at)
+            domain_ids = self._sync_domains(entries, at)
+            round_id = self._insert(
+                "INSERT INTO rounds (started, finished, status, domains, queries, transitions, "
+                "outcomes, health, negative_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    iso(r.started), at, r.status, r.domains, r.queries, len(plan.transitions),
+                    _json(r.outcomes), _json(r.health), r.negative_name,
+                ),
+            )  # fmt: skip
+            self.db.conn.executemany(
+                "INSERT INTO states (domain_id, scope, verdict, since, candidate, "
+                "candidate_count, candidate_since, round_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (domain_id, scope) DO UPDATE SET verdict = excluded.verdict, "
+                "since = excluded.since, candidate = excluded.candidate, "
+                "candidate_count = excluded.candidate_count, "
+                "candidate_since = excluded.candidate_since, round_id = excluded.round_id",
+                (
+                    (
+                        domain_ids[domain], scope, _opt(t.verdict), _opt_time(t.since),
+                        _opt(t.candidate), t.count, _opt_time(t.candidate_since), round_id,
+                    )
+                    for (domain, scope), t in plan.tracks.items()
+                ),
+            )  # fmt: skip
+            for tr in plan.transitions:
+                s, c = tr.summary, tr.change
+                tid = self._insert(
+                    "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, "
+                    "from_verdict, to_verdict, first_seen, confirmed_at, rounds, reason, rcode, "
+                    "nxdomain, flags, addresses, authority, reference_consensus, "
+                    "reference_addresses, evidence, event) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tr.event_id, round_id, domain_ids[tr.domain], tr.scope, str(c.type),
+                        _opt(c.old), str(c.new), iso(c.first_seen), iso(c.confirmed_at),
+                        c.rounds, s.reason, s.rcode, s.nxdomain, _json(list(s.flags)),
+                        _json(list(s.addresses)), s.authority, s.reference_consensus,
+                        _json(list(s.reference_addresses)), _json(tr.evidence), _json(tr.event),
+                    ),
+                )  # fmt: skip
+                self.db.conn.executemany(
+                    "INSERT INTO deliveries (transition_id, sink, status, created, next_attempt) "
+                    "VALUES (?, ?, 'pending', ?, ?)",
+                    ((tid, sink, at, at) for sink in tr.sinks),
+                )
+            for obs, fp in plan.observations:
+                did, rid = domain_ids[obs.qname], resolver_ids[obs.resolver]
+                oid = self._insert(
+                    "INSERT INTO observations (round_id, domain_id, resolver_id, qtype, "
+                    "observed_at, outcome, rcode, addresses, fingerprint, evidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        round_id, did, rid, obs.qtype, at, str(obs.outcome), obs.rcode,
+                        _json(list(obs.addresses)), fp, _json(evidence(obs)),
+                    ),
+                )  # fmt: skip
+                self.db.execute(
+                    "INSERT INTO latest (domain_id, resolver_id, qtype, fingerprint, "
+                    "observation_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                    "fingerprint = excluded.fingerprint, observation_id = excluded.observation_id",
+                    (did, rid, obs.qtype, fp, oid),
+                )
+        return round_id
+
+    def _insert(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = self.db.execute(sql, params)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _sync_resolvers(self, resolvers: Sequence[ResolverSpec], at: str) -> dict[str, int]:
+        have = {
+            name: (rid, (role, transport, address))
+            for rid, name, role, transport, address in self.db.execute(
+                "SELECT id, name, role, transport, address FROM resolvers"
+            )
+        }
+        for spec in resolvers:
+            now = (str(spec.role), str(spec.transport), spec.address)
+            if spec.name not in have:
+                rid = self._insert(
+                    "INSERT INTO resolvers (name, role, transport, address, first_seen) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (spec.name, *now, at),
+                )
+                have[spec.name] = (rid, now)
+            elif have[spec.name][1] != now:
+                self.db.execute(
+                    "UPDATE resolvers SET role = ?, transport = ?, address = ? WHERE name = ?",
+                    (*now, spec.name),
+                )
+        return {name: rid for name, (rid, _) in have.items()}
+
+    def _sync_domains(self, entries: Sequence[Entry], at: str) -> dict[str, int]:
+        """Insert new names, update changed labels, flag what left or rejoined the watchlists."""
+        have = {
+            name: (did, label, category, watched)
+            for did, name, label, category, watched in self.db.execute(
+                "SELECT id, name, label, category, watched FROM domains"
+            )
+        }
+        wanted = {e.domain for e in entries}
+        for e in entries:
+            row = have.get(e.domain)
+            if row is None:
+                did = self._insert(
+                    "INSERT INTO domains (name, label, category, watched, first_seen) "
+                    "VALUES (?, ?, ?, 1, ?)",
+                    (e.domain, e.label, e.category, at),
+                )
+                have[e.domain] = (did, e.label, e.category, 1)
+            elif row[1:] != (e.label, e.category, 1):
+                self.db.execute(
+                    "UPDATE domains SET label = ?, category = ?, watched = 1 WHERE id = ?",
+                    (e.label, e.category, row[0]),
+                )
+        gone = [(row[0],) for name, row in have.items() if row[3] and name not in wanted]
+        self.db.conn.executemany("UPDATE domains SET watched = 0 WHERE id = ?", gone)
+        return {name: row[0] for name, row in have.items()}
+
+    def prune(self, before: datetime) -> int:
+        """Delete raw observations older than `before`, except the latest of each series
+        (the baseline the next reply is compared with). Transitions are never pruned."""
+        row = self.db.execute(
+            "SELECT MIN(id) FROM rounds WHERE finished >= ?", (iso(before),)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return 0
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM observations WHERE round_id < ? AND NOT EXISTS "
+                "(SELECT 1 FROM latest l WHERE l.observation_id = observations.id)",
+                (row[0],),
+            )
+        return cursor.rowcount
+
+    # -- the outbox --------------------------------------------------------------------------
+
+    def due(self, now: datetime, sinks: Iterable[str], limit: int = 100) -> list[Delivery]:
+        names = sorted(set(sinks))
+        if not names:
+            return []
+        marks = ", ".join("?" * len(names))
+        rows = self.db.execute(
+            "SELECT dl.id, dl.sink, dl.attempts, dl.created, t.event FROM deliveries dl "
+            "JOIN transitions t ON t.id = dl.transition_id "
+            f"WHERE dl.status = 'pending' AND dl.next_attempt <= ? AND dl.sink IN ({marks}) "
+            "ORDER BY dl.id LIMIT ?",
+            (iso(now), *names, limit),
+        )
+        return [Delivery(i, s, a, parse_iso(c), json.loads(e)) for i, s, a, c, e in rows]
+
+    def next_due(self, sinks: Iterable[str]) -> datetime | None:
+        names = sorted(set(sinks))
+        if not names:
+            return None
+        marks = ", ".join("?" * len(names))
+        row = self.db.execute(
+            "SELECT MIN(next_attempt) FROM deliveries "
+            f"WHERE status = 'pending' AND sink IN ({marks})",
+            names,
+        ).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
+
+    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+        self._update_delivery(
+            "status = 'delivered', attempts = attempts + 1, last_attempt = ?, delivered = ?, "
+            "last_error = NULL",
+            (iso(at), iso(at)),
+            delivery_id,
+        )
+
+    def mark_retry(self, delivery_id: int, at: datetime, next_at: datetime, error: str) -> None:
+        self._update_delivery(
+            "attempts = attempts + 1, last_attempt = ?, next_attempt = ?, last_error = ?",
+            (iso(at), iso(next_at), error),
+            delivery_id,
+        )
+
+    def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None:
+        self._update_delivery(
+            "status = 'failed', attempts = attempts + 1, last_attempt = ?, last_error = ?",
+            (iso(at), error),
+            delivery_id,
+        )
+
+    def _update_delivery(self, assignments: str, params: Sequence[Any], delivery_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE deliveries SET {assignments} WHERE id = ?", (*params, delivery_id)
+            )
+
+    def backlog(self) -> dict[str, int]:
+        counts = dict(self.db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"))
+        return {s: counts.get(s, 0) for s in ("pending", "delivered", "failed")}
+
+    # -- what people read --------------------------------------------------------------------
+
+    def last_round(self) -> dict[str, Any] | None:
+        cursor = self.db.execute("SELECT * FROM rounds ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+        return _row_dict(cursor, row) if row else None
+
+    def round_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+
+    def status(self, *, include_unwatched: bool = False) -> list[dict[str, Any]]:
+        where = "" if include_unwatched else " WHERE watched = 1"
+        cursor = self.db.execute(
+            f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope", (NATIONAL,)
+        )
+        return [_row_dict(cursor, row) for row in cursor]
+
+    def history(self, domain: str) -> list[dict[str, Any]]:
+        cursor = self.db.execute(
+            "SELECT c.*, t.evidence FROM changelog c JOIN transitions t ON t.id = c.transition_id "
+            "WHERE c.domain = ? ORDER BY c.confirmed_at, c.transition_id",
+            (domain,),
+        )
+        return [_decode(_row_dict(cursor, row)) for row in cursor]
+
+    def has_domain(self, domain: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone()
+        return row is not None
+
+    def changelog(
+        self, flt: ChangelogFilter = ChangelogFilter(), *, with_event: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Stream the change log oldest first, one row at a time (constant memory)."""
+        where, params = flt.where("c.")
+        columns = ", ".join(f'c."{c}"' for c in CHANGELOG_COLUMNS)
+        extra = ", t.event" if with_event else ""
+        cursor = self.db.execute(
+            f"SELECT {columns}{extra} FROM changelog c "
+            f"JOIN transitions t ON t.id = c.transition_id{where}"
+            " ORDER BY c.confirmed_at, c.transition_id",
+            params,
+        )
+        for row in cursor:
+            yield _decode(_row_dict(cursor, row))
+
+    def integrity(self) -> str:
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+_JSON_COLUMNS = ("flags", "addresses", "reference_addresses", "evidence", "event", "outcomes")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in _JSON_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+def decode_round(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("outcomes", "health"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out

@@ -1,0 +1,144 @@
+"""What the database says, for people: `status` and `history` as rich renderables.
+
+Pure functions of rows read from the store, so they are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nsdi_tracker.confirm import NATIONAL
+from nsdi_tracker.events import parse_iso
+from nsdi_tracker.model import Verdict
+from nsdi_tracker.report import STYLES
+
+Row = Mapping[str, Any]
+
+
+def age(since: str | None, now: datetime) -> str:
+    """A compact age: 45s, 12m, 5h, 3d."""
+    if not since:
+        return ""
+    secs = max(int((now - parse_iso(since)).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def cell(row: Row | None, now: datetime) -> Text:
+    """A verdict with its age, and a pending candidate as `-> removed? 1/2`."""
+    if row is None:
+        return Text("")
+    verdict = row["verdict"]
+    text = Text(verdict or "new", style=STYLES[Verdict(verdict)] if verdict else "dim")
+    if row["since"]:
+        text.append(f" {age(row['since'], now)}", style="dim")
+    if row["pending"]:
+        text.append(f" → {row['pending']}? {row['pending_rounds']}", style="italic")
+    return text
+
+
+def status_json(
+    rows: Sequence[Row], last_round: Row | None, backlog: Mapping[str, int]
+) -> dict[str, Any]:
+    domains: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        d = domains.setdefault(
+            r["domain"],
+            {"domain": r["domain"], "label": r["label"], "category": r["category"],
+             "watched": bool(r["watched"]), "national": None, "resolvers": {}},
+        )  # fmt: skip
+        state = {
+            k: r[k] for k in ("verdict", "since", "pending", "pending_rounds", "pending_since")
+        }
+        if r["scope"] == NATIONAL:
+            d["national"] = state
+        else:
+            d["resolvers"][r["scope"]] = {"role": r["role"], **state}
+    return {
+        "last_round": last_round,
+        "deliveries": dict(backlog),
+        "domains": list(domains.values()),
+    }
+
+
+def render_status(
+    rows: Sequence[Row], last_round: Row | None, backlog: Mapping[str, int], now: datetime
+) -> RenderableType:
+    scopes = list(dict.fromkeys(r["scope"] for r in rows if r["scope"] != NATIONAL))
+    by: dict[str, dict[str, Row]] = {}
+    for r in rows:
+        by.setdefault(r["domain"], {})[r["scope"]] = r
+    table = Table(header_style="bold", title_justify="left", title="current verdicts")
+    table.add_column("domain", no_wrap=True)
+    table.add_column("label", overflow="ellipsis", max_width=22)
+    table.add_column("national", no_wrap=True)
+    for s in scopes:
+        table.add_column(s, no_wrap=True)
+    order = {Verdict.REMOVED: 0, Verdict.TAMPERED: 1, Verdict.PARTIAL: 2}
+
+    def key(domain: str) -> tuple[int, str]:
+        v = by[domain].get(NATIONAL, {}).get("verdict")
+        return (order.get(Verdict(v), 3) if v else 4, domain)
+
+    for domain in sorted(by, key=key):
+        scoped = by[domain]
+        first = next(iter(scoped.values()))
+        table.add_row(
+            domain,
+            first["label"] or "",
+            cell(scoped.get(NATIONAL), now),
+            *(cell(scoped.get(s), now) for s in scopes),
+        )
+    counts = Counter(by[d].get(NATIONAL, {}).get("verdict") or "new" for d in by)
+    summary = Text("national: ")
+    for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
+        summary.append(", " if i else "")
+        summary.append(f"{n} {verdict}", style=_style(verdict))
+    foot = Text("", style="dim")
+    if last_round:
+        foot.append(
+            f"last round #{last_round['id']} {last_round['status']}, "
+            f"{age(last_round['finished'], now)} ago ({last_round['finished']})"
+        )
+    else:
+        foot.append("no rounds yet")
+    foot.append(
+        f" · deliveries: {backlog.get('pending', 0)} pending, {backlog.get('failed', 0)} failed"
+    )
+    return Group(table, summary, foot)
+
+
+def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
+    """A timeline, one block per transition: readable at 80 columns."""
+    if not rows:
+        return Text(f"{domain}: no confirmed transitions yet", style="dim")
+    out = Text(f"{domain}: confirmed transitions, oldest first\n", style="bold")
+    for r in rows:
+        out.append(f"\n{r['confirmed_at']}  ", style="bold")
+        out.append(f"{r['scope']:<10} {r['type']:<11} ")
+        out.append(r["from"] or "—", style=_style(r["from"]))
+        out.append(" → ")
+        out.append(r["to"], style=_style(r["to"]))
+        out.append(f"\n    first seen {r['first_seen']}, confirmed after {r['rounds']} rounds\n")
+        reply = " ".join([r["rcode"], r["nxdomain"], *r["addresses"]]).split()
+        out.append(f"    reply: {' '.join(reply)}; authority: {r['authority']}\n")
+        refs = " ".join([r["reference_consensus"], *r["reference_addresses"]])
+        out.append(f"    references: {refs}\n")
+        out.append(f"    {r['reason']}\n", style="dim")
+    return out
+
+
+def _style(verdict: str | None) -> str:
+    try:
+        return STYLES[Verdict(verdict)] if verdict else "dim"
+    except ValueError:  # "new": no verdict confirmed yet
+        return "dim"
