@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
 from nsdi_tracker.config import Config, load_config
-from nsdi_tracker.sim import SimDoH, SimResolver, Zone, answer
+from nsdi_tracker.sim import SimDoH, SimResolver, Zone, answer, nxdomain
 
 # Public-looking addresses (the simulated resolvers never route anywhere; nothing is contacted).
 CONTROL_ADDRS = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72"}
@@ -96,3 +98,109 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+class Receiver:
+    """A local webhook receiver that can fail, be slow, or go down and come back on its port."""
+
+    def __init__(self) -> None:
+        from aiohttp import web
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0  # answer this many requests with HTTP 500
+        self.delay = 0.0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._app = app
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=500, text="try later")
+        self.received.append((dict(request.headers), body))
+        return web.Response(status=204)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self._app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        if not self.port:
+            self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+class Harness:
+    """Two simulated resolvers (national, reference), a config and a database on tmp_path."""
+
+    ADDR = "142.250.74.46"
+
+    def __init__(self, tmp_path: Path, nat: Zone, ref: Zone, cfg: Path) -> None:
+        self.tmp_path, self.nat, self.ref, self.cfg_path = tmp_path, nat, ref, cfg
+        self.db = tmp_path / "db" / "t.db"
+
+    def config(self) -> Config:
+        return load_config(self.cfg_path)
+
+    def remove(self, name: str) -> None:
+        self.nat.set(name, nxdomain())
+
+    def restore(self, name: str) -> None:
+        self.nat.set(name, answer(self.ADDR))
+
+    async def round(self, store: Any, **kw: Any) -> Any:
+        from nsdi_tracker.tracker import persisted_round
+        from nsdi_tracker.watchlist import load_watchlists
+
+        config = self.config()
+        return await persisted_round(config, load_watchlists(config.watchlists), store, **kw)
+
+
+@pytest.fixture
+async def harness(sim: Any, tmp_path: Path) -> Callable[..., Any]:
+    async def make(domains: list[str], extra: str = "") -> Harness:
+        nat, ref = Zone(), Zone()
+        for d in domains:
+            nat.set(d, answer(Harness.ADDR))
+            ref.set(d, answer(Harness.ADDR))
+        a, b = await sim(nat), await sim(ref)
+        cfg = write_config(
+            tmp_path,
+            [
+                {"name": "nsdi-a", "role": "national", "address": a.address},
+                {"name": "ref", "role": "reference", "address": b.address},
+            ],
+            domains=domains,
+            extra='database = "db/t.db"\n' + extra,
+        )
+        return Harness(tmp_path, nat, ref, cfg)
+
+    return make

@@ -1,0 +1,156 @@
+"""The database: schema and migrations, write cost that follows change, pruning, refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+from sqlite_utils import Database
+
+from nsdi_tracker.errors import StoreError
+from nsdi_tracker.store import Store, migrations
+
+
+def counts(path: Path) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    try:
+        tables = ("rounds", "states", "transitions", "observations", "latest", "deliveries")
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    finally:
+        db.close()
+
+
+def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
+    """Opening creates the folder, the tables, both views, WAL mode and foreign keys."""
+    path = tmp_path / "sub" / "t.db"
+    with Store.open(path) as store:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        names = set(store.db.table_names()) | set(store.db.view_names())
+        assert {"resolvers", "domains", "rounds", "states", "transitions", "observations",
+                "latest", "deliveries", "current_status", "changelog"} <= names  # fmt: skip
+        assert [m.name for m in migrations.applied(store.db)] == ["m001_initial"]
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
+
+
+def test_older_database_is_upgraded(tmp_path: Path) -> None:
+    """A database left before a migration gets it applied on open, exactly once."""
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m001_initial")
+    assert "rounds" not in db.table_names()
+    db.conn.close()
+    Store.open(path).close()
+    with Store.open(path) as store:
+        assert "rounds" in store.db.table_names()
+        assert len(migrations.applied(store.db)) == 1
+
+
+async def test_newer_database_is_refused(tmp_path: Path) -> None:
+    """A migration this version does not know means a newer tracker wrote the file: refuse it."""
+    path = tmp_path / "t.db"
+    Store.open(path).close()
+    db = Database(path)
+    db["_sqlite_migrations"].insert(
+        {"migration_set": "nsdi-tracker", "name": "m999_future", "applied_at": "2027"}
+    )
+    db.conn.close()
+    with pytest.raises(StoreError, match="newer nsdi-tracker.*m999_future"):
+        Store.open(path)
+    code, _, err = await run_cli("status", "--db", str(path))
+    assert code == 2 and "newer nsdi-tracker" in err
+
+
+async def test_missing_database_for_readers(tmp_path: Path) -> None:
+    """status on a database that does not exist says so and creates nothing."""
+    path = tmp_path / "none.db"
+    code, _, err = await run_cli("status", "--db", str(path))
+    assert code == 2 and "no database here yet" in err
+    assert not path.exists()
+
+
+async def test_unchanged_round_writes_one_row(harness: Any) -> None:
+    """Once verdicts are confirmed, a round in which nothing changed adds only its rounds row."""
+    h = await harness(["youtube.com", "meduza.io", "bbc.com"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+        before = counts(h.db)
+        done = await h.round(store)
+        assert done.plan.tracks == {} and done.plan.observations == ()
+    after = counts(h.db)
+    assert after == {**before, "rounds": before["rounds"] + 1}
+
+
+async def test_changed_reply_is_stored_once(harness: Any) -> None:
+    """A new reply is stored for its (domain, resolver, type) and not again while it repeats."""
+    h = await harness(["youtube.com", "meduza.io"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        first = counts(h.db)["observations"]
+        h.remove("youtube.com")
+        done = await h.round(store)
+        stored = {(o.qname, o.resolver, o.qtype) for o, _ in done.plan.observations}
+        assert stored == {("youtube.com", "nsdi-a", "A"), ("youtube.com", "nsdi-a", "AAAA")}
+        await h.round(store)
+    assert counts(h.db)["observations"] == first + 2
+
+
+async def test_pending_state_is_visible_in_the_view(harness: Any) -> None:
+    """A candidate seen once shows as pending in current_status; nothing is confirmed yet."""
+    h = await harness(["youtube.com"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+        h.remove("youtube.com")
+        await h.round(store)
+        rows = {r["scope"]: r for r in store.status()}
+    assert rows["national"]["verdict"] == "present"
+    assert rows["national"]["pending"] == "removed" and rows["national"]["pending_rounds"] == 1
+    assert rows["nsdi-a"]["role"] == "national" and rows["national"]["role"] == "headline"
+
+
+async def test_prune_keeps_latest_and_transitions(harness: Any) -> None:
+    """Raw rows older than retain_days go, except each series' latest; transitions stay."""
+    h = await harness(["youtube.com"], extra="retain_days = 30")
+    old = datetime.now(UTC) - timedelta(days=100)
+    with Store.open(h.db) as store:
+        await h.round(store, now=lambda: old)
+        await h.round(store, now=lambda: old)
+        h.remove("youtube.com")
+        await h.round(store, now=lambda: old + timedelta(minutes=5))
+        await h.round(store, now=lambda: old + timedelta(minutes=10))
+        before = counts(h.db)
+        h.restore("youtube.com")
+        store._pruned_at = None
+        done = await h.round(store)
+    after = counts(h.db)
+    # nsdi-a's old answers and its old NXDOMAINs are both superseded now and go; the references'
+    # old answers are still the latest of their series and stay, as do the two new answers.
+    assert done.pruned == 4
+    assert after["observations"] == before["observations"] + 2 - 4
+    assert after["transitions"] == before["transitions"]
+    with Store.open_readonly(h.db) as store:
+        kinds = [r["type"] for r in store.history("youtube.com")]
+    assert kinds.count("removed") == 2  # national and nsdi-a
+
+
+async def test_watchlist_change_keeps_history(harness: Any) -> None:
+    """A name dropped from the watchlist leaves status (unless --all) but keeps its history."""
+    h = await harness(["youtube.com", "meduza.io"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+        (h.tmp_path / "watch.txt").write_text("meduza.io\n")
+        await h.round(store)
+        assert {r["domain"] for r in store.status()} == {"meduza.io"}
+        assert {r["domain"] for r in store.status(include_unwatched=True)} == {
+            "meduza.io",
+            "youtube.com",
+        }
+        assert store.history("youtube.com")
