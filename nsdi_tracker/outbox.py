@@ -67,9 +67,13 @@ class Outbox:
 
     async def __aenter__(self) -> Outbox:
         self._session = aiohttp.ClientSession()
-        for spec in self.specs.values():
-            if spec.name not in self._senders:
-                self._senders[spec.name] = make_sender(spec, self._session)
+        try:
+            for spec in self.specs.values():
+                if spec.name not in self._senders:
+                    self._senders[spec.name] = make_sender(spec, self._session)
+        except BaseException:
+            await self._session.close()
+            raise
         return self
 
     async def __aexit__(

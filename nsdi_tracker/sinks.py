@@ -6,10 +6,12 @@ it later. Senders never decide about retries themselves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
@@ -122,7 +124,12 @@ class AppriseSender:
 
     def __init__(self, spec: SinkSpec) -> None:
         try:
-            import apprise
+            with warnings.catch_warnings():
+                # Apprise imports the deprecated imghdr when it first sends; do it here, quietly.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                with contextlib.suppress(ImportError):
+                    import imghdr  # noqa: F401
+                import apprise
         except ImportError:
             raise ConfigError(
                 f"sink {spec.name!r}: type 'apprise' needs the notify extra: "
