@@ -21,7 +21,10 @@ policies = st.builds(
 )
 
 
-def replay(seq: list[Verdict], policy: Policy, track: Track = Track()) -> tuple[Track, list[Change]]:
+EMPTY = Track()
+
+
+def replay(seq: list[Verdict], policy: Policy, track: Track = EMPTY) -> tuple[Track, list[Change]]:
     changes = []
     for i, v in enumerate(seq):
         track, change = step(track, v, T0 + timedelta(minutes=5 * i), policy)
@@ -31,7 +34,7 @@ def replay(seq: list[Verdict], policy: Policy, track: Track = Track()) -> tuple[
 
 
 def test_removal_needs_two_rounds_by_default() -> None:
-    """present, present, removed: nothing yet; a second removed confirms, from its first sighting."""
+    """present, present, removed: nothing yet; a second removed confirms from its first sighting."""
     track, changes = replay([P, P, R], Policy())
     assert [c.type for c in changes] == [EventType.BASELINE]
     assert track.verdict is P and track.candidate is R and track.count == 1
@@ -113,7 +116,9 @@ def test_replay_is_deterministic(seq: list[Verdict], policy: Policy) -> None:
 
 
 @given(st.lists(verdicts, max_size=30), policies, st.data())
-def test_unknown_rounds_are_neutral(seq: list[Verdict], policy: Policy, data: st.DataObject) -> None:
+def test_unknown_rounds_are_neutral(
+    seq: list[Verdict], policy: Policy, data: st.DataObject
+) -> None:
     """Inserting unknown rounds anywhere changes no transition's verdicts or round count."""
     longer = list(seq)
     for _ in range(data.draw(st.integers(0, 5))):

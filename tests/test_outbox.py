@@ -77,9 +77,7 @@ async def test_a_tampered_body_does_not_verify() -> None:
 
 async def test_gives_up_after_the_configured_age(harness: Any, receiver: Any) -> None:
     """A receiver that never accepts: the delivery is marked failed once it is old enough."""
-    h = await harness(
-        DOMAINS[:1], extra=webhook(receiver.url, retry_initial=0.05, give_up_after=1)
-    )
+    h = await harness(DOMAINS[:1], extra=webhook(receiver.url, retry_initial=0.05, give_up_after=1))
     receiver.fail_next = 10**6
     with Store.open(h.db) as store:
         await removals(h, store)
@@ -93,7 +91,7 @@ async def test_gives_up_after_the_configured_age(harness: Any, receiver: Any) ->
 
 async def test_a_dead_sink_does_not_hold_up_another(harness: Any, receiver: Any) -> None:
     """A webhook that times out does not delay the log sink's deliveries."""
-    log = "[[sink]]\ntype = \"log\"\nname = \"file\"\npath = \"events.ndjson\"\n"
+    log = '[[sink]]\ntype = "log"\nname = "file"\npath = "events.ndjson"\n'
     dead = webhook("http://127.0.0.1:9/none", retry_initial=30)
     h = await harness(DOMAINS, extra=log + dead)
     with Store.open(h.db) as store:

@@ -60,7 +60,7 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
         {"migration_set": "nsdi-tracker", "name": "m999_future", "applied_at": "2027"}
     )
     db.conn.close()
-    with pytest.raises(StoreError, match="newer nsdi-tracker.*m999_future"):
+    with pytest.raises(StoreError, match=r"newer nsdi-tracker.*m999_future"):
         Store.open(path)
     code, _, err = await run_cli("status", "--db", str(path))
     assert code == 2 and "newer nsdi-tracker" in err
