@@ -334,7 +334,7 @@ def _history(store: Store, domain: str, *, as_json: bool) -> int:
 def _export(store: Store, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from nsdi_tracker.export import parse_when, write
+    from nsdi_tracker.export import parse_when, write, write_csv
     from nsdi_tracker.store import ChangelogFilter
 
     now = datetime.now(UTC)
@@ -350,11 +350,16 @@ def _export(store: Store, args: argparse.Namespace) -> int:
         scope=args.resolver,
         type=args.type,
     )
-    rows = store.changelog(flt, with_event=args.format != "csv")
+
+    def emit(out: TextIO) -> int:
+        if args.format == "csv":
+            return write_csv(store.changelog_rows(flt), out)
+        return write(store.changelog(flt, with_event=True), out, args.format)
+
     if args.output is None:
-        n = write(rows, sys.stdout, args.format)
+        n = emit(sys.stdout)
     else:
-        n = _write_atomically(args.output, lambda out: write(rows, out, args.format))
+        n = _write_atomically(args.output, emit)
     print(f"exported {n} transitions", file=sys.stderr)
     return EXIT_OK
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
@@ -58,16 +58,29 @@ def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def write_csv(rows: Iterable[Sequence[Any]], out: TextIO) -> int:
+    """Flat rows in CHANGELOG_COLUMNS order (Store.changelog_rows), RFC 4180 with CRLF."""
+    counted = _Count(rows)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CHANGELOG_COLUMNS)
+    writer.writerows(counted)  # the csv module writes None as an empty field
+    return counted.n
+
+
+class _Count:
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.rows, self.n = rows, 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self.rows:
+            self.n += 1
+            yield row
+
+
 def write(rows: Iterable[Mapping[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write every row; returns how many. Never holds more than one row."""
+    """Write every row as JSON or NDJSON; returns how many. Never holds more than one row."""
     n = 0
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CHANGELOG_COLUMNS)
-        for row in rows:
-            writer.writerow(csv_row(row))
-            n += 1
-    elif fmt == "ndjson":
+    if fmt == "ndjson":
         for row in rows:
             out.write(json.dumps(json_row(row), ensure_ascii=False) + "\n")
             n += 1

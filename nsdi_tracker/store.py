@@ -556,11 +556,22 @@ class Store:
         cursor = self.db.execute(
             f"SELECT {columns}{extra} FROM changelog c "
             f"JOIN transitions t ON t.id = c.transition_id{where}"
-            " ORDER BY c.confirmed_at, c.transition_id",
+            " ORDER BY c.transition_id",
             params,
         )
         for row in cursor:
             yield _decode(_row_dict(cursor, row))
+
+    def changelog_rows(self, flt: ChangelogFilter = ChangelogFilter()) -> Iterator[tuple[Any, ...]]:
+        """The change log as flat tuples in CHANGELOG_COLUMNS order, lists space-separated: the
+        CSV export's fast path (no per-row Python decoding)."""
+        where, params = flt.where()
+        columns = ", ".join(
+            f"{_SPACED.format(c)}" if c in _LIST_COLUMNS else f'"{c}"' for c in CHANGELOG_COLUMNS
+        )
+        yield from self.db.execute(
+            f"SELECT {columns} FROM changelog{where} ORDER BY transition_id", params
+        )
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -570,6 +581,9 @@ def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
+_LIST_COLUMNS = ("flags", "addresses", "reference_addresses")
+# A JSON array of addresses or flags (no commas, quotes or brackets inside) as "a b c".
+_SPACED = "replace(replace(replace(replace({0}, '[', ''), ']', ''), '\"', ''), ',', ' ')"
 _JSON_COLUMNS = ("flags", "addresses", "reference_addresses", "evidence", "event", "outcomes")
 
 
