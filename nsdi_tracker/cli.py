@@ -356,10 +356,7 @@ def _export(store: Store, args: argparse.Namespace) -> int:
             return write_csv(store.changelog_rows(flt), out)
         return write(store.changelog(flt, with_event=True), out, args.format)
 
-    if args.output is None:
-        n = emit(sys.stdout)
-    else:
-        n = _write_atomically(args.output, emit)
+    n = emit(sys.stdout) if args.output is None else _write_atomically(args.output, emit)
     print(f"exported {n} transitions", file=sys.stderr)
     return EXIT_OK
 
