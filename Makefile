@@ -14,8 +14,12 @@ $(BIN)/nsdi-tracker: pyproject.toml
 
 venv: $(BIN)/nsdi-tracker
 
-## run: one measurement round against the resolvers in $(CONFIG)
+## run: one recorded round against the resolvers in $(CONFIG): confirm, store, deliver events
 run: venv
+	$(BIN)/nsdi-tracker run --once --config $(CONFIG)
+
+## check: one round's verdicts, printed, nothing recorded
+check: venv
 	$(BIN)/nsdi-tracker check --config $(CONFIG)
 
 ## test: lint, type-check and the whole test suite (installs Unbound from Debian if missing)
