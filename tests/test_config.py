@@ -121,3 +121,60 @@ def test_cli_exits_2_on_bad_config_before_any_query(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert f"{path}: resolver[0] (nat).role" in proc.stderr
+
+
+def test_confirm_settings(tmp_path: Path) -> None:
+    """confirm takes a number or a per-verdict table; unknown and bad values name the key."""
+    from nsdi_tracker.confirm import Policy
+    from nsdi_tracker.model import Verdict
+
+    base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
+    base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
+    path = tmp_path / "c.toml"
+    path.write_text("confirm = 3\n" + base)
+    assert load_config(path).confirm == Policy(3)
+    path.write_text("confirm = { default = 4, present = 1 }\n" + base)
+    policy = load_config(path).confirm
+    assert policy.need(Verdict.PRESENT) == 1 and policy.need(Verdict.REMOVED) == 4
+    for text, pattern in {
+        "confirm = 0\n": r"confirm: 0 must be a whole number from 1",
+        "confirm = { gone = 1 }\n": r"confirm\.gone: 'gone' is not one of",
+        "confirm = { unknown = 1 }\n": r"confirm\.unknown: unknown rounds never count",
+        "retain_days = -1\n": r"retain_days: -1 must be",
+        "database = 5\n": r"database: must be a path string",
+    }.items():
+        path.write_text(text + base)
+        with pytest.raises(ConfigError, match=pattern):
+            load_config(path)
+    path.write_text(base.replace('name = "n"', 'name = "national"'))
+    with pytest.raises(ConfigError, match=r"resolver\[0\]\.name: 'national' is reserved"):
+        load_config(path)
+
+
+def test_database_path_precedence(tmp_path: Path) -> None:
+    """--db beats $NSDI_TRACKER_DB beats the config's database (relative to the config file),
+    which beats db/nsdi-tracker.db in the working directory."""
+    from nsdi_tracker.config import DEFAULT_DB, database_path
+
+    base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
+    base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
+    path = tmp_path / "c.toml"
+    path.write_text('database = "data/x.db"\n' + base)
+    config = load_config(path)
+    env = {"NSDI_TRACKER_DB": "/env.db"}
+    assert database_path("/cli.db", config, env) == Path("/cli.db")
+    assert database_path(None, config, env) == Path("/env.db")
+    assert database_path(None, config, {}) == tmp_path / "data" / "x.db"
+    assert database_path(None, None, {}) == DEFAULT_DB == Path("db/nsdi-tracker.db")
+
+
+def test_pure_core_imports_no_io_library() -> None:
+    """The pure modules import without aiohttp, sqlite-utils, rich or APScheduler."""
+    code = (
+        "import sys; import nsdi_tracker.confirm, nsdi_tracker.events, nsdi_tracker.ledger, "
+        "nsdi_tracker.classify, nsdi_tracker.config; "
+        "print(sorted(m for m in ('aiohttp', 'sqlite_utils', 'rich', 'apscheduler') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

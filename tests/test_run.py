@@ -186,3 +186,28 @@ async def test_a_million_row_export_in_bounded_memory(tmp_path: Path) -> None:
     big_lines, big_kb = await peak()
     assert big_lines == 1_000_001 and small_lines == 1_001
     assert big_kb < small_kb + 20_000, (small_kb, big_kb)
+
+
+async def test_raw_observations_and_cli_errors(harness: Any) -> None:
+    """--raw appends every observation as gzip NDJSON; run needs --once; history of an unknown
+    name exits 1."""
+    import gzip
+
+    h = await harness(["youtube.com", "meduza.io"])
+    raw = h.tmp_path / "raw"
+    for _ in range(2):
+        code, _, err = await run_cli("run", "--once", "-c", str(h.cfg_path), "--raw", str(raw))
+        assert code == 0, err
+    (day,) = raw.iterdir()
+    with gzip.open(day, "rt", encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f]
+    # per round: 2 resolvers x (2 controls + 1 negative + 2 names x 2 types)
+    assert len(lines) == 2 * 2 * (3 + 4)
+    assert {x["round"] for x in lines} == {1, 2}
+    assert {x["kind"] for x in lines} == {"control", "negative", "watch"}
+    assert all(x["at"].endswith("Z") and "rcode" in x for x in lines)
+
+    code, _, err = await run_cli("run", "-c", str(h.cfg_path))
+    assert code == 2 and "--once is required" in err
+    code, _, err = await run_cli("history", "never-seen.org", "-c", str(h.cfg_path))
+    assert code == 1 and "never been measured" in err
