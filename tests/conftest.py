@@ -196,7 +196,13 @@ async def harness(sim: Any, tmp_path: Path) -> Callable[..., Any]:
             tmp_path,
             [
                 {"name": "nsdi-a", "role": "national", "address": a.address},
-                {"name": "ref", "role": "reference", "address": b.address},
+                {
+                    "name": "ref",
+                    "role": "reference",
+                    "address": b.address,
+                    "timeout": 0.5,
+                    "retries": 1,
+                },
             ],
             domains=domains,
             extra='database = "db/t.db"\n' + extra,

@@ -154,3 +154,22 @@ async def test_watchlist_change_keeps_history(harness: Any) -> None:
             "youtube.com",
         }
         assert store.history("youtube.com")
+
+
+async def test_offline_round_changes_nothing(harness: Any) -> None:
+    """The references go dark while the national resolver says NXDOMAIN: the round is recorded
+    as offline and no state moves, pending or confirmed."""
+    from nsdi_tracker.sim import silent
+
+    h = await harness(["youtube.com"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+        h.ref.outage = silent()
+        h.remove("youtube.com")
+        for _ in range(3):
+            done = await h.round(store)
+            assert done.plan.round.status == "offline"
+            assert done.plan.tracks == {} and done.plan.transitions == ()
+        assert {r["verdict"] for r in store.status()} == {"present"}
+        assert {r["pending"] for r in store.status()} == {None}
