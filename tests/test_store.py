@@ -167,7 +167,7 @@ async def test_offline_round_changes_nothing(harness: Any) -> None:
         await h.round(store)
         h.ref.outage = silent()
         h.remove("youtube.com")
-        for _ in range(3):
+        for _ in range(2):  # enough to confirm a removal, were the round trusted
             done = await h.round(store)
             assert done.plan.round.status == "offline"
             assert done.plan.tracks == {} and done.plan.transitions == ()
