@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from nsdi_tracker import __version__
 from nsdi_tracker.config import ENV_CONFIG, Config, config_path, database_path, load_config
+from nsdi_tracker.confirm import EventType
 from nsdi_tracker.errors import ConfigError, TrackerError
 from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
@@ -129,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--until", metavar="T", help="confirmed before T")
     export.add_argument("--domain", metavar="D", help="only this domain")
     export.add_argument("--resolver", metavar="R", help="only this scope: a resolver or national")
-    export.add_argument("--type", metavar="T", help="only this event type, e.g. removed")
+    export.add_argument(
+        "--type",
+        choices=[str(t) for t in EventType],
+        metavar="TYPE",
+        help="only this event type: " + ", ".join(EventType),
+    )
     export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
     export.add_argument("-o", "--output", metavar="FILE", type=Path, help="default stdout")
     return parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -308,6 +309,8 @@ def _parse_sinks(raw: object, base: Path, fail: Any) -> tuple[SinkSpec, ...]:
             if not urls:
                 raise fail(f"{key}.urls", "needs at least one Apprise URL, e.g. tgram://token/chat")
             common["urls"] = tuple(urls)
+            if importlib.util.find_spec("apprise") is None:
+                raise fail(f"{key}.type", "apprise needs: pip install 'nsdi-tracker[notify]'")
         sinks.append(SinkSpec(**common))
     return tuple(sinks)
 

@@ -7,13 +7,15 @@ and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -213,9 +215,10 @@ class Store:
 
     PRUNE_EVERY = timedelta(hours=1)
 
-    def __init__(self, db: Database, path: Path) -> None:
+    def __init__(self, db: Database, path: Path, lock: TextIO | None = None) -> None:
         self.db = db
         self.path = path
+        self._lock = lock
         self._pruned_at: datetime | None = None
 
     def prune_due(self, now: datetime) -> bool:
@@ -230,10 +233,11 @@ class Store:
         """Open for writing, creating the file and upgrading its schema as needed."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _writer_lock(path)
             conn = sqlite3.connect(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open database: {exc}") from None
-        store = cls(Database(conn), path)
+        store = cls(Database(conn), path, lock)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             store.db.enable_wal()
@@ -242,10 +246,10 @@ class Store:
             store._refuse_newer()
             migrations.apply(store.db)
         except sqlite3.DatabaseError as exc:
-            conn.close()
+            store.close()
             raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
         except StoreError:
-            conn.close()
+            store.close()
             raise
         return store
 
@@ -280,6 +284,9 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -575,6 +582,29 @@ class Store:
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _writer_lock(path: Path) -> TextIO:
+    """One writer per database: two overlapping runs would both confirm the same change.
+
+    An advisory lock on `<db>.lock`, released by the kernel when the process dies, so a
+    killed tracker never leaves a stale lock behind. Readers do not take it.
+    """
+    lock = open(path.with_name(path.name + ".lock"), "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise StoreError(
+            f"{path}: another nsdi-tracker is writing to this database ({holder})"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:

@@ -173,3 +173,31 @@ async def test_offline_round_changes_nothing(harness: Any) -> None:
             assert done.plan.tracks == {} and done.plan.transitions == ()
         assert {r["verdict"] for r in store.status()} == {"present"}
         assert {r["pending"] for r in store.status()} == {None}
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    """A second writer is refused with a message naming the holder; readers are not; the lock
+    goes with its holder, even a killed one."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.db"
+    with Store.open(path):
+        with pytest.raises(StoreError, match=r"another nsdi-tracker is writing.*pid"):
+            Store.open(path)
+        Store.open_readonly(path).close()
+    Store.open(path).close()  # released on close
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from nsdi_tracker.store import Store; "
+         f"s = Store.open(Path({str(path)!r})); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with pytest.raises(StoreError, match=f"pid {holder.pid}"):
+        Store.open(path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    holder.stdout.close()
+    Store.open(path).close()
