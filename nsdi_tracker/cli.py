@@ -16,6 +16,7 @@ from nsdi_tracker import __version__
 from nsdi_tracker.config import ENV_CONFIG, Config, config_path, database_path, load_config
 from nsdi_tracker.confirm import EventType
 from nsdi_tracker.errors import ConfigError, TrackerError
+from nsdi_tracker.events import utcnow
 from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.names import normalize
@@ -300,7 +301,6 @@ async def _check(
 
 
 def _status(store: Store, *, as_json: bool, everything: bool) -> int:
-    from datetime import UTC, datetime
 
     from rich.console import Console
 
@@ -309,13 +309,10 @@ def _status(store: Store, *, as_json: bool, everything: bool) -> int:
     rows = store.status(include_unwatched=everything)
     last, backlog = store.last_round(), store.backlog()
     if as_json:
-        from nsdi_tracker.store import decode_round
-
-        last = decode_round(last) if last else None
         json.dump(status_json(rows, last, backlog), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        Console().print(render_status(rows, last, backlog, datetime.now(UTC)))
+        Console().print(render_status(rows, last, backlog, utcnow()))
     return EXIT_OK
 
 
@@ -338,12 +335,11 @@ def _history(store: Store, domain: str, *, as_json: bool) -> int:
 
 
 def _export(store: Store, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
     from nsdi_tracker.export import parse_when, write, write_csv
     from nsdi_tracker.store import ChangelogFilter
 
-    now = datetime.now(UTC)
+    now = utcnow()
     try:
         since = parse_when(args.since, now) if args.since else None
         until = parse_when(args.until, now) if args.until else None

@@ -17,10 +17,17 @@ from nsdi_tracker.confirm import NATIONAL, Change
 from nsdi_tracker.model import Observation, Role
 
 if TYPE_CHECKING:
+    from nsdi_tracker.classify import Health
     from nsdi_tracker.measure import DomainResult
+    from nsdi_tracker.probe import Counters
 
 EVENT_VERSION = 1
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
+
+
+def utcnow() -> datetime:
+    """The default clock; tests inject their own."""
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
@@ -57,6 +64,19 @@ def evidence(obs: Observation) -> dict[str, Any]:
         "error": obs.error,
         "ignored_replies": obs.ignored,
         "reasked": obs.reasked,
+    }
+
+
+def health_json(health: Health, counters: Counters) -> dict[str, Any]:
+    """A resolver's showing in one round: controls and what it was sent and answered."""
+    return {
+        "controls_ok": health.controls_ok,
+        "controls_total": health.controls_total,
+        "controls_passed": health.controls_passed,
+        "rewrites_nxdomain": health.rewrites_nxdomain,
+        "queries": counters.queries,
+        "ignored_replies": counters.ignored,
+        "outcomes": {str(k): v for k, v in counters.by_outcome.items()},
     }
 
 

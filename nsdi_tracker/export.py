@@ -14,10 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
-from nsdi_tracker.store import CHANGELOG_COLUMNS
+from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS
 
 FORMATS = ("csv", "json", "ndjson")
-_LIST_COLUMNS = ("flags", "addresses", "reference_addresses")
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -44,7 +43,7 @@ def csv_row(row: Mapping[str, Any]) -> list[str]:
     out = []
     for column in CHANGELOG_COLUMNS:
         value = row.get(column)
-        if column in _LIST_COLUMNS:
+        if column in LIST_COLUMNS:
             value = " ".join(value or ())
         out.append("" if value is None else str(value))
     return out

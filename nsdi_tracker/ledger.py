@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, Policy, Track, step
-from nsdi_tracker.events import Summary, event_id, event_json, fingerprint, scope_evidence
+from nsdi_tracker.events import (
+    Summary,
+    event_id,
+    event_json,
+    fingerprint,
+    health_json,
+    scope_evidence,
+)
 from nsdi_tracker.model import Observation
 
 if TYPE_CHECKING:
@@ -38,8 +45,7 @@ class TransitionRecord:
     change: Change
     event_id: str
     summary: Summary
-    evidence: dict[str, Any]
-    event: dict[str, Any]
+    event: dict[str, Any]  # its "evidence" holds every reply of the confirming round
     sinks: tuple[str, ...]  # the sinks whose filters take this event: one delivery each
 
 
@@ -106,9 +112,7 @@ def plan_round(
                 evidence=evidence,
             )
             wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
-            transitions.append(
-                TransitionRecord(domain, scope, change, eid, summary, evidence, event, wanted)
-            )
+            transitions.append(TransitionRecord(domain, scope, change, eid, summary, event, wanted))
         for observations in result.observations.values():
             for obs in observations:
                 fp = fingerprint(obs)
@@ -126,15 +130,7 @@ def plan_round(
         queries=sum(c.queries for c in report.counters.values()),
         outcomes=dict(sorted(outcomes.items())),
         health={
-            name: {
-                "role": str(roles[name]),
-                "controls_ok": h.controls_ok,
-                "controls_total": h.controls_total,
-                "rewrites_nxdomain": h.rewrites_nxdomain,
-                "queries": report.counters[name].queries,
-                "ignored_replies": report.counters[name].ignored,
-                "outcomes": {str(k): v for k, v in report.counters[name].by_outcome.items()},
-            }
+            name: {"role": str(roles[name]), **health_json(h, report.counters[name])}
             for name, h in report.health.items()
         },
         negative_name=report.negative_name,

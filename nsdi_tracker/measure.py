@@ -7,13 +7,14 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiohttp
 
 from nsdi_tracker import classify
 from nsdi_tracker.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.config import Config, ResolverSpec
+from nsdi_tracker.events import utcnow
 from nsdi_tracker.model import Observation, Role, Transport, Verdict
 from nsdi_tracker.probe import Counters, ResolverClient
 from nsdi_tracker.watchlist import Entry
@@ -45,16 +46,12 @@ class RoundReport:
     counters: dict[str, Counters]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 async def measure(
     config: Config,
     entries: Sequence[Entry],
     *,
     rng: random.Random | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
     progress: Progress | None = None,
 ) -> RoundReport:
     """Run one round against every configured resolver and judge every watched name."""

@@ -12,12 +12,13 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import aiohttp
 
 from nsdi_tracker.config import SinkSpec
+from nsdi_tracker.events import utcnow
 from nsdi_tracker.sinks import DeliveryError, Sender, make_sender
 from nsdi_tracker.store import Delivery, Store
 
@@ -38,10 +39,6 @@ class Tally:
     failed: int = 0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Outbox:
     """Sends what the store has due for the configured sinks."""
 
@@ -50,7 +47,7 @@ class Outbox:
         store: Store,
         sinks: Sequence[SinkSpec],
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         senders: dict[str, Sender] | None = None,
     ) -> None:

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from nsdi_tracker.events import evidence
+from nsdi_tracker.events import evidence, health_json
 from nsdi_tracker.measure import DomainResult, RoundReport
 from nsdi_tracker.model import Observation, Role, Verdict
 
@@ -77,13 +77,7 @@ def round_json(report: RoundReport) -> dict[str, Any]:
                 "role": str(r.role),
                 "transport": str(r.transport),
                 "address": r.address,
-                "controls_ok": report.health[r.name].controls_ok,
-                "controls_total": report.health[r.name].controls_total,
-                "controls_passed": report.health[r.name].controls_passed,
-                "rewrites_nxdomain": report.health[r.name].rewrites_nxdomain,
-                "queries": report.counters[r.name].queries,
-                "ignored_replies": report.counters[r.name].ignored,
-                "outcomes": {str(k): v for k, v in report.counters[r.name].by_outcome.items()},
+                **health_json(report.health[r.name], report.counters[r.name]),
                 "controls": _by_name(report.controls[r.name]),
                 "negative_control": _by_name(report.negative[r.name]),
             }

@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -113,8 +113,7 @@ _SCHEMA_1 = [
         authority TEXT NOT NULL,
         reference_consensus TEXT NOT NULL,
         reference_addresses TEXT NOT NULL, -- JSON array
-        evidence TEXT NOT NULL,            -- JSON: every reply of the confirming round
-        event TEXT NOT NULL                -- JSON: the event as delivered
+        event TEXT NOT NULL                -- JSON: the event as delivered, with its evidence
     )""",
     "CREATE INDEX transitions_confirmed ON transitions (confirmed_at)",
     "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)",
@@ -359,14 +358,14 @@ class Store:
                     "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, "
                     "from_verdict, to_verdict, first_seen, confirmed_at, rounds, reason, rcode, "
                     "nxdomain, flags, addresses, authority, reference_consensus, "
-                    "reference_addresses, evidence, event) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "reference_addresses, event) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         tr.event_id, round_id, domain_ids[tr.domain], tr.scope, str(c.type),
                         _opt(c.old), str(c.new), iso(c.first_seen), iso(c.confirmed_at),
                         c.rounds, s.reason, s.rcode, s.nxdomain, _json(list(s.flags)),
                         _json(list(s.addresses)), s.authority, s.reference_consensus,
-                        _json(list(s.reference_addresses)), _json(tr.evidence), _json(tr.event),
+                        _json(list(s.reference_addresses)), _json(tr.event),
                     ),
                 )  # fmt: skip
                 self.db.conn.executemany(
@@ -529,10 +528,7 @@ class Store:
     def last_round(self) -> dict[str, Any] | None:
         cursor = self.db.execute("SELECT * FROM rounds ORDER BY id DESC LIMIT 1")
         row = cursor.fetchone()
-        return _row_dict(cursor, row) if row else None
-
-    def round_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+        return _decode(_row_dict(cursor, row)) if row else None
 
     def status(self, *, include_unwatched: bool = False) -> list[dict[str, Any]]:
         where = "" if include_unwatched else " WHERE watched = 1"
@@ -543,7 +539,8 @@ class Store:
 
     def history(self, domain: str) -> list[dict[str, Any]]:
         cursor = self.db.execute(
-            "SELECT c.*, t.evidence FROM changelog c JOIN transitions t ON t.id = c.transition_id "
+            "SELECT c.*, json_extract(t.event, '$.evidence') AS evidence "
+            "FROM changelog c JOIN transitions t ON t.id = c.transition_id "
             "WHERE c.domain = ? ORDER BY c.confirmed_at, c.transition_id",
             (domain,),
         )
@@ -574,7 +571,7 @@ class Store:
         CSV export's fast path (no per-row Python decoding)."""
         where, params = flt.where()
         columns = ", ".join(
-            f"{_SPACED.format(c)}" if c in _LIST_COLUMNS else f'"{c}"' for c in CHANGELOG_COLUMNS
+            f"{_SPACED.format(c)}" if c in LIST_COLUMNS else f'"{c}"' for c in CHANGELOG_COLUMNS
         )
         yield from self.db.execute(
             f"SELECT {columns} FROM changelog{where} ORDER BY transition_id", params
@@ -611,10 +608,10 @@ def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
-_LIST_COLUMNS = ("flags", "addresses", "reference_addresses")
+LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
 # A JSON array of addresses or flags (no commas, quotes or brackets inside) as "a b c".
 _SPACED = "replace(replace(replace(replace({0}, '[', ''), ']', ''), '\"', ''), ',', ' ')"
-_JSON_COLUMNS = ("flags", "addresses", "reference_addresses", "evidence", "event", "outcomes")
+_JSON_COLUMNS = (*LIST_COLUMNS, "evidence", "event", "outcomes", "health")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -634,11 +631,3 @@ def _opt(value: object) -> str | None:
 
 def _opt_time(value: datetime | None) -> str | None:
     return None if value is None else iso(value)
-
-
-def decode_round(row: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("outcomes", "health"):
-        if isinstance(out.get(key), str):
-            out[key] = json.loads(out[key])
-    return out

@@ -6,10 +6,11 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from nsdi_tracker.config import Config
+from nsdi_tracker.events import utcnow
 from nsdi_tracker.ledger import RoundPlan, plan_round
 from nsdi_tracker.measure import RoundReport, measure
 from nsdi_tracker.raw import append_round
@@ -17,10 +18,6 @@ from nsdi_tracker.store import Store
 from nsdi_tracker.watchlist import Entry
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +35,7 @@ async def persisted_round(
     *,
     raw_dir: Path | None = None,
     rng: random.Random | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
 ) -> RoundDone:
     """Measure, and write the round with its confirmed transitions and outbox in one go."""
     report = await measure(config, entries, rng=rng, now=now)

@@ -38,7 +38,7 @@ def cell(row: Row | None, now: datetime) -> Text:
     if row is None:
         return Text("")
     verdict = row["verdict"]
-    text = Text(verdict or "new", style=STYLES[Verdict(verdict)] if verdict else "dim")
+    text = Text(verdict or "new", style=_style(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")
     if row["pending"]:

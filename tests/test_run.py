@@ -157,12 +157,12 @@ async def test_a_million_row_export_in_bounded_memory(tmp_path: Path) -> None:
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) "
             "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
             "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
-            "addresses, authority, reference_consensus, reference_addresses, evidence, event) "
+            "addresses, authority, reference_consensus, reference_addresses, event) "
             "SELECT 'ev-' || i, 1, 1, 'national', IIF(i <= 1000, 'restored', 'removed'), "
             "'present', 'removed', "
             "printf('2026-02-%02d', 1 + i % 28), printf('2026-02-%02dT%06d', 1 + i % 28, i), 2, "
             "'NXDOMAIN while the reference has it', 'NXDOMAIN', 'ordinary', '[\"ra\"]', '[]', "
-            "'SOA com', 'exists', '[\"142.250.74.46\"]', '{}', '{}' FROM n"
+            "'SOA com', 'exists', '[\"142.250.74.46\"]', '{}' FROM n"
         )
     probe = (
         "import resource, sys; from nsdi_tracker.cli import main; rc = main(sys.argv[1:]); "
