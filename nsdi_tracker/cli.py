@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from nsdi_tracker import __version__
-from nsdi_tracker.config import ENV_CONFIG, Config, config_path, database_path, load_config
+from nsdi_tracker.config import (
+    ENV_CONFIG,
+    Config,
+    config_path,
+    database_path,
+    listen_address,
+    load_config,
+)
 from nsdi_tracker.confirm import EventType
 from nsdi_tracker.errors import ConfigError, TrackerError
 from nsdi_tracker.events import utcnow
@@ -72,14 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="measure, record confirmed transitions in the database and deliver their events",
-        description="Run a persisted round: measure every watched name, confirm verdict "
+        help="the daemon: rounds on a schedule, confirmed transitions recorded, events delivered",
+        description="Measure every watched name every `interval` seconds, confirm verdict "
         "changes over consecutive rounds, store them with their evidence and deliver the "
-        "resulting events to the configured sinks.",
+        "resulting events to the configured sinks. SIGTERM/SIGINT stop it cleanly; SIGHUP "
+        "(or editing the config or a watchlist) reloads. With --once: one round, then exit.",
     )
     _config_arg(run)
     _db_arg(run)
     run.add_argument("--once", action="store_true", help="run one round and exit")
+    run.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="status server address (default: $NSDI_TRACKER_LISTEN, else the config's "
+        "[http] listen; none if neither is set)",
+    )
     run.add_argument(
         "--raw",
         metavar="DIR",
@@ -95,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         "what is left is retried by the next run",
     )
     _log_arg(run)
+
+    health = sub.add_parser(
+        "health",
+        help="exit 0 if the tracker is healthy, 1 if not (the rule of /healthz)",
+        description="Healthy: a round that measured (ok or partial) ended within two "
+        "intervals, and the database is writable. Reads the database; sends no queries. "
+        "The Docker HEALTHCHECK runs this.",
+    )
+    _config_arg(health)
+    _db_arg(health)
+    health.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     status = sub.add_parser(
         "status",
@@ -158,6 +182,12 @@ def _log_arg(p: argparse.ArgumentParser) -> None:
         choices=("debug", "info", "warning", "error"),
         help="default info; logs go to stderr",
     )
+    p.add_argument(
+        "--log-format",
+        default="auto",
+        choices=("auto", "json", "text"),
+        help="auto (default): one JSON object per line unless stderr is a terminal",
+    )
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -191,9 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run" and not args.once:
-        parser.error("run: --once is required (the scheduled daemon is not in this version)")
     try:
+        if args.command == "health":
+            return _health(args)
         if args.command in ("status", "history", "export"):
             return _read_command(args)
         config = load_config(config_path(args.config))
@@ -228,15 +258,42 @@ def _read_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
+    from nsdi_tracker import logs
     from nsdi_tracker.store import Store
 
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     entries = load_watchlists(config.watchlists)
     path = database_path(args.db, config)
+    if args.once:
+        with Store.open(path) as store:
+            return asyncio.run(_run_once(config, entries, store, args.raw, args.deliver_timeout))
+    from nsdi_tracker.daemon import Daemon, DaemonOptions
+
+    options = DaemonOptions(listen=listen_address(args.listen, config), raw_dir=args.raw)
     with Store.open(path) as store:
-        return asyncio.run(_run_once(config, entries, store, args.raw, args.deliver_timeout))
+        return asyncio.run(Daemon(config, entries, store, options).serve())
+
+
+def _health(args: argparse.Namespace) -> int:
+    from nsdi_tracker.health import MEASURED, assess
+    from nsdi_tracker.store import Store
+
+    config = load_config(config_path(args.config))
+    path = database_path(args.db, config)
+    try:
+        with Store.open_readonly(path) as store:
+            last, measured = store.last_round(), store.last_round(MEASURED)
+            problem = store.writable_problem()
+    except TrackerError as exc:
+        last = measured = None
+        problem = str(exc)
+    verdict = assess(last, measured, config.schedule.interval, utcnow(), problem)
+    if args.json:
+        json.dump(verdict.json(last), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"{'healthy' if verdict.healthy else 'unhealthy'}: {verdict.reason}")
+    return EXIT_OK if verdict.healthy else EXIT_FAIL_ON
 
 
 async def _run_once(
@@ -336,22 +393,19 @@ def _history(store: Store, domain: str, *, as_json: bool) -> int:
 
 def _export(store: Store, args: argparse.Namespace) -> int:
 
-    from nsdi_tracker.export import parse_when, write, write_csv
-    from nsdi_tracker.store import ChangelogFilter
+    from nsdi_tracker.export import changelog_filter, write, write_csv
 
-    now = utcnow()
     try:
-        since = parse_when(args.since, now) if args.since else None
-        until = parse_when(args.until, now) if args.until else None
+        flt = changelog_filter(
+            utcnow(),
+            since=args.since,
+            until=args.until,
+            domain=args.domain,
+            resolver=args.resolver,
+            type=args.type,
+        )
     except ValueError as exc:
-        raise ConfigError(f"--since/--until: {exc}") from None
-    flt = ChangelogFilter(
-        since=since,
-        until=until,
-        domain=normalize(args.domain) if args.domain else None,
-        scope=args.resolver,
-        type=args.type,
-    )
+        raise ConfigError(f"--{exc}") from None
 
     def emit(out: TextIO) -> int:
         if args.format == "csv":

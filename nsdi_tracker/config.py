@@ -21,6 +21,7 @@ from nsdi_tracker.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"
 ENV_DB = "NSDI_TRACKER_DB"
+ENV_LISTEN = "NSDI_TRACKER_LISTEN"
 DEFAULT_DB = Path("db/nsdi-tracker.db")  # relative to the working directory
 CONFIG_NAME = "nsdi-tracker.toml"
 CONTROLS_WATCHLIST = "watchlists/controls.toml"
@@ -34,7 +35,12 @@ _RESOLVER_KEYS = {
 _TOP_KEYS = {
     "resolver", "watchlists", "controls", "sinkholes", "negative_control_zone",
     "database", "confirm", "retain_days", "raw_dir", "sink",
+    "interval", "jitter", "round_timeout", "grace", "http",
 }  # fmt: skip
+_HTTP_KEYS = {"listen"}
+DEFAULT_INTERVAL = 300.0
+DEFAULT_GRACE = 20.0
+DEFAULT_LISTEN = "127.0.0.1:8080"
 _RETRY_KEYS = {"retry_initial", "retry_max", "give_up_after"}
 _SINK_KEYS = {
     "log": {"path"},
@@ -93,6 +99,28 @@ DEFAULT_SINKS = (SinkSpec(name="log", type="log"),)  # events as JSON lines on s
 
 
 @dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the daemon measures: every `interval` seconds plus up to `jitter`, each round cut
+    off after `timeout`; on SIGTERM a running round gets `grace` seconds to finish."""
+
+    interval: float = DEFAULT_INTERVAL
+    jitter: float = min(DEFAULT_INTERVAL / 10, 30.0)
+    timeout: float = DEFAULT_INTERVAL * 0.8
+    grace: float = DEFAULT_GRACE
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where the status server listens (port 0: any free port, logged at start)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     resolvers: tuple[ResolverSpec, ...]
@@ -105,6 +133,8 @@ class Config:
     retain_days: int = 90  # 0 keeps raw observations forever
     raw_dir: Path | None = None
     sinks: tuple[SinkSpec, ...] = DEFAULT_SINKS
+    schedule: Schedule = field(default_factory=Schedule)
+    listen: Listen | None = None  # None: no status server
 
     def by_role(self, role: Role) -> tuple[ResolverSpec, ...]:
         return tuple(r for r in self.resolvers if r.role is role)
@@ -217,6 +247,17 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     retain = _integer(data.get("retain_days", 90), "retain_days", fail, 0, 36_500)
 
     sinks = _parse_sinks(data["sink"], base, fail) if "sink" in data else DEFAULT_SINKS
+    listen = None
+    if "http" in data:
+        http = data["http"]
+        if not isinstance(http, dict):
+            raise fail("http", 'must be a table: [http] listen = "127.0.0.1:8080"')
+        unknown = sorted(set(http) - _HTTP_KEYS)
+        if unknown:
+            raise fail(
+                f"http.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_HTTP_KEYS))})"
+            )
+        listen = parse_listen(http.get("listen", DEFAULT_LISTEN), "http.listen", fail)
     return Config(
         path=path,
         resolvers=resolvers,
@@ -229,7 +270,58 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         retain_days=retain,
         raw_dir=raw_dir,
         sinks=sinks,
+        schedule=_parse_schedule(data, fail),
+        listen=listen,
     )
+
+
+def _parse_schedule(data: Mapping[str, Any], fail: Any) -> Schedule:
+    interval = _number(data.get("interval", DEFAULT_INTERVAL), "interval", fail, 1, 86_400)
+    jitter = _number(data.get("jitter", min(interval / 10, 30.0)), "jitter", fail, 0, 3600)
+    if jitter >= interval:
+        raise fail("jitter", f"{jitter:g} must be less than interval ({interval:g})")
+    timeout = _number(
+        data.get("round_timeout", (interval - jitter) * 0.8), "round_timeout", fail, 0.1, 86_400
+    )
+    if timeout + jitter > interval:
+        raise fail(
+            "round_timeout",
+            f"{timeout:g} + jitter {jitter:g} exceeds interval {interval:g}: rounds would overlap",
+        )
+    grace = _number(data.get("grace", DEFAULT_GRACE), "grace", fail, 0, 3600)
+    return Schedule(interval, jitter, timeout, grace)
+
+
+def parse_listen(value: object, key: str, fail: Any) -> Listen:
+    """Parse host:port or [v6]:port, the host an IP address (config or $NSDI_TRACKER_LISTEN)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise fail(key, f'{value!r}: needs host:port, e.g. "127.0.0.1:8080" or "[::1]:8080"')
+    text = value.strip()
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise fail(key, f"{value!r}: the host must be an IP address (0.0.0.0 for all)") from None
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise fail(key, f"{value!r}: port must be 0-65535 (0: any free port)")
+    return Listen(host, int(port))
+
+
+def listen_address(
+    cli_value: str | None, config: Config, environ: Mapping[str, str] = os.environ
+) -> Listen | None:
+    """--listen wins over $NSDI_TRACKER_LISTEN, which wins over the config's [http] listen."""
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{key}: {problem}")
+
+    if cli_value:
+        return parse_listen(cli_value, "--listen", fail)
+    if environ.get(ENV_LISTEN):
+        return parse_listen(environ[ENV_LISTEN], f"${ENV_LISTEN}", fail)
+    return config.listen
 
 
 def _parse_confirm(value: object, fail: Any) -> Policy:

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
-from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS
+from nsdi_tracker.confirm import EventType
+from nsdi_tracker.errors import InvalidName
+from nsdi_tracker.names import normalize
+from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
 
 FORMATS = ("csv", "json", "ndjson")
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
@@ -37,6 +40,31 @@ def parse_when(text: str, now: datetime) -> datetime:
             f"{text!r} is not a time: use 2026-02-10, 2026-02-10T12:00Z or an age like 7d, 12h"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def changelog_filter(
+    now: datetime,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    domain: str | None = None,
+    resolver: str | None = None,
+    type: str | None = None,
+) -> ChangelogFilter:
+    """The export filters, as `export` and /api/transitions take them; ValueError names the
+    offending one."""
+    try:
+        start = parse_when(since, now) if since else None
+        end = parse_when(until, now) if until else None
+    except ValueError as exc:
+        raise ValueError(f"since/until: {exc}") from None
+    if type is not None and type not in set(EventType):
+        raise ValueError(f"type: {type!r} is not one of {', '.join(EventType)}")
+    try:
+        name = normalize(domain) if domain else None
+    except InvalidName as exc:
+        raise ValueError(f"domain: {exc}") from None
+    return ChangelogFilter(since=start, until=end, domain=name, scope=resolver, type=type)
 
 
 def csv_row(row: Mapping[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from types import TracebackType
 import aiohttp
 
 from nsdi_tracker.config import SinkSpec
+from nsdi_tracker.dbthread import INLINE, DbThread
 from nsdi_tracker.events import utcnow
 from nsdi_tracker.sinks import DeliveryError, Sender, make_sender
 from nsdi_tracker.store import Delivery, Store
@@ -50,8 +51,12 @@ class Outbox:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         senders: dict[str, Sender] | None = None,
+        db: DbThread = INLINE,
+        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
+        self.db = db
+        self.on_result = on_result  # (sink, delivered | retry | failed), for the metrics
         self.specs = {s.name: s for s in sinks}
         self.clock = clock
         self.rng = rng or random.Random()
@@ -85,7 +90,7 @@ class Outbox:
         """One pass over what is due now; sinks are served concurrently, each in event order."""
         now = self.clock()
         ready = [n for n in self.specs if self._resting.get(n, now) <= now]
-        due = self.store.due(now, ready, limit=1000)
+        due = await self.db.run(self.store.due, now, ready, limit=1000)
         by_sink: dict[str, list[Delivery]] = {}
         for d in due:
             by_sink.setdefault(d.sink, []).append(d)
@@ -100,36 +105,46 @@ class Outbox:
             try:
                 await asyncio.wait_for(sender.send(delivery.event), spec.timeout + 5)
             except (DeliveryError, TimeoutError) as exc:
-                self._failed(spec, delivery, str(exc) or "timed out")
+                await self._failed(spec, delivery, str(exc) or "timed out")
                 return
             except Exception as exc:  # a sink's bug must not stop the others or the rounds
                 log.exception("sink %s raised while sending event %s", name, delivery.event["id"])
-                self._failed(spec, delivery, f"{type(exc).__name__}: {exc}")
+                await self._failed(spec, delivery, f"{type(exc).__name__}: {exc}")
                 return
-            self.store.mark_delivered(delivery.id, self.clock())
+            await self.db.run(self.store.mark_delivered, delivery.id, self.clock())
             self.tally.delivered += 1
+            self._report(name, "delivered")
 
-    def _failed(self, spec: SinkSpec, delivery: Delivery, error: str) -> None:
+    def _report(self, sink: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(sink, result)
+
+    async def _failed(self, spec: SinkSpec, delivery: Delivery, error: str) -> None:
         now = self.clock()
         if (now - delivery.created).total_seconds() >= spec.give_up_after:
-            self.store.mark_failed(delivery.id, now, error)
+            await self.db.run(self.store.mark_failed, delivery.id, now, error)
             self.tally.failed += 1
+            self._report(spec.name, "failed")
             log.error(
                 "sink %s: gave up on event %s after %d attempts: %s",
                 spec.name, delivery.event["id"], delivery.attempts + 1, error,
             )  # fmt: skip
             return
         retry_at = now + timedelta(seconds=backoff(spec, delivery.attempts + 1, self.rng))
-        self.store.mark_retry(delivery.id, now, retry_at, error)
+        await self.db.run(self.store.mark_retry, delivery.id, now, retry_at, error)
         self._resting[spec.name] = retry_at
         self.tally.retried += 1
+        self._report(spec.name, "retry")
         log.warning(
             "sink %s: event %s not delivered (%s); retrying at %s",
             spec.name, delivery.event["id"], error, retry_at.isoformat(timespec="seconds"),
         )  # fmt: skip
 
-    def next_due(self) -> datetime | None:
+    async def next_due(self) -> datetime | None:
         """When something is next due for one of our sinks, a resting sink at its rest's end."""
+        return await self.db.run(self._next_due)
+
+    def _next_due(self) -> datetime | None:
         now = self.clock()
         resting = {n: t for n, t in self._resting.items() if t > now and n in self.specs}
         times = [self.store.next_due([n for n in self.specs if n not in resting])]
@@ -142,7 +157,7 @@ class Outbox:
         deadline = loop.time() + within
         while True:
             await self.deliver_due()
-            nxt = self.next_due()
+            nxt = await self.next_due()
             if nxt is None:
                 return True
             wait = max((nxt - self.clock()).total_seconds(), 0.01)

@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,9 +33,18 @@ migrations = Migrations(MIGRATION_SET)
 _KNOWN: list[str] = []  # every migration this version knows, to refuse a newer database
 
 
-def migration(fn: Any) -> Any:
-    _KNOWN.append(fn.__name__)
-    return migrations()(fn)
+Migration = Callable[[Database], None]
+
+
+def migration(*, transactional: bool = True) -> Callable[[Migration], Migration]:
+    """Register a schema migration, in order; `_KNOWN` lets a newer database be refused."""
+
+    def register(fn: Migration) -> Migration:
+        _KNOWN.append(fn.__name__)
+        migrations(transactional=transactional)(fn)
+        return fn
+
+    return register
 
 
 # The change log's columns, in order: the CSV header and the stable part of the JSON export.
@@ -46,7 +55,7 @@ CHANGELOG_COLUMNS = (
 )  # fmt: skip
 
 
-@migration
+@migration()
 def m001_initial(db: Database) -> None:
     for statement in _SCHEMA_1:
         db.execute(statement)
@@ -176,6 +185,44 @@ _SCHEMA_1 = [
 ]
 
 
+@migration(transactional=False)
+def m002_timed_out_rounds(db: Database) -> None:
+    """Rounds may end in 'timeout': the daemon cut off a round that overran round_timeout.
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt, with foreign keys off
+    (the tables that point at rounds keep pointing at the new one) inside one transaction.
+    """
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()
+    if "'timeout'" in sql:  # rebuilt, but killed before the migration was recorded
+        return
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute(_ROUNDS_2.replace("CREATE TABLE rounds", "CREATE TABLE rounds_new"))
+            db.execute("INSERT INTO rounds_new SELECT * FROM rounds")
+            db.execute("DROP TABLE rounds")
+            db.execute("ALTER TABLE rounds_new RENAME TO rounds")
+            db.execute("CREATE INDEX rounds_finished ON rounds (finished)")
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError("m002: foreign keys broken by the rounds rebuild; rolled back")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+_ROUNDS_2 = """CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'offline', 'timeout')),
+        domains INTEGER NOT NULL,
+        queries INTEGER NOT NULL,
+        transitions INTEGER NOT NULL,
+        outcomes TEXT NOT NULL,     -- JSON: answers by outcome
+        health TEXT NOT NULL,       -- JSON: per resolver controls and counters
+        negative_name TEXT NOT NULL
+    )"""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
@@ -193,10 +240,11 @@ class ChangelogFilter:
     scope: str | None = None
     type: str | None = None
 
-    def where(self, prefix: str = "") -> tuple[str, list[Any]]:
+    def where(self, prefix: str = "", after: int = 0) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         for column, op, value in (
+            ("transition_id", ">", after or None),
             ("confirmed_at", ">=", self.since and iso(self.since)),
             ("confirmed_at", "<", self.until and iso(self.until)),
             ("domain", "=", self.domain),
@@ -233,7 +281,9 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = _writer_lock(path)
-            conn = sqlite3.connect(path)
+            # Used by one thread at a time, not always the one that opened it: the daemon
+            # writes from a worker thread so that a large commit never stalls the event loop.
+            conn = sqlite3.connect(path, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open database: {exc}") from None
         store = cls(Database(conn), path, lock)
@@ -258,7 +308,9 @@ class Store:
         if not path.is_file():
             raise StoreError(f"{path}: no database here yet (`nsdi-tracker run` creates it)")
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
             conn.execute("PRAGMA busy_timeout = 10000")
             store = cls(Database(conn), path)
             store._refuse_newer()
@@ -391,6 +443,18 @@ class Store:
                     (did, rid, obs.qtype, fp, oid),
                 )
         return round_id
+
+    def record_timeout(
+        self, started: datetime, finished: datetime, *, domains: int, queries: int
+    ) -> int:
+        """A round the daemon cut off: nothing it measured is kept, but that it ran is."""
+        with self.db.atomic():
+            return self._insert(
+                "INSERT INTO rounds (started, finished, status, domains, queries, transitions, "
+                "outcomes, health, negative_name) "
+                "VALUES (?, ?, 'timeout', ?, ?, 0, '{}', '{}', '')",
+                (iso(started), iso(finished), domains, queries),
+            )
 
     def _insert(self, sql: str, params: Sequence[Any]) -> int:
         cursor = self.db.execute(sql, params)
@@ -525,15 +589,25 @@ class Store:
 
     # -- what people read --------------------------------------------------------------------
 
-    def last_round(self) -> dict[str, Any] | None:
-        cursor = self.db.execute("SELECT * FROM rounds ORDER BY id DESC LIMIT 1")
+    def last_round(self, statuses: Sequence[str] = ()) -> dict[str, Any] | None:
+        """The latest round, or the latest with one of `statuses`."""
+        where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        cursor = self.db.execute(
+            f"SELECT * FROM rounds{where} ORDER BY id DESC LIMIT 1", tuple(statuses)
+        )
         row = cursor.fetchone()
         return _decode(_row_dict(cursor, row)) if row else None
 
-    def status(self, *, include_unwatched: bool = False) -> list[dict[str, Any]]:
-        where = "" if include_unwatched else " WHERE watched = 1"
+    def status(
+        self, *, include_unwatched: bool = False, domain: str | None = None
+    ) -> list[dict[str, Any]]:
+        clauses = ([] if include_unwatched or domain else ["watched = 1"]) + (
+            ["domain = ?"] if domain else []
+        )
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         cursor = self.db.execute(
-            f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope", (NATIONAL,)
+            f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope",
+            (*([domain] if domain else []), NATIONAL),
         )
         return [_row_dict(cursor, row) for row in cursor]
 
@@ -551,17 +625,23 @@ class Store:
         return row is not None
 
     def changelog(
-        self, flt: ChangelogFilter = ChangelogFilter(), *, with_event: bool = False
+        self,
+        flt: ChangelogFilter = ChangelogFilter(),
+        *,
+        with_event: bool = False,
+        after: int = 0,
+        limit: int = -1,
     ) -> Iterator[dict[str, Any]]:
-        """Stream the change log oldest first, one row at a time (constant memory)."""
-        where, params = flt.where("c.")
+        """Stream the change log oldest first, one row at a time (constant memory). Pages:
+        each row's `transition_id` is the `after` that continues past it."""
+        where, params = flt.where("c.", after)
         columns = ", ".join(f'c."{c}"' for c in CHANGELOG_COLUMNS)
         extra = ", t.event" if with_event else ""
         cursor = self.db.execute(
-            f"SELECT {columns}{extra} FROM changelog c "
+            f"SELECT {columns}, c.transition_id{extra} FROM changelog c "
             f"JOIN transitions t ON t.id = c.transition_id{where}"
-            " ORDER BY c.transition_id",
-            params,
+            " ORDER BY c.transition_id LIMIT ?",
+            (*params, limit),
         )
         for row in cursor:
             yield _decode(_row_dict(cursor, row))
@@ -576,6 +656,13 @@ class Store:
         yield from self.db.execute(
             f"SELECT {columns} FROM changelog{where} ORDER BY transition_id", params
         )
+
+    def writable_problem(self) -> str | None:
+        """Why the writer could not write here (file or folder permissions), or None."""
+        for target in (self.path, self.path.parent):
+            if target.exists() and not os.access(target, os.W_OK):
+                return f"{target} is not writable by this user"
+        return None
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])

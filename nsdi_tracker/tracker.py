@@ -39,6 +39,19 @@ async def persisted_round(
 ) -> RoundDone:
     """Measure, and write the round with its confirmed transitions and outbox in one go."""
     report = await measure(config, entries, rng=rng, now=now)
+    return record_round(config, entries, store, report, raw_dir=raw_dir)
+
+
+def record_round(
+    config: Config,
+    entries: Sequence[Entry],
+    store: Store,
+    report: RoundReport,
+    *,
+    raw_dir: Path | None = None,
+) -> RoundDone:
+    """Decide what the measured round changed and commit it (blocking: the daemon runs this
+    on its database thread)."""
     plan = plan_round(report, store.tracks(), store.latest(), config.confirm, config.sinks)
     round_id = store.commit_round(plan, entries, config.resolvers)
     raw = raw_dir or config.raw_dir

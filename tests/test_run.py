@@ -189,7 +189,7 @@ async def test_a_million_row_export_in_bounded_memory(tmp_path: Path) -> None:
 
 
 async def test_raw_observations_and_cli_errors(harness: Any) -> None:
-    """--raw appends every observation as gzip NDJSON; run needs --once; history of an unknown
+    """--raw appends every observation as gzip NDJSON; history of an unknown
     name exits 1."""
     import gzip
 
@@ -207,7 +207,5 @@ async def test_raw_observations_and_cli_errors(harness: Any) -> None:
     assert {x["kind"] for x in lines} == {"control", "negative", "watch"}
     assert all(x["at"].endswith("Z") and "rcode" in x for x in lines)
 
-    code, _, err = await run_cli("run", "-c", str(h.cfg_path))
-    assert code == 2 and "--once is required" in err
     code, _, err = await run_cli("history", "never-seen.org", "-c", str(h.cfg_path))
     assert code == 1 and "never been measured" in err

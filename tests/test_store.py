@@ -12,7 +12,7 @@ from conftest import run_cli
 from sqlite_utils import Database
 
 from nsdi_tracker.errors import StoreError
-from nsdi_tracker.store import Store, migrations
+from nsdi_tracker.store import _SCHEMA_1, Store, migrations
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -33,7 +33,10 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
         names = set(store.db.table_names()) | set(store.db.view_names())
         assert {"resolvers", "domains", "rounds", "states", "transitions", "observations",
                 "latest", "deliveries", "current_status", "changelog"} <= names  # fmt: skip
-        assert [m.name for m in migrations.applied(store.db)] == ["m001_initial"]
+        assert [m.name for m in migrations.applied(store.db)] == [
+            "m001_initial",
+            "m002_timed_out_rounds",
+        ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
 
@@ -48,7 +51,37 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 1
+        assert len(migrations.applied(store.db)) == 2
+
+
+async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, harness) -> None:
+    """m002 rebuilds `rounds` for the timeout status: every row and every reference to it
+    survives, foreign keys still hold, and a timed-out round can then be recorded."""
+    h = await harness(["kept.example"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+        before = store.db.execute("SELECT * FROM rounds ORDER BY id").fetchall()
+        # Put the file back to schema 1: the old CHECK, and m002 not recorded.
+        store.db.execute("PRAGMA foreign_keys = OFF")
+        with store.db.atomic():
+            store.db.execute("CREATE TABLE r1 AS SELECT * FROM rounds")
+            store.db.execute("DROP TABLE rounds")
+            store.db.execute(_SCHEMA_1[2])
+            store.db.execute(_SCHEMA_1[3])
+            store.db.execute("INSERT INTO rounds SELECT * FROM r1")
+            store.db.execute("DROP TABLE r1")
+            store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_timed_out_rounds'")
+    with Store.open(h.db) as store:
+        assert store.db.execute("SELECT * FROM rounds ORDER BY id").fetchall() == before
+        assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert store.integrity() == "ok"
+        assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("DELETE FROM rounds")  # states and transitions point at them
+        now = datetime.now(UTC)
+        store.record_timeout(now - timedelta(seconds=3), now, domains=1, queries=7)
+        assert store.last_round()["status"] == "timeout"
 
 
 async def test_newer_database_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,415 @@
+"""The daemon: rounds on a schedule, deliveries in the background, reloads, a clean stop.
+
+APScheduler (3.x, AsyncIOScheduler in the running loop) keeps the rhythm: an interval trigger
+with jitter, coalescing, one round at a time, the first one at once. A round's measurement is
+cut off after `round_timeout` and recorded as a timed-out round; its commit, once started, is
+never cut off (it runs on the database thread and is one transaction either way).
+
+Signals: SIGTERM and SIGINT stop it (a running round gets `grace` seconds, then is cancelled;
+a delivery pass under way is finished; a second signal stops at once). SIGHUP, or a change of
+the config or watchlist files, reloads them; a config that does not load is logged and the
+running one stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sqlite3
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from nsdi_tracker.config import Config, Listen, load_config
+from nsdi_tracker.dbthread import DbThread
+from nsdi_tracker.errors import StoreError, TrackerError
+from nsdi_tracker.events import parse_iso, utcnow
+from nsdi_tracker.health import MEASURED, Assessment, assess
+from nsdi_tracker.measure import measure
+from nsdi_tracker.metrics import Metrics
+from nsdi_tracker.outbox import Outbox
+from nsdi_tracker.store import Store
+from nsdi_tracker.tracker import RoundDone, record_round
+from nsdi_tracker.watchlist import Entry, load_watchlists
+
+log = logging.getLogger("nsdi_tracker.daemon")
+JOB_ID = "round"
+IDLE_DELIVERY_CHECK = 60.0  # seconds between outbox checks when nothing is due
+FileSignature = tuple[tuple[str, int, int, int] | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    listen: Listen | None = None
+    raw_dir: Path | None = None
+    reload_poll: float = 2.0  # seconds between looks at the config and watchlist files
+
+
+class Daemon:
+    """One tracker process: owns the store (through its database thread), the scheduler,
+    the outbox loop, the file watcher and, when enabled, the status server."""
+
+    def __init__(
+        self,
+        config: Config,
+        entries: list[Entry],
+        store: Store,
+        options: DaemonOptions = DaemonOptions(),
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.entries = entries
+        self.store = store
+        self.options = options
+        self.clock = clock
+        self.db = DbThread()
+        self.metrics = Metrics()
+        self.started = clock()
+        self.listening: str | None = None  # the status server's address once bound
+        self.db_problem: str | None = None  # why the last commit failed, until one succeeds
+        self.stopping = False
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._round_task: asyncio.Task[Any] | None = None
+        self._progress = 0
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._signals = 0
+        self._seen: FileSignature = self._signature()
+
+    # -- the whole life ----------------------------------------------------------------------
+
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+        await self._load_state()
+        runner = None
+        if self.options.listen is not None:
+            from nsdi_tracker.server import start
+
+            runner, self.listening = await start(self, self.options.listen)
+            log.info(
+                "status server on http://%s/ (/healthz, /metrics, /api/status)",
+                self.listening,
+                extra={"fields": {"event": "listening", "address": self.listening}},
+            )
+        self.scheduler.add_listener(
+            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        s = self.config.schedule
+        self.scheduler.add_job(
+            self._round_job,
+            self._trigger(),
+            id=JOB_ID,
+            name="round",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(s.interval)),
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+        background = [
+            asyncio.create_task(self._deliver_forever(), name="deliveries"),
+            asyncio.create_task(self._watch_files(), name="file-watcher"),
+        ]
+        log.info(
+            "started: %d domains, %d resolvers, a round every %g s (jitter %g s, timeout %g s)",
+            len(self.entries), len(self.config.resolvers), s.interval, s.jitter, s.timeout,
+            extra={"fields": {"event": "started", "database": str(self.store.path),
+                              "config": str(self.config.path)}},
+        )  # fmt: skip
+        try:
+            await self._stop.wait()
+            await self._shutdown(background)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if runner is not None:
+                await runner.cleanup()
+            self.db.close()
+        log.info("stopped", extra={"fields": {"event": "stopped"}})
+        return 0
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.info(
+                "%s: stopping (a running round gets %g s)", sig.name, self.config.schedule.grace
+            )
+            self._stop.set()
+            return
+        log.warning("%s again: stopping now", sig.name)
+        if self._round_task is not None:
+            self._round_task.cancel()
+
+    async def _shutdown(self, background: list[asyncio.Task[Any]]) -> None:
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.schedule.grace
+        self.scheduler.pause()
+        task = self._round_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0))
+            if not task.done():
+                log.warning("the running round did not finish within the grace period: cancelled")
+                task.cancel()
+                await asyncio.wait({task})
+        self.scheduler.shutdown(wait=False)
+        watcher = background[1]
+        watcher.cancel()
+        deliveries = background[0]
+        self._wake.set()  # the delivery loop finishes its pass under way, then returns
+        await asyncio.wait({deliveries}, timeout=max(deadline - loop.time(), 1.0))
+        for t in background:
+            t.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+
+    async def _load_state(self) -> None:
+        tracks = await self.db.run(self.store.tracks)
+        last = await self.db.run(self.store.last_round)
+        measured = await self.db.run(self.store.last_round, MEASURED)
+        self.metrics.verdicts.load(tracks)
+        self.metrics.watch(e.domain for e in self.entries)
+        self.metrics.set_backlog(await self.db.run(self.store.backlog))
+        if last is not None:
+            self.metrics.last_round.set(parse_iso(last["finished"]).timestamp())
+        if measured is not None:
+            self.metrics.last_measured.set(parse_iso(measured["finished"]).timestamp())
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def _trigger(self) -> IntervalTrigger:
+        s = self.config.schedule
+        return IntervalTrigger(seconds=s.interval, jitter=s.jitter or None, timezone=UTC)
+
+    def next_round(self) -> datetime | None:
+        job = self.scheduler.get_job(JOB_ID) if self.scheduler.running else None
+        return job.next_run_time if job is not None else None
+
+    async def _round_job(self) -> None:
+        self._round_task = asyncio.current_task()
+        config, entries = self.config, self.entries
+        loop = asyncio.get_running_loop()
+        t0, started = loop.time(), self.clock()
+        self._progress = 0
+        try:
+            async with asyncio.timeout(config.schedule.timeout):
+                report = await measure(config, entries, progress=self._on_progress)
+        except TimeoutError:
+            await self._timed_out(started, loop.time() - t0, len(entries))
+            return
+        # Once measured, the round is committed even if a stop comes now: the commit runs
+        # on the database thread and the thread is joined before the database is closed.
+        commit = asyncio.ensure_future(
+            self.db.run(
+                record_round, config, entries, self.store, report, raw_dir=self.options.raw_dir
+            )
+        )
+        try:
+            done = await asyncio.shield(commit)
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            self.db_problem = str(exc)
+            raise
+        self.db_problem = None
+        seconds = loop.time() - t0
+        self.metrics.round_done(done, seconds)
+        if done.plan.transitions:
+            self._wake.set()
+        backlog = await self.db.run(self.store.backlog)
+        self.metrics.set_backlog(backlog)
+        _log_round(done, seconds, backlog)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self._progress = done
+
+    async def _timed_out(self, started: datetime, seconds: float, domains: int) -> None:
+        finished = self.clock()
+        round_id = await self.db.run(
+            self.store.record_timeout, started, finished, domains=domains, queries=self._progress
+        )
+        self.metrics.round_timed_out(finished, seconds)
+        log.error(
+            "round %d cut off after %.1f s (round_timeout %g s): nothing it measured is kept",
+            round_id, seconds, self.config.schedule.timeout,
+            extra={"fields": {"event": "round", "round": round_id, "status": "timeout",
+                              "seconds": round(seconds, 3), "answered": self._progress}},
+        )  # fmt: skip
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_ERROR:
+            assert isinstance(event, JobExecutionEvent)
+            self.metrics.scheduler.labels("error").inc()
+            exc = event.exception
+            log.error(
+                "round failed: %s: %s", type(exc).__name__, exc,
+                extra={"fields": {"event": "round_error", "traceback": event.traceback}},
+            )  # fmt: skip
+        elif event.code == EVENT_JOB_MISSED:
+            self.metrics.scheduler.labels("missed").inc()
+            log.warning(
+                "round due at %s was missed (started too late); the next one is on time",
+                _when(event.scheduled_run_time),
+            )
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            self.metrics.scheduler.labels("skipped").inc()
+            log.warning(
+                "round due at %s skipped: the previous round is still running",
+                _when(event.scheduled_run_time),
+            )
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    async def _deliver_forever(self) -> None:
+        while not self.stopping:
+            sinks = self.config.sinks
+            async with Outbox(
+                self.store, sinks, db=self.db, on_result=self.metrics.delivery
+            ) as outbox:
+                while not self.stopping and self.config.sinks == sinks:
+                    self._wake.clear()
+                    wait = IDLE_DELIVERY_CHECK
+                    try:
+                        await outbox.deliver_due()
+                        nxt = await outbox.next_due()
+                        self.metrics.set_backlog(await self.db.run(self.store.backlog))
+                        if nxt is not None:
+                            wait = (nxt - self.clock()).total_seconds()
+                    except Exception:  # never let one bad pass end deliveries for good
+                        log.exception("delivery pass failed; trying again shortly")
+                        wait = 5.0
+                    if self.stopping:
+                        return
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._wake.wait(), min(max(wait, 0.05), IDLE_DELIVERY_CHECK)
+                        )
+
+    # -- reloading ---------------------------------------------------------------------------
+
+    def reload(self, why: str) -> bool:
+        """Load the config and watchlists again; keep the running ones if they do not load."""
+        try:
+            config = load_config(self.config.path)
+            entries = load_watchlists(config.watchlists)
+        except TrackerError as exc:
+            self.metrics.reloaded(False)
+            self._seen = self._signature()
+            log.error(
+                "reload (%s) rejected, the running config stays in force: %s", why, exc,
+                extra={"fields": {"event": "reload", "applied": False, "error": str(exc)}},
+            )  # fmt: skip
+            return False
+        for what, old, new in (
+            ("database", self.config.database, config.database),
+            ("[http] listen", self.config.listen, config.listen),
+        ):
+            if old != new:
+                log.warning("reload: a change of %s takes effect at the next start", what)
+        before = {e.domain for e in self.entries}
+        after = {e.domain for e in entries}
+        retimed = config.schedule != self.config.schedule
+        self.config, self.entries = config, entries
+        if retimed and self.scheduler.running:
+            self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger())
+        self.metrics.watch(after)
+        self.metrics.reloaded(True)
+        self._seen = self._signature()
+        self._wake.set()  # the sinks may have changed
+        log.info(
+            "reloaded (%s): %d domains (%d added, %d removed), %d resolvers%s",
+            why, len(entries), len(after - before), len(before - after), len(config.resolvers),
+            f", a round every {config.schedule.interval:g} s" if retimed else "",
+            extra={"fields": {"event": "reload", "applied": True,
+                              "added": sorted(after - before)[:100],
+                              "removed": sorted(before - after)[:100]}},
+        )  # fmt: skip
+        return True
+
+    def _signature(self) -> FileSignature:
+        out: list[tuple[str, int, int, int] | None] = []
+        for path in (self.config.path, *self.config.watchlists):
+            try:
+                st = path.stat()
+            except OSError:
+                out.append(None)
+                continue
+            out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(out)
+
+    async def _watch_files(self) -> None:
+        """Reload when the files change and then stay unchanged for one more look, so that
+        a file caught half-written by an editor is not reported as an invalid config."""
+        pending: FileSignature | None = None
+        while True:
+            await asyncio.sleep(self.options.reload_poll)
+            now = self._signature()
+            if now == self._seen:
+                pending = None
+            elif now == pending:
+                pending = None
+                self.reload("files changed")
+            else:
+                pending = now
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def assess(self) -> tuple[Assessment, dict[str, Any] | None]:
+        """The /healthz answer: the same rule as `nsdi-tracker health`, plus what only the
+        running process knows (a failed commit, a stop under way)."""
+        if self.stopping:
+            return Assessment(False, "stopping"), None
+        last, measured = await self.read(lambda s: (s.last_round(), s.last_round(MEASURED)))
+        problem = self.db_problem or self.store.writable_problem()
+        verdict = assess(last, measured, self.config.schedule.interval, self.clock(), problem)
+        return verdict, last
+
+    async def read(self, fn: Callable[[Store], Any]) -> Any:
+        """Run a read on its own read-only connection in a worker thread: readers never wait
+        for the writer (WAL) and never stall the event loop."""
+
+        def work() -> Any:
+            with Store.open_readonly(self.store.path) as store:
+                return fn(store)
+
+        return await asyncio.to_thread(work)
+
+
+def _log_round(done: RoundDone, seconds: float, backlog: dict[str, int]) -> None:
+    r = done.plan.round
+    changes = [f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions]
+    outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
+    log.info(
+        "round %d %s in %.1f s: %d domains, %d queries (%s), %d transitions%s; "
+        "deliveries pending %d",
+        done.round_id, r.status, seconds, r.domains, r.queries, outcomes or "none",
+        len(changes), (": " + ", ".join(changes[:10])) if changes else "", backlog["pending"],
+        extra={"fields": {
+            "event": "round", "round": done.round_id, "status": r.status,
+            "seconds": round(seconds, 3), "domains": r.domains, "queries": r.queries,
+            "outcomes": r.outcomes, "transitions": len(changes),
+            "deliveries_pending": backlog["pending"], "deliveries_failed": backlog["failed"],
+        }},
+    )  # fmt: skip
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "?"
+    return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,209 @@
+"""The daemon's Prometheus metrics: what it counts, and the verdict gauges read at scrape time.
+
+Names follow the Prometheus conventions: an `nsdi_tracker_` prefix, units in the name, `_total`
+on counters. Counters start from zero when the daemon starts, as Prometheus expects; the
+verdict gauges and the last-round times are loaded from the database, so a restart does not
+blank a dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from nsdi_tracker import __version__
+from nsdi_tracker.confirm import NATIONAL, Track
+from nsdi_tracker.ledger import TrackKey
+from nsdi_tracker.model import Verdict
+from nsdi_tracker.tracker import RoundDone
+
+# Above this many watched domains, per-domain verdict series are kept only for the names
+# whose verdict is not `present`, so that a million-name sweep does not flood Prometheus.
+DOMAIN_SERIES_LIMIT = 10_000
+_ROUND_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class VerdictCollector(Collector):
+    """The confirmed verdict of every watched domain per scope, mirrored from the database."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[TrackKey, Verdict] = {}
+        self.watched: frozenset[str] = frozenset()
+
+    def load(self, tracks: Mapping[TrackKey, Track]) -> None:
+        self.verdicts = {k: t.verdict for k, t in tracks.items() if t.verdict is not None}
+
+    def update(self, tracks: Mapping[TrackKey, Track]) -> None:
+        for key, track in tracks.items():
+            if track.verdict is not None:
+                self.verdicts[key] = track.verdict
+
+    def collect(self) -> Iterator[Metric]:
+        per = GaugeMetricFamily(
+            "nsdi_tracker_verdict",
+            "Confirmed verdict of a watched domain per scope (national = the headline, else a "
+            "resolver): 1 on the series whose verdict label is the current verdict",
+            labels=["domain", "scope", "verdict"],
+        )
+        counts = dict.fromkeys((v.value for v in Verdict if v is not Verdict.UNKNOWN), 0)
+        thin = len(self.watched) > DOMAIN_SERIES_LIMIT
+        for (domain, scope), verdict in sorted(self.verdicts.items()):
+            if domain not in self.watched:
+                continue
+            if scope == NATIONAL:
+                counts[verdict.value] = counts.get(verdict.value, 0) + 1
+            if not thin or verdict is not Verdict.PRESENT:
+                per.add_metric([domain, scope, verdict.value], 1)
+        totals = GaugeMetricFamily(
+            "nsdi_tracker_domains",
+            "Watched domains by confirmed national (headline) verdict",
+            labels=["verdict"],
+        )
+        for verdict_name, n in counts.items():
+            totals.add_metric([verdict_name], n)
+        yield per
+        yield totals
+
+
+class Metrics:
+    """Every metric of one daemon, in its own registry."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        Info("nsdi_tracker_build", "The running version", registry=r).info({"version": __version__})
+        self.rounds = Counter(
+            "nsdi_tracker_rounds",
+            "Rounds by how they ended: ok, partial (a resolver failed its controls), offline "
+            "(no reference passed: our own connectivity is in doubt), timeout (cut off)",
+            ["status"],
+            registry=r,
+        )
+        self.round_duration = Histogram(
+            "nsdi_tracker_round_duration_seconds",
+            "Wall time of a round, measuring and recording",
+            buckets=_ROUND_BUCKETS,
+            registry=r,
+        )
+        self.queries = Counter(
+            "nsdi_tracker_queries",
+            "Questions asked, by resolver and the outcome of the final reply",
+            ["resolver", "outcome"],
+            registry=r,
+        )
+        self.exchanges = Counter(
+            "nsdi_tracker_exchanges",
+            "Exchanges sent, retries and TCP fallbacks included, by resolver",
+            ["resolver"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "nsdi_tracker_query_latency_seconds",
+            "Time to the final reply, by resolver",
+            ["resolver"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.controls = Gauge(
+            "nsdi_tracker_resolver_controls_passed",
+            "1 if the resolver passed its controls in the last round",
+            ["resolver"],
+            registry=r,
+        )
+        self.transitions = Counter(
+            "nsdi_tracker_transitions",
+            "Confirmed transitions by event type and scope",
+            ["type", "scope"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "nsdi_tracker_deliveries",
+            "Delivery attempts by sink and result (delivered, retry, failed = given up)",
+            ["sink", "result"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "nsdi_tracker_deliveries_backlog",
+            "Deliveries in the database that are pending or have failed for good",
+            ["status"],
+            registry=r,
+        )
+        self.last_round = Gauge(
+            "nsdi_tracker_last_round_timestamp_seconds",
+            "When the last round ended, whatever its status (Unix time)",
+            registry=r,
+        )
+        self.last_measured = Gauge(
+            "nsdi_tracker_last_measured_round_timestamp_seconds",
+            "When the last round that measured (ok or partial) ended (Unix time)",
+            registry=r,
+        )
+        self.scheduler = Counter(
+            "nsdi_tracker_scheduler_events",
+            "Scheduler trouble: error (a round raised), missed (started too late), "
+            "skipped (the previous round was still running)",
+            ["event"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "nsdi_tracker_config_reloads", "Config reloads by result", ["result"], registry=r
+        )
+        self.reload_ok = Gauge(
+            "nsdi_tracker_config_last_reload_successful",
+            "1 if the last config reload was applied, 0 if it was rejected",
+            registry=r,
+        )
+        self.reload_ok.set(1)
+        self.watched = Gauge(
+            "nsdi_tracker_watched_domains", "Domains on the watchlists", registry=r
+        )
+        self.verdicts = VerdictCollector()
+        r.register(self.verdicts)
+
+    def watch(self, domains: Iterable[str]) -> None:
+        self.verdicts.watched = frozenset(domains)
+        self.watched.set(len(self.verdicts.watched))
+
+    def round_done(self, done: RoundDone, seconds: float) -> None:
+        r = done.plan.round
+        self.rounds.labels(r.status).inc()
+        self.round_duration.observe(seconds)
+        self.last_round.set(r.finished.timestamp())
+        if r.status in ("ok", "partial"):
+            self.last_measured.set(r.finished.timestamp())
+        report = done.report
+        for name, counters in report.counters.items():
+            self.exchanges.labels(name).inc(counters.queries)
+            for outcome, n in counters.by_outcome.items():
+                self.queries.labels(name, str(outcome)).inc(n)
+        for name, health in report.health.items():
+            self.controls.labels(name).set(1 if health.controls_passed else 0)
+        for result in report.domains:
+            for name, observations in result.observations.items():
+                hist = self.latency.labels(name)
+                for obs in observations:
+                    if obs.latency_ms is not None:
+                        hist.observe(obs.latency_ms / 1000)
+        for t in done.plan.transitions:
+            self.transitions.labels(str(t.change.type), t.scope).inc()
+        self.verdicts.update(done.plan.tracks)
+
+    def round_timed_out(self, finished: datetime, seconds: float) -> None:
+        self.rounds.labels("timeout").inc()
+        self.round_duration.observe(seconds)
+        self.last_round.set(finished.timestamp())
+
+    def delivery(self, sink: str, result: str) -> None:
+        self.deliveries.labels(sink, result).inc()
+
+    def set_backlog(self, backlog: Mapping[str, int]) -> None:
+        for status in ("pending", "failed"):
+            self.backlog.labels(status).set(backlog.get(status, 0))
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("applied" if ok else "rejected").inc()
+        self.reload_ok.set(1 if ok else 0)

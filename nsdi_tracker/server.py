@@ -1,0 +1,222 @@
+"""The status server (aiohttp): health, Prometheus metrics and a read-only JSON/CSV API.
+
+No endpoint writes. Every read opens its own read-only connection on a worker thread, so a
+slow client or a large CSV never holds up the rounds, and the rounds never hold up a reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from nsdi_tracker import __version__
+from nsdi_tracker.config import Listen
+from nsdi_tracker.errors import InvalidName, StoreError, TrackerError
+from nsdi_tracker.events import iso
+from nsdi_tracker.export import changelog_filter, json_row
+from nsdi_tracker.names import normalize
+from nsdi_tracker.store import CHANGELOG_COLUMNS, ChangelogFilter, Store
+from nsdi_tracker.views import status_json
+
+if TYPE_CHECKING:
+    from nsdi_tracker.daemon import Daemon
+
+PAGE_DEFAULT, PAGE_MAX = 100, 1000
+CSV_BATCH = 5000
+_FILTERS = ("since", "until", "domain", "resolver", "type")
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+
+
+async def start(daemon: Daemon, listen: Listen) -> tuple[web.AppRunner, str]:
+    """Bind and serve; returns the runner (to clean up) and the bound address."""
+    runner = web.AppRunner(make_app(daemon), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise TrackerError(
+            f"status server: cannot listen on {listen}: {exc.strerror or exc}"
+        ) from exc
+    host, port = runner.addresses[0][:2]
+    return runner, str(Listen(host, port))
+
+
+def make_app(daemon: Daemon) -> web.Application:
+    app = web.Application(middlewares=[_errors])
+    app[DAEMON] = daemon
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", make_aiohttp_handler(daemon.metrics.registry))
+    app.router.add_get("/api/status", api_status)
+    app.router.add_get("/api/transitions", api_transitions)
+    app.router.add_get("/api/transitions.csv", api_transitions_csv)
+    app.router.add_get("/api/domains/{domain}", api_domain)
+    return app
+
+
+class BadRequest(Exception):
+    pass
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except BadRequest as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except StoreError as exc:  # no database yet, or one this version cannot read
+        return web.json_response({"error": str(exc)}, status=503)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "service": "nsdi-tracker",
+            "version": __version__,
+            "endpoints": [
+                "/healthz",
+                "/metrics",
+                "/api/status",
+                "/api/transitions",
+                "/api/transitions.csv",
+                "/api/domains/{domain}",
+            ],
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    try:
+        verdict, last = await daemon.assess()
+    except StoreError as exc:
+        return web.json_response({"status": "failing", "reason": str(exc)}, status=503)
+    return web.json_response(verdict.json(last), status=200 if verdict.healthy else 503)
+
+
+async def api_status(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    everything = request.query.get("all", "") in ("1", "true", "yes")
+
+    def read(store: Store) -> dict[str, Any]:
+        rows = store.status(include_unwatched=everything)
+        return status_json(rows, store.last_round(), store.backlog())
+
+    body = await daemon.read(read)
+    verdict, last = await daemon.assess()
+    nxt = daemon.next_round()
+    s = daemon.config.schedule
+    return web.json_response(
+        {
+            "version": __version__,
+            "started": iso(daemon.started),
+            "config": str(daemon.config.path),
+            "database": str(daemon.store.path),
+            "schedule": {"interval": s.interval, "jitter": s.jitter, "round_timeout": s.timeout},
+            "next_round": iso(nxt) if nxt else None,
+            "health": verdict.json(last),
+            **body,
+        }
+    )
+
+
+def _filter(request: web.Request) -> ChangelogFilter:
+    unknown = sorted(set(request.query) - {*_FILTERS, "limit", "after"})
+    if unknown:
+        raise BadRequest(f"unknown parameter {unknown[0]!r} (known: {', '.join(_FILTERS)}, "
+                         "limit, after)")  # fmt: skip
+    given = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
+    try:
+        return changelog_filter(request.app[DAEMON].clock(), **given)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(key)
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequest(f"{key}: {text!r} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+async def api_transitions(request: web.Request) -> web.Response:
+    """The change log, oldest first, a page at a time; `next` continues after the last row."""
+    flt = _filter(request)
+    limit = _int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    after = _int(request, "after", 0, 0, 2**62)
+
+    def read(store: Store) -> list[dict[str, Any]]:
+        return list(store.changelog(flt, with_event=True, after=after, limit=limit + 1))
+
+    rows = await request.app[DAEMON].read(read)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = None
+    if more:
+        query = {k: v for k, v in request.query.items() if k != "after"}
+        nxt = f"{request.path}?{urlencode({**query, 'after': rows[-1]['transition_id']})}"
+    return web.json_response(
+        {"transitions": [json_row(r) for r in rows], "count": len(rows), "next": nxt}
+    )
+
+
+async def api_transitions_csv(request: web.Request) -> web.StreamResponse:
+    """The whole (filtered) change log as the CSV export writes it, streamed in batches."""
+    flt = _filter(request)
+    path = request.app[DAEMON].store.path
+    store = await asyncio.to_thread(Store.open_readonly, path)
+    try:
+        rows = store.changelog_rows(flt)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="nsdi-tracker-changelog.csv"',
+            }
+        )
+        await response.prepare(request)
+        batch: list[Any] = [CHANGELOG_COLUMNS]
+        while batch:
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\r\n").writerows(batch)
+            await response.write(buf.getvalue().encode("utf-8"))
+            batch = await asyncio.to_thread(lambda: list(itertools.islice(rows, CSV_BATCH)))
+        await response.write_eof()
+        return response
+    finally:
+        await asyncio.to_thread(store.close)
+
+
+async def api_domain(request: web.Request) -> web.Response:
+    """One domain: its current verdicts per scope and every confirmed transition with evidence."""
+    try:
+        name = normalize(request.match_info["domain"])
+    except InvalidName as exc:
+        raise BadRequest(f"domain: {exc}") from None
+
+    def read(store: Store) -> dict[str, Any] | None:
+        if not store.has_domain(name):
+            return None
+        rows = store.status(domain=name)
+        current = status_json(rows, None, {})["domains"]
+        return {
+            "domain": name,
+            "current": current[0] if current else None,
+            "transitions": store.history(name),
+        }
+
+    body = await request.app[DAEMON].read(read)
+    if body is None:
+        return web.json_response({"error": f"{name} has never been measured"}, status=404)
+    return web.json_response(body)

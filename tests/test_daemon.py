@@ -1,0 +1,335 @@
+"""The daemon as users start it: `nsdi-tracker run` in a child process against local servers.
+
+Rhythm, one event per confirmed removal, reloads (SIGHUP, file change, a bad config), a clean
+SIGTERM, a hung round cut off, /healthz turning 503, and /metrics as Prometheus parses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import run_cli
+from prometheus_client.parser import text_string_to_metric_families
+from test_outbox import webhook
+
+from nsdi_tracker.events import parse_iso
+from nsdi_tracker.sim import silent
+
+FAST = 'interval = 1\njitter = 0\nround_timeout = 0.8\ngrace = 5\n[http]\nlisten = "127.0.0.1:0"\n'
+
+
+class DaemonProcess:
+    """`nsdi-tracker run` in a child process; its JSON log lines are collected as they come."""
+
+    def __init__(self, cfg: Path, *args: str) -> None:
+        self.cfg, self.args = cfg, args
+        self.logs: list[dict[str, Any]] = []
+        self.stdout: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> DaemonProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nsdi_tracker", "run", "-c", str(self.cfg),
+            "--log-format", "json", *self.args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._read(self.proc.stderr, self._log_line)),
+            asyncio.create_task(self._read(self.proc.stdout, self.stdout.append)),
+        ]
+        return self
+
+    async def _read(self, stream: asyncio.StreamReader, sink: Callable[[str], None]) -> None:
+        async for raw in stream:
+            sink(raw.decode().rstrip("\n"))
+
+    def _log_line(self, line: str) -> None:
+        try:
+            self.logs.append(json.loads(line))
+        except ValueError:
+            self.logs.append({"level": "raw", "message": line})
+
+    async def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 15, start: int = 0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.logs[start:]:
+                if pred(line):
+                    return line
+            assert self.proc is not None
+            if self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no such log line; logs: {self.logs[-8:]}")
+
+    def rounds(self, start: int = 0) -> list[dict[str, Any]]:
+        return [x for x in self.logs[start:] if x.get("event") == "round"]
+
+    async def wait_rounds(self, n: int, start: int = 0, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.rounds(start)) < n:
+            assert time.monotonic() < deadline, f"{n} rounds not seen; logs: {self.logs[-8:]}"
+            await asyncio.sleep(0.05)
+
+    @property
+    def base(self) -> str:
+        line = next(x for x in self.logs if x.get("event") == "listening")
+        return f"http://{line['address']}"
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as s, s.get(self.base + path) as r:
+            return r.status, await r.text()
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def stop(self, timeout: float = 15) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.gather(*self._readers)
+        return code
+
+
+@pytest.fixture
+async def daemon() -> Any:
+    started: list[DaemonProcess] = []
+
+    async def make(cfg: Path, *args: str) -> DaemonProcess:
+        d = await DaemonProcess(cfg, *args).start()
+        started.append(d)
+        await d.wait_for(lambda x: x.get("event") == "started")
+        return d
+
+    yield make
+    for d in started:
+        if d.proc is not None and d.proc.returncode is None:
+            d.proc.kill()
+            await d.proc.wait()
+
+
+async def test_rhythm_one_removed_event_and_clean_stop(
+    harness: Any, receiver: Any, daemon: Any
+) -> None:
+    """Rounds come every interval, the first at once; a removal confirmed over two rounds
+    reaches the webhook exactly once; SIGTERM exits 0 well within the grace period."""
+    h = await harness(["youtube.com", "meduza.io"], extra=FAST + webhook(receiver.url))
+    t0 = time.monotonic()
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(3)
+    starts = [parse_iso(r["time"]).timestamp() for r in d.rounds()[:3]]
+    assert all(0.8 <= b - a <= 1.6 for a, b in itertools.pairwise(starts)), starts
+    assert time.monotonic() - t0 < 4  # the first round did not wait for an interval
+
+    h.remove("youtube.com")
+    mark = len(d.logs)
+    await d.wait_for(lambda x: x.get("event") == "round" and x["transitions"] > 0, start=mark)
+    await d.wait_rounds(3, start=mark)  # and a few more rounds: no repeat
+    for _ in range(40):
+        if receiver.events():
+            break
+        await asyncio.sleep(0.05)
+    assert [(e["type"], e["domain"], e["scope"]) for e in receiver.events()] == [
+        ("removed", "youtube.com", "national")
+    ]
+
+    t1 = time.monotonic()
+    assert await d.stop() == 0
+    assert time.monotonic() - t1 < 5
+    assert d.logs[-1]["event"] == "stopped"
+    assert not [x for x in d.logs if x["level"] in ("error", "critical", "raw")]
+
+
+async def test_reload_by_sighup_by_file_change_and_a_bad_config(harness: Any, daemon: Any) -> None:
+    """SIGHUP after adding a name measures it next round; a config that does not load is
+    logged with its problem and the running one stays; a fixed file is picked up unasked."""
+    h = await harness(["youtube.com", "meduza.io"], extra=FAST)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(1)
+    watch = h.tmp_path / "watch.txt"
+    watch.write_text("youtube.com\nmeduza.io\nbbc.com\n")
+    h.nat.set("bbc.com", h.nat.script_for("youtube.com", "A"))
+    h.ref.set("bbc.com", h.ref.script_for("youtube.com", "A"))
+    d.signal(signal.SIGHUP)
+    line = await d.wait_for(lambda x: x.get("event") == "reload")
+    assert line["applied"] is True and line["added"] == ["bbc.com"]
+    mark = len(d.logs)
+    await d.wait_rounds(2, start=mark)  # the first may have started before the reload
+    assert d.rounds(mark)[1]["domains"] == 3
+
+    good = h.cfg_path.read_text()
+    h.cfg_path.write_text(good.replace("interval = 1", 'interval = "soon"'))
+    d.signal(signal.SIGHUP)
+    bad = await d.wait_for(lambda x: x.get("event") == "reload" and not x["applied"], start=mark)
+    assert "interval" in bad["message"] and "'soon'" in bad["message"]
+    mark = len(d.logs)
+    await d.wait_rounds(2, start=mark)  # still measuring, on the old config
+    assert all(r["domains"] == 3 and r["status"] == "ok" for r in d.rounds(mark))
+    _, text = await d.get("/metrics")
+    assert "nsdi_tracker_config_last_reload_successful 0.0" in text
+
+    watch.write_text("youtube.com\n")
+    h.cfg_path.write_text(good)
+    line = await d.wait_for(
+        lambda x: x.get("event") == "reload" and x["applied"], start=mark, timeout=15
+    )
+    assert "files changed" in line["message"] and sorted(line["removed"]) == [
+        "bbc.com",
+        "meduza.io",
+    ]
+    mark = len(d.logs)
+    await d.wait_rounds(2, start=mark)
+    assert d.rounds(mark)[1]["domains"] == 1
+    assert await d.stop() == 0
+    # The names that left the watchlist keep their history.
+    code, out, _ = await run_cli("history", "meduza.io", "-c", str(h.cfg_path), "--json")
+    assert code == 0 and json.loads(out)["transitions"]
+
+
+async def test_metrics_parse_and_carry_the_verdict_gauges(harness: Any, daemon: Any) -> None:
+    """/metrics is valid Prometheus text: verdict gauges per domain and scope, national
+    counts, rounds by status, per-resolver query outcomes and latency histograms."""
+    h = await harness(["youtube.com", "meduza.io"], extra=FAST)
+    h.remove("meduza.io")
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(3)
+    status, text = await d.get("/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    verdicts = {
+        (s.labels["domain"], s.labels["scope"], s.labels["verdict"]): s.value
+        for s in families["nsdi_tracker_verdict"].samples
+    }
+    assert verdicts[("youtube.com", "national", "present")] == 1
+    assert verdicts[("meduza.io", "national", "removed")] == 1
+    assert verdicts[("meduza.io", "nsdi-a", "removed")] == 1
+    counts = {s.labels["verdict"]: s.value for s in families["nsdi_tracker_domains"].samples}
+    assert counts["present"] == 1 and counts["removed"] == 1
+    rounds = {
+        s.labels["status"]: s.value
+        for s in families["nsdi_tracker_rounds"].samples
+        if s.name == "nsdi_tracker_rounds_total"
+    }
+    assert rounds["ok"] >= 3
+    queries = families["nsdi_tracker_queries"].samples
+    assert any(s.labels == {"resolver": "nsdi-a", "outcome": "nxdomain"} for s in queries)
+    latency = [
+        s
+        for s in families["nsdi_tracker_query_latency_seconds"].samples
+        if s.name.endswith("_count") and s.labels["resolver"] == "ref"
+    ]
+    assert latency and latency[0].value >= 4 * 3  # 2 names x 2 types x 3 rounds
+    assert families["nsdi_tracker_last_round_timestamp_seconds"].samples[0].value > 0
+    assert await d.stop() == 0
+
+
+async def test_hung_round_is_cut_off_and_healthz_turns_503(harness: Any, daemon: Any) -> None:
+    """A resolver that never answers, with retries longer than round_timeout: the round is
+    cut off and recorded as such, the next one still starts, /healthz says 503 with the
+    reason once no round has measured for two intervals, and 200 again when one does."""
+    h = await harness(["youtube.com"], extra=FAST)
+    cfg = h.cfg_path.read_text().replace(
+        'name = "nsdi-a"', 'name = "nsdi-a"\ntimeout = 0.5\nretries = 3'
+    )
+    h.cfg_path.write_text(cfg)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(1)
+    status, body = await d.get("/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+    h.nat.outage = silent()
+    mark = len(d.logs)
+    cut = await d.wait_for(
+        lambda x: x.get("event") == "round" and x["status"] == "timeout", start=mark
+    )
+    assert 0.7 <= cut["seconds"] <= 1.5
+    await d.wait_for(
+        lambda x: x.get("event") == "round" and x["round"] > cut["round"], start=mark
+    )  # the next round ran
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = await d.get("/healthz")
+        if status == 503 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    doc = json.loads(body)
+    assert status == 503 and "round_timeout" in doc["reason"], doc
+    assert doc["last_round"]["status"] == "timeout"
+
+    h.nat.outage = None
+    mark = len(d.logs)
+    await d.wait_for(lambda x: x.get("event") == "round" and x["status"] == "ok", start=mark)
+    status, _ = await d.get("/healthz")
+    assert status == 200
+    assert await d.stop() == 0
+
+    # Rounds stopped altogether: the health command (the image's HEALTHCHECK) fails.
+    code, out, _ = await run_cli("health", "-c", str(h.cfg_path))
+    assert code == 0, out
+    await asyncio.sleep(2.2)
+    code, out, _ = await run_cli("health", "-c", str(h.cfg_path))
+    assert code == 1 and "the last round ended" in out
+
+
+async def test_api_endpoints(harness: Any, daemon: Any) -> None:
+    """/api/status, paginated /api/transitions with filters, the CSV, one domain, and clear
+    400/404 answers for bad requests."""
+    h = await harness(["youtube.com", "meduza.io", "bbc.com"], extra=FAST)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(2)  # baselines: 3 domains x (national + nsdi-a)
+    status, body = await d.get("/api/status")
+    doc = json.loads(body)
+    assert status == 200 and doc["health"]["status"] == "ok"
+    assert {x["domain"] for x in doc["domains"]} == {"youtube.com", "meduza.io", "bbc.com"}
+    assert doc["next_round"] and doc["schedule"]["interval"] == 1
+
+    seen, path = [], "/api/transitions?limit=4&type=baseline"
+    while path:
+        status, body = await d.get(path)
+        assert status == 200
+        page = json.loads(body)
+        assert page["count"] <= 4
+        seen += page["transitions"]
+        path = page["next"]
+    assert len(seen) == 6 and len({t["event_id"] for t in seen}) == 6
+    assert all(t["evidence"]["resolvers"] for t in seen)
+
+    status, body = await d.get("/api/transitions.csv?resolver=national")
+    lines = body.splitlines()
+    assert status == 200 and lines[0].startswith("event_id,confirmed_at") and len(lines) == 4
+
+    status, body = await d.get("/api/domains/YouTube.com")
+    doc = json.loads(body)
+    assert status == 200 and doc["current"]["national"]["verdict"] == "present"
+    assert [t["type"] for t in doc["transitions"]] == ["baseline", "baseline"]
+
+    assert (await d.get("/api/domains/never.example"))[0] == 404
+    status, body = await d.get("/api/transitions?since=yesterday")
+    assert status == 400 and "yesterday" in json.loads(body)["error"]
+    assert (await d.get("/api/transitions?limit=0"))[0] == 400
+    assert (await d.get("/api/transitions?colour=red"))[0] == 400
+    assert await d.stop() == 0
+
+
+async def test_second_daemon_on_the_same_database_is_refused(harness: Any, daemon: Any) -> None:
+    """Two daemons on one database would both confirm every change: the second one exits 2."""
+    h = await harness(["youtube.com"], extra=FAST)
+    d = await daemon(h.cfg_path)
+    code, _, err = await run_cli("run", "-c", str(h.cfg_path), "--listen", "127.0.0.1:0")
+    assert code == 2 and "another nsdi-tracker is writing" in err
+    assert await d.stop() == 0
