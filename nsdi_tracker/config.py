@@ -104,8 +104,8 @@ class Schedule:
     off after `timeout`; on SIGTERM a running round gets `grace` seconds to finish."""
 
     interval: float = DEFAULT_INTERVAL
-    jitter: float = min(DEFAULT_INTERVAL / 10, 30.0)
-    timeout: float = DEFAULT_INTERVAL * 0.8
+    jitter: float = 30.0  # a tenth of the interval, at most 30 s
+    timeout: float = 216.0  # 80% of what the jitter leaves of the interval
     grace: float = DEFAULT_GRACE
 
 
@@ -281,8 +281,9 @@ def _parse_schedule(data: Mapping[str, Any], fail: Any) -> Schedule:
     if jitter >= interval:
         raise fail("jitter", f"{jitter:g} must be less than interval ({interval:g})")
     timeout = _number(
-        data.get("round_timeout", (interval - jitter) * 0.8), "round_timeout", fail, 0.1, 86_400
-    )
+        data.get("round_timeout", round((interval - jitter) * 0.8, 3)),
+        "round_timeout", fail, 0.1, 86_400,
+    )  # fmt: skip
     if timeout + jitter > interval:
         raise fail(
             "round_timeout",

@@ -98,6 +98,18 @@ def test_addresses_and_defaults(tmp_path: Path) -> None:
         ('controls = ["bad name"]\n' + NAT + REF, "controls[0]", "white space"),
         ('sinkholes = ["300.1.1.1"]\n' + NAT + REF, "sinkholes[0]", "not an IP"),
         ("[[resolver]\n", "", "invalid TOML"),
+        ("interval = 0\n" + NAT + REF, "interval", "number from 1"),
+        ("interval = 10\njitter = 10\n" + NAT + REF, "jitter", "less than interval"),
+        (
+            "interval = 10\njitter = 2\nround_timeout = 9\n" + NAT + REF,
+            "round_timeout",
+            "rounds would overlap",
+        ),
+        ("grace = -1\n" + NAT + REF, "grace", "number"),
+        ("http = 1\n" + NAT + REF, "http", "must be a table"),
+        ("[http]\nport = 80\n" + NAT + REF, "http.port", "unknown key"),
+        ('[http]\nlisten = "localhost:80"\n' + NAT + REF, "http.listen", "IP address"),
+        ('[http]\nlisten = "127.0.0.1:70000"\n' + NAT + REF, "http.listen", "0-65535"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -168,11 +180,32 @@ def test_database_path_precedence(tmp_path: Path) -> None:
     assert database_path(None, None, {}) == DEFAULT_DB == Path("db/nsdi-tracker.db")
 
 
+def test_schedule_and_listen(tmp_path: Path) -> None:
+    """Schedule defaults follow the interval (jitter a tenth up to 30 s, round_timeout 80% of
+    what jitter leaves); [http] listens on loopback unless told; --listen beats
+    $NSDI_TRACKER_LISTEN beats the config."""
+    from nsdi_tracker.config import Listen, Schedule, listen_address
+
+    base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
+    base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
+    plain = load_config(write(tmp_path, base))
+    assert plain.schedule == Schedule(300, 30, 216, 20) and plain.listen is None
+    short = load_config(write(tmp_path, "interval = 60\n[http]\n" + base))
+    assert short.schedule == Schedule(60, 6, 43.2, 20)
+    assert short.listen == Listen("127.0.0.1", 8080)
+    env = {"NSDI_TRACKER_LISTEN": "0.0.0.0:9000"}
+    assert listen_address("[::1]:0", short, env) == Listen("::1", 0)
+    assert str(listen_address(None, short, env)) == "0.0.0.0:9000"
+    assert listen_address(None, plain, {}) is None
+    with pytest.raises(ConfigError, match=r"\$NSDI_TRACKER_LISTEN: 'x:1'"):
+        listen_address(None, plain, {"NSDI_TRACKER_LISTEN": "x:1"})
+
+
 def test_pure_core_imports_no_io_library() -> None:
     """The pure modules import without aiohttp, sqlite-utils, rich or APScheduler."""
     code = (
         "import sys; import nsdi_tracker.confirm, nsdi_tracker.events, nsdi_tracker.ledger, "
-        "nsdi_tracker.classify, nsdi_tracker.config; "
+        "nsdi_tracker.classify, nsdi_tracker.config, nsdi_tracker.health; "
         "print(sorted(m for m in ('aiohttp', 'sqlite_utils', 'rich', 'apscheduler') "
         "if m in sys.modules))"
     )

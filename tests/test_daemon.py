@@ -24,6 +24,7 @@ from test_outbox import webhook
 
 from nsdi_tracker.events import parse_iso
 from nsdi_tracker.sim import silent
+from nsdi_tracker.store import Store
 
 FAST = 'interval = 1\njitter = 0\nround_timeout = 0.8\ngrace = 5\n[http]\nlisten = "127.0.0.1:0"\n'
 
@@ -333,3 +334,30 @@ async def test_second_daemon_on_the_same_database_is_refused(harness: Any, daemo
     code, _, err = await run_cli("run", "-c", str(h.cfg_path), "--listen", "127.0.0.1:0")
     assert code == 2 and "another nsdi-tracker is writing" in err
     assert await d.stop() == 0
+
+
+async def test_sigterm_during_a_hung_round_cancels_it_within_the_grace(
+    harness: Any, daemon: Any
+) -> None:
+    """SIGTERM while a round waits on a silent resolver: it gets `grace` seconds, is then
+    cancelled, nothing half-written is left, and the process exits 0."""
+    h = await harness(["youtube.com"])
+    cfg = h.cfg_path.read_text().replace(
+        'name = "nsdi-a"', 'name = "nsdi-a"\ntimeout = 2\nretries = 5'
+    )
+    h.cfg_path.write_text("interval = 60\njitter = 0\nround_timeout = 50\ngrace = 1\n" + cfg)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(1)
+    before = await run_cli("status", "-c", str(h.cfg_path), "--json")
+    h.nat.outage = silent()
+    assert await d.stop() == 0  # a fresh start runs its first round at once
+    d = await daemon(h.cfg_path)  # and this one hangs on nsdi-a
+    await asyncio.sleep(0.5)
+    t0 = time.monotonic()
+    assert await d.stop() == 0
+    assert 0.9 <= time.monotonic() - t0 < 4
+    assert any("grace period" in x["message"] for x in d.logs)
+    assert await run_cli("status", "-c", str(h.cfg_path), "--json") == before
+    with Store.open(h.db) as store:
+        assert store.integrity() == "ok"
+        assert [r[0] for r in store.db.execute("SELECT status FROM rounds")] == ["ok"]
