@@ -1,18 +1,36 @@
-# nsdi-tracker image. Issue 4 adds the daemon, the /data volume, HEALTHCHECK and the status port.
+# nsdi-tracker: the daemon, for running unattended for months.
+#   docker build -t nsdi-tracker .
+#   docker run -d --name nsdi -v nsdi-data:/data -p 127.0.0.1:8080:8080 nsdi-tracker
+# Your own config folder: -v ./my-config:/config:ro (nsdi-tracker.toml plus its watchlists).
+# CI replays docker/install.sh and this file's ENV, USER, ENTRYPOINT, CMD and HEALTHCHECK
+# (docker/smoke.py); keep them in step.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-WORKDIR /src
-COPY pyproject.toml README.md nsdi-tracker.toml ./
-COPY nsdi_tracker ./nsdi_tracker
-COPY watchlists ./watchlists
-RUN pip install . && rm -rf /src
+# tini as PID 1: forwards SIGTERM to the daemon and reaps children.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
 
-RUN useradd --system --create-home --home-dir /home/nsdi nsdi
+COPY pyproject.toml README.md nsdi-tracker.toml /src/
+COPY nsdi_tracker /src/nsdi_tracker
+COPY watchlists /src/watchlists
+COPY docker/install.sh /src/docker/install.sh
+RUN sh /src/docker/install.sh /src && rm -rf /src
+
+ENV PATH=/opt/nsdi-tracker/bin:$PATH \
+    NSDI_TRACKER_CONFIG=/config/nsdi-tracker.toml \
+    NSDI_TRACKER_DB=/data/nsdi-tracker.db \
+    NSDI_TRACKER_LISTEN=0.0.0.0:8080
+
+VOLUME ["/data"]
 USER nsdi
-WORKDIR /home/nsdi
+WORKDIR /data
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 \
+    CMD ["nsdi-tracker", "health"]
 
-# Mount your own config folder and select it: -e NSDI_TRACKER_CONFIG=/config/nsdi-tracker.toml
-ENTRYPOINT ["nsdi-tracker"]
-CMD ["check"]
+ENTRYPOINT ["tini", "--"]
+CMD ["nsdi-tracker", "run"]

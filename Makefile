@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run check test lint venv clean
+.PHONY: run once check test image-smoke lint venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(BIN)/nsdi-tracker: pyproject.toml
 
 venv: $(BIN)/nsdi-tracker
 
-## run: one recorded round against the resolvers in $(CONFIG): confirm, store, deliver events
+## run: the daemon on $(CONFIG): a round every interval, transitions stored, events delivered,
+##      status on http://127.0.0.1:8080/ (Ctrl-C stops it cleanly)
 run: venv
+	$(BIN)/nsdi-tracker run --config $(CONFIG)
+
+## once: one recorded round, then exit
+once: venv
 	$(BIN)/nsdi-tracker run --once --config $(CONFIG)
 
 ## check: one round's verdicts, printed, nothing recorded
@@ -25,14 +30,20 @@ check: venv
 ## test: lint, type-check and the whole test suite (installs Unbound from Debian if missing)
 test: venv
 	@./tests/ensure-unbound.sh
-	$(BIN)/ruff check nsdi_tracker tests
-	$(BIN)/ruff format --check nsdi_tracker tests
+	$(BIN)/ruff check nsdi_tracker tests docker
+	$(BIN)/ruff format --check nsdi_tracker tests docker
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## image-smoke: replay the Docker image (install, entry command as its user, health, stop)
+##              where no Docker engine runs; installs tini and python3-venv from Debian
+image-smoke:
+	@./docker/ensure-deps.sh
+	python3 docker/smoke.py
+
 lint: venv
-	$(BIN)/ruff check nsdi_tracker tests
-	$(BIN)/ruff format --check nsdi_tracker tests
+	$(BIN)/ruff check nsdi_tracker tests docker
+	$(BIN)/ruff format --check nsdi_tracker tests docker
 	$(BIN)/mypy
 
 clean:

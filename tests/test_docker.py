@@ -1,0 +1,48 @@
+"""The Dockerfile says what the README and CI's replay of it (docker/smoke.py) rely on."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_smoke() -> object:
+    spec = importlib.util.spec_from_file_location("smoke", REPO / "docker" / "smoke.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["smoke"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dockerfile_runs_the_daemon_unprivileged_with_health_and_a_data_volume() -> None:
+    """Non-root USER, tini, CMD `nsdi-tracker run`, HEALTHCHECK `nsdi-tracker health`, the
+    database under the /data volume, the status port exposed and listened on, SIGTERM."""
+    smoke: object = load_smoke()
+    image = smoke.parse((REPO / "Dockerfile").read_text())  # type: ignore[attr-defined]
+    assert image.user not in ("root", "0", "")
+    assert image.entrypoint == ["tini", "--"]
+    assert image.cmd == ["nsdi-tracker", "run"]
+    assert image.healthcheck == ["nsdi-tracker", "health"]
+    assert image.stopsignal == "SIGTERM"
+    assert Path(image.env["NSDI_TRACKER_DB"]).parent.as_posix() in image.volumes
+    assert image.env["NSDI_TRACKER_LISTEN"].endswith(":" + image.expose[0])
+    assert image.env["NSDI_TRACKER_CONFIG"] == "/config/nsdi-tracker.toml"
+    assert any("docker/install.sh" in run for run in image.runs)
+    assert image.env["PATH"].startswith("/opt/nsdi-tracker/bin:")
+    compose = (REPO / "docker-compose.yml").read_text()
+    assert ":/data" in compose and f":{image.expose[0]}" in compose and "restart:" in compose
+
+
+def test_reroot_moves_only_the_image_folders() -> None:
+    """The replay moves /opt/nsdi-tracker, /config and /data under its scratch root, and
+    nothing that merely starts with the same letters."""
+    smoke: object = load_smoke()
+    reroot = smoke.reroot  # type: ignore[attr-defined]
+    root = Path("/tmp/r")
+    assert reroot("/data/nsdi-tracker.db", root) == "/tmp/r/data/nsdi-tracker.db"
+    assert reroot("/opt/nsdi-tracker/bin:/usr/bin", root) == "/tmp/r/opt/nsdi-tracker/bin:/usr/bin"
+    assert reroot("/database/x:/configs", root) == "/database/x:/configs"
