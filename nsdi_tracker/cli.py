@@ -143,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("domain", metavar="DOMAIN")
     history.add_argument("--json", action="store_true", help="print JSON with full evidence")
 
+    backup = sub.add_parser(
+        "backup",
+        help="copy the database safely while the daemon runs (SQLite online backup)",
+        description="Write a consistent copy of the database to FILE using SQLite's online "
+        "backup; the daemon keeps running and writing. The copy appears only when complete.",
+    )
+    _config_arg(backup)
+    _db_arg(backup)
+    backup.add_argument("destination", metavar="FILE", type=Path)
+
     export = sub.add_parser(
         "export",
         help="the change log as CSV, JSON or NDJSON",
@@ -224,7 +234,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "health":
             return _health(args)
-        if args.command in ("status", "history", "export"):
+        if args.command in ("status", "history", "export", "backup"):
             return _read_command(args)
         config = load_config(config_path(args.config))
         if args.command == "config":
@@ -254,6 +264,10 @@ def _read_command(args: argparse.Namespace) -> int:
             return _status(store, as_json=args.json, everything=args.all)
         if args.command == "history":
             return _history(store, args.domain, as_json=args.json)
+        if args.command == "backup":
+            n = store.backup(args.destination)
+            print(f"backed up {store.path} to {args.destination} ({n} bytes)", file=sys.stderr)
+            return EXIT_OK
         return _export(store, args)
 
 
@@ -450,4 +464,12 @@ def _show_config(config: Config) -> int:
     print(f"negative control zone: {config.negative_control_zone}")
     if config.sinkholes:
         print(f"sinkholes: {', '.join(map(str, config.sinkholes))}")
+    s = config.schedule
+    print(
+        f"schedule: every {s.interval:g} s + up to {s.jitter:g} s, round_timeout {s.timeout:g} s,"
+        f" grace {s.grace:g} s"
+    )
+    listen = listen_address(None, config)
+    print(f"status server: {f'http://{listen}/' if listen else 'off (no [http] listen)'}")
+    print(f"database: {database_path(None, config)}")
     return EXIT_OK

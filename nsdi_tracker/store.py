@@ -664,6 +664,23 @@ class Store:
                 return f"{target} is not writable by this user"
         return None
 
+    def backup(self, destination: Path) -> int:
+        """A consistent copy through SQLite's online backup, written beside `destination`
+        and renamed into place; the writer is not blocked. Returns the copy's size."""
+        tmp = destination.with_name(f".{destination.name}.partial")
+        try:
+            tmp.unlink(missing_ok=True)
+            target = sqlite3.connect(tmp)
+            try:
+                self.db.conn.backup(target)
+            finally:
+                target.close()
+            os.replace(tmp, destination)
+        except (OSError, sqlite3.Error) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"{destination}: cannot write the backup: {exc}") from None
+        return destination.stat().st_size
+
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 

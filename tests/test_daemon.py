@@ -324,6 +324,15 @@ async def test_api_endpoints(harness: Any, daemon: Any) -> None:
     assert status == 400 and "yesterday" in json.loads(body)["error"]
     assert (await d.get("/api/transitions?limit=0"))[0] == 400
     assert (await d.get("/api/transitions?colour=red"))[0] == 400
+
+    # An online backup while the daemon writes: complete, sound, readable by every command.
+    copy = h.tmp_path / "backup.db"
+    code, _, err = await run_cli("backup", "-c", str(h.cfg_path), str(copy))
+    assert code == 0 and "backed up" in err
+    code, out, _ = await run_cli("export", "--db", str(copy), "--type", "baseline")
+    assert code == 0 and len(out.splitlines()) == 1 + 6
+    with Store.open(copy) as store:
+        assert store.integrity() == "ok"
     assert await d.stop() == 0
 
 

@@ -27,26 +27,29 @@ DOMAINS = {
 }
 
 
-def config_text(national: str, reference: str, interval: float = 5, extra: str = "") -> str:
-    return (
-        f"controls = {list(CONTROLS)}\n"
-        'watchlists = ["watchlist.txt"]\n'
-        f"interval = {interval:g}\n"
-        f"{extra}"
-        '\n[[resolver]]\nname = "nsdi-sim"\nrole = "national"\n'
-        f'address = "{national}"\ntimeout = 0.5\nretries = 1\n'
-        '\n[[resolver]]\nname = "reference-sim"\nrole = "reference"\n'
-        f'address = "{reference}"\ntimeout = 0.5\nretries = 1\n'
-    ).replace("'", '"')
+def config_text(
+    national: str, reference: str, interval: float = 5, listen: str = "", extra: str = ""
+) -> str:
+    head = f"controls = {list(CONTROLS)}\n".replace("'", '"')
+    head += 'watchlists = ["watchlist.txt"]\ndatabase = "nsdi-tracker.db"  # beside this file\n'
+    head += f"interval = {interval:g}\n{extra}\n"
+    if listen:
+        head += f'[http]\nlisten = "{listen}"\n'
+    resolvers = [("nsdi-sim", "national", national), ("reference-sim", "reference", reference)]
+    return head + "".join(
+        f'\n[[resolver]]\nname = "{name}"\nrole = "{role}"\naddress = "{address}"\n'
+        "timeout = 0.5\nretries = 1\n"
+        for name, role, address in resolvers
+    )
 
 
-async def serve(out: Path, interval: float, extra: str) -> None:
+async def serve(out: Path, interval: float, listen: str, extra: str) -> None:
     national, reference = Zone(), Zone()
     for zone in (national, reference):
         for name, addr in {**CONTROLS, **DOMAINS}.items():
             zone.set(name, answer(addr))
     async with SimResolver(national) as nat, SimResolver(reference) as ref:
-        config = write_folder(out, config_text(nat.address, ref.address, interval, extra))
+        config = write_folder(out, config_text(nat.address, ref.address, interval, listen, extra))
         print(f"national {nat.address}, reference {ref.address}; config {config}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -81,9 +84,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m nsdi_tracker.sim", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="config folder to write")
     parser.add_argument("--interval", type=float, default=5, help="seconds (default 5)")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        help="the status server address to write into the config ('' for none)",
+    )
     parser.add_argument("--extra", default="", help="TOML lines added to the top of the config")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.out, args.interval, args.extra))
+    asyncio.run(serve(args.out, args.interval, args.listen, args.extra))
 
 
 if __name__ == "__main__":
