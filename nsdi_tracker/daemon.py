@@ -30,11 +30,12 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobEvent,
     JobExecutionEvent,
+    JobSubmissionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from nsdi_tracker.config import Config, Listen, load_config
+from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError
 from nsdi_tracker.events import parse_iso, utcnow
@@ -262,44 +263,52 @@ class Daemon:
                 extra={"fields": {"event": "round_error", "traceback": event.traceback}},
             )  # fmt: skip
         elif event.code == EVENT_JOB_MISSED:
+            assert isinstance(event, JobExecutionEvent)
             self.metrics.scheduler.labels("missed").inc()
             log.warning(
                 "round due at %s was missed (started too late); the next one is on time",
                 _when(event.scheduled_run_time),
             )
         elif event.code == EVENT_JOB_MAX_INSTANCES:
+            assert isinstance(event, JobSubmissionEvent)
             self.metrics.scheduler.labels("skipped").inc()
             log.warning(
                 "round due at %s skipped: the previous round is still running",
-                _when(event.scheduled_run_time),
+                _when(event.scheduled_run_times[0] if event.scheduled_run_times else None),
             )
 
     # -- deliveries --------------------------------------------------------------------------
 
     async def _deliver_forever(self) -> None:
         while not self.stopping:
-            sinks = self.config.sinks
-            async with Outbox(
-                self.store, sinks, db=self.db, on_result=self.metrics.delivery
-            ) as outbox:
-                while not self.stopping and self.config.sinks == sinks:
-                    self._wake.clear()
-                    wait = IDLE_DELIVERY_CHECK
-                    try:
-                        await outbox.deliver_due()
-                        nxt = await outbox.next_due()
-                        self.metrics.set_backlog(await self.db.run(self.store.backlog))
-                        if nxt is not None:
-                            wait = (nxt - self.clock()).total_seconds()
-                    except Exception:  # never let one bad pass end deliveries for good
-                        log.exception("delivery pass failed; trying again shortly")
-                        wait = 5.0
-                    if self.stopping:
-                        return
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wake.wait(), min(max(wait, 0.05), IDLE_DELIVERY_CHECK)
-                        )
+            try:
+                await self._deliver_with(self.config.sinks)
+            except Exception:  # e.g. a sink that cannot be set up: keep the rounds going
+                log.exception("deliveries stopped by an error; starting them again in 30 s")
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 30)
+
+    async def _deliver_with(self, sinks: tuple[SinkSpec, ...]) -> None:
+        """Deliver until stopping or until a reload changes the sinks."""
+        async with Outbox(self.store, sinks, db=self.db, on_result=self.metrics.delivery) as outbox:
+            while not self.stopping and self.config.sinks == sinks:
+                self._wake.clear()
+                wait = IDLE_DELIVERY_CHECK
+                try:
+                    await outbox.deliver_due()
+                    nxt = await outbox.next_due()
+                    self.metrics.set_backlog(await self.db.run(self.store.backlog))
+                    if nxt is not None:
+                        wait = (nxt - self.clock()).total_seconds()
+                except Exception:  # never let one bad pass end deliveries for good
+                    log.exception("delivery pass failed; trying again shortly")
+                    wait = 5.0
+                if self.stopping:
+                    return
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), min(max(wait, 0.05), IDLE_DELIVERY_CHECK)
+                    )
 
     # -- reloading ---------------------------------------------------------------------------
 

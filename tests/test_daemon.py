@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import run_cli
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_outbox import webhook
 
@@ -370,3 +371,46 @@ async def test_sigterm_during_a_hung_round_cancels_it_within_the_grace(
     with Store.open(h.db) as store:
         assert store.integrity() == "ok"
         assert [r[0] for r in store.db.execute("SELECT status FROM rounds")] == ["ok"]
+
+
+async def test_scheduler_trouble_is_logged_and_counted(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A round that raised, a run started too late and a run skipped because the previous one
+    still ran: each is logged once and counted by kind in the metrics."""
+    from datetime import UTC, datetime
+
+    from apscheduler.events import (
+        EVENT_JOB_ERROR,
+        EVENT_JOB_MAX_INSTANCES,
+        EVENT_JOB_MISSED,
+        JobExecutionEvent,
+        JobSubmissionEvent,
+    )
+
+    from nsdi_tracker.daemon import Daemon
+    from nsdi_tracker.watchlist import load_watchlists
+
+    h = await harness(["youtube.com"])
+    config = h.config()
+    at = datetime(2026, 2, 10, 12, tzinfo=UTC)
+    with Store.open(h.db) as store:
+        d = Daemon(config, load_watchlists(config.watchlists), store)
+        d._on_job_event(
+            JobExecutionEvent(EVENT_JOB_ERROR, "round", "default", at, exception=OSError("disk"))
+        )
+        d._on_job_event(JobExecutionEvent(EVENT_JOB_MISSED, "round", "default", at))
+        d._on_job_event(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "round", "default", [at]))
+        d.db.close()
+    counted = {
+        s.labels["event"]: s.value
+        for f in text_string_to_metric_families(generate_latest(d.metrics.registry).decode())
+        if f.name == "nsdi_tracker_scheduler_events"
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert counted == {"error": 1, "missed": 1, "skipped": 1}
+    messages = [r.getMessage() for r in caplog.records]
+    assert "round failed: OSError: disk" in messages
+    assert any("2026-02-10T12:00:00+00:00 was missed" in m for m in messages)
+    assert any("2026-02-10T12:00:00+00:00 skipped" in m for m in messages)
