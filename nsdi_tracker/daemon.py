@@ -100,46 +100,36 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
-        await self._load_state()
         runner = None
-        if self.options.listen is not None:
-            from nsdi_tracker.server import start
-
-            runner, self.listening = await start(self, self.options.listen)
-            log.info(
-                "status server on http://%s/ (/healthz, /metrics, /api/status)",
-                self.listening,
-                extra={"fields": {"event": "listening", "address": self.listening}},
-            )
-        self.scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-        )
-        s = self.config.schedule
-        self.scheduler.add_job(
-            self._round_job,
-            self._trigger(),
-            id=JOB_ID,
-            name="round",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(1, int(s.interval)),
-            next_run_time=datetime.now(UTC),
-        )
-        self.scheduler.start()
-        background = [
-            asyncio.create_task(self._deliver_forever(), name="deliveries"),
-            asyncio.create_task(self._watch_files(), name="file-watcher"),
-        ]
-        log.info(
-            "started: %d domains, %d resolvers, a round every %g s (jitter %g s, timeout %g s)",
-            len(self.entries), len(self.config.resolvers), s.interval, s.jitter, s.timeout,
-            extra={"fields": {"event": "started", "database": str(self.store.path),
-                              "config": str(self.config.path)}},
-        )  # fmt: skip
+        background: list[asyncio.Task[Any]] = []
         try:
+            await self._load_state()
+            if self.options.listen is not None:
+                from nsdi_tracker.server import start
+
+                runner, self.listening = await start(self, self.options.listen)
+                log.info(
+                    "status server on http://%s/ (/healthz, /metrics, /api/status)",
+                    self.listening,
+                    extra={"fields": {"event": "listening", "address": self.listening}},
+                )
+            self._start_scheduler()
+            background = [
+                asyncio.create_task(self._deliver_forever(), name="deliveries"),
+                asyncio.create_task(self._watch_files(), name="file-watcher"),
+            ]
+            s = self.config.schedule
+            log.info(
+                "started: %d domains, %d resolvers, a round every %g s (jitter %g s, timeout %g s)",
+                len(self.entries), len(self.config.resolvers), s.interval, s.jitter, s.timeout,
+                extra={"fields": {"event": "started", "database": str(self.store.path),
+                                  "config": str(self.config.path)}},
+            )  # fmt: skip
             await self._stop.wait()
             await self._shutdown(background)
         finally:
+            for task in background:
+                task.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             if runner is not None:
@@ -147,6 +137,22 @@ class Daemon:
             self.db.close()
         log.info("stopped", extra={"fields": {"event": "stopped"}})
         return 0
+
+    def _start_scheduler(self) -> None:
+        self.scheduler.add_listener(
+            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        self.scheduler.add_job(
+            self._round_job,
+            self._trigger(),
+            id=JOB_ID,
+            name="round",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(self.config.schedule.interval)),
+            next_run_time=datetime.now(UTC),  # the first round at once
+        )
+        self.scheduler.start()
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -338,12 +339,20 @@ async def test_api_endpoints(harness: Any, daemon: Any) -> None:
 
 
 async def test_second_daemon_on_the_same_database_is_refused(harness: Any, daemon: Any) -> None:
-    """Two daemons on one database would both confirm every change: the second one exits 2."""
+    """Two daemons on one database would both confirm every change: the second one exits 2;
+    so does one whose status port is taken."""
     h = await harness(["youtube.com"], extra=FAST)
     d = await daemon(h.cfg_path)
     code, _, err = await run_cli("run", "-c", str(h.cfg_path), "--listen", "127.0.0.1:0")
     assert code == 2 and "another nsdi-tracker is writing" in err
     assert await d.stop() == 0
+    # A status port that is taken: a clear error, exit 2, the database left as it was.
+    port = d.base.rsplit(":", 1)[1]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(port)))
+        taken.listen()
+        code, _, err = await run_cli("run", "-c", str(h.cfg_path), "--listen", f"127.0.0.1:{port}")
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
 
 
 async def test_sigterm_during_a_hung_round_cancels_it_within_the_grace(
