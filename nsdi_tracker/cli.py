@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nsdi_tracker import __version__
 from nsdi_tracker.config import (
@@ -143,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("domain", metavar="DOMAIN")
     history.add_argument("--json", action="store_true", help="print JSON with full evidence")
 
+    dash = sub.add_parser(
+        "dashboard",
+        help="a live terminal view of the database while the daemon writes to it",
+        description="Full-screen view of the tracker's database, refreshed every few seconds; "
+        "reads only, never blocks the daemon. Ctrl-C leaves. With --once (or when stdout is "
+        "not a terminal), prints one frame and exits.",
+    )
+    _config_arg(dash)
+    _db_arg(dash)
+    dash.add_argument("--refresh", metavar="SECONDS", type=float, default=2.0, help="default 2")
+    dash.add_argument("--once", action="store_true", help="print one frame and exit")
+    dash.add_argument(
+        "--width", type=int, metavar="COLUMNS", help="with --once: frame width (default: terminal)"
+    )
+
     backup = sub.add_parser(
         "backup",
         help="copy the database safely while the daemon runs (SQLite online backup)",
@@ -234,6 +249,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "health":
             return _health(args)
+        if args.command == "dashboard":
+            return _dashboard(args)
         if args.command in ("status", "history", "export", "backup"):
             return _read_command(args)
         config = load_config(config_path(args.config))
@@ -286,6 +303,40 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     options = DaemonOptions(listen=listen_address(args.listen, config), raw_dir=args.raw)
     with Store.open(path) as store:
         return asyncio.run(Daemon(config, entries, store, options).serve())
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from nsdi_tracker.dashboard import render, take
+    from nsdi_tracker.store import Store
+
+    chosen = args.config or os.environ.get(ENV_CONFIG)
+    config = load_config(Path(chosen)) if chosen else None
+    interval = config.schedule.interval if config else None
+    path = Path(args.db) if args.db else database_path(None, config)
+
+    def frame(width: int, height: int | None) -> Any:
+        with Store.open_readonly(path) as store:  # a fresh connection each frame: never
+            snap = take(store, utcnow(), interval)  # holds a read snapshot between frames
+        return render(snap, width, height)
+
+    console = Console()
+    if args.once or not console.is_terminal:
+        width = args.width or console.width
+        Console(width=width).print(frame(width, None))
+        return EXIT_OK
+    try:
+        with Live(console=console, screen=True, auto_refresh=False) as live:
+            while True:
+                live.update(frame(console.size.width, console.size.height), refresh=True)
+                time.sleep(max(args.refresh, 0.2))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
 
 
 def _health(args: argparse.Namespace) -> int:

@@ -6,9 +6,10 @@ is derived from what it reports, so a redelivery, a replay or a restart gives th
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,37 @@ def evidence(obs: Observation) -> dict[str, Any]:
     }
 
 
-def health_json(health: Health, counters: Counters) -> dict[str, Any]:
-    """A resolver's showing in one round: controls and what it was sent and answered."""
+# Latency histogram edges in ms (the last bucket is everything slower): small enough to keep
+# in every round's row, exact to merge over an hour for the dashboard's p50/p95.
+LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def latency_histogram(latencies_ms: Iterable[float]) -> list[int]:
+    counts = [0] * (len(LATENCY_EDGES_MS) + 1)
+    for ms in latencies_ms:
+        counts[bisect.bisect_left(LATENCY_EDGES_MS, ms)] += 1
+    return counts
+
+
+def histogram_quantile(counts: Sequence[int], q: float) -> float | None:
+    """The q-quantile's bucket upper edge in ms (None: no data; inf: slower than the last)."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for i, n in enumerate(counts):
+        seen += n
+        if seen >= rank:
+            return float(LATENCY_EDGES_MS[i]) if i < len(LATENCY_EDGES_MS) else float("inf")
+    return float("inf")
+
+
+def health_json(
+    health: Health, counters: Counters, latency: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """A resolver's showing in one round: controls, what it was sent and answered, and a
+    latency histogram over LATENCY_EDGES_MS (when the caller has one)."""
+    extra = {} if latency is None else {"latency_hist": list(latency)}
     return {
         "controls_ok": health.controls_ok,
         "controls_total": health.controls_total,
@@ -77,6 +107,7 @@ def health_json(health: Health, counters: Counters) -> dict[str, Any]:
         "queries": counters.queries,
         "ignored_replies": counters.ignored,
         "outcomes": {str(k): v for k, v in counters.by_outcome.items()},
+        **extra,
     }
 
 

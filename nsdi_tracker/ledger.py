@@ -21,6 +21,7 @@ from nsdi_tracker.events import (
     event_json,
     fingerprint,
     health_json,
+    latency_histogram,
     scope_evidence,
 )
 from nsdi_tracker.model import Observation
@@ -119,6 +120,12 @@ def plan_round(
                 if latest.get((domain, obs.resolver, obs.qtype)) != fp:
                     to_store.append((obs, fp))
 
+    latencies: dict[str, list[float]] = {name: [] for name in report.health}
+    for observed in (report.controls, report.negative, *(d.observations for d in report.domains)):
+        for name, observations in observed.items():
+            latencies.setdefault(name, []).extend(
+                o.latency_ms for o in observations if o.latency_ms is not None
+            )
     outcomes: Counter[str] = Counter()
     for counters in report.counters.values():
         outcomes.update({str(k): v for k, v in counters.by_outcome.items()})
@@ -130,7 +137,10 @@ def plan_round(
         queries=sum(c.queries for c in report.counters.values()),
         outcomes=dict(sorted(outcomes.items())),
         health={
-            name: {"role": str(roles[name]), **health_json(h, report.counters[name])}
+            name: {
+                "role": str(roles[name]),
+                **health_json(h, report.counters[name], latency_histogram(latencies[name])),
+            }
             for name, h in report.health.items()
         },
         negative_name=report.negative_name,

@@ -7,6 +7,7 @@ and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -608,6 +609,53 @@ class Store:
         cursor = self.db.execute(
             f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope",
             (*([domain] if domain else []), NATIONAL),
+        )
+        return [_row_dict(cursor, row) for row in cursor]
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Several reads that see one state of the database (and then let go of it, so
+        that a reader never holds back the writer's checkpoints)."""
+        self.db.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.conn.execute("ROLLBACK")
+
+    def recent_rounds(self, n: int) -> list[dict[str, Any]]:
+        """The last `n` rounds, oldest first, without their health."""
+        cursor = self.db.execute(
+            "SELECT id, started, finished, status FROM rounds ORDER BY id DESC LIMIT ?", (n,)
+        )
+        return [_row_dict(cursor, row) for row in reversed(cursor.fetchall())]
+
+    def round_health_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Each round's per-resolver health since `since` (decoded), oldest first."""
+        cursor = self.db.execute(
+            "SELECT id, status, health FROM rounds WHERE finished >= ? ORDER BY id",
+            (iso(since),),
+        )
+        return [_decode(_row_dict(cursor, row)) for row in cursor]
+
+    def national_changes_since(self, round_id: int) -> list[tuple[str, int, str | None, str]]:
+        """(domain, round, from, to) of headline transitions from round `round_id` on, for
+        watched domains, oldest first: with the current verdicts, the headline of every
+        round since (as confirmed then)."""
+        return list(
+            self.db.execute(
+                "SELECT d.name, t.round_id, t.from_verdict, t.to_verdict FROM transitions t "
+                "JOIN domains d ON d.id = t.domain_id "
+                "WHERE t.scope = ? AND t.round_id >= ? AND d.watched = 1 ORDER BY t.id",
+                (NATIONAL, round_id),
+            )
+        )
+
+    def recent_transitions(self, n: int) -> list[dict[str, Any]]:
+        """The last `n` confirmed transitions, newest first, baselines left out."""
+        cursor = self.db.execute(
+            'SELECT confirmed_at, domain, scope, type, "from", "to" FROM changelog '
+            "WHERE type != 'baseline' ORDER BY transition_id DESC LIMIT ?",
+            (n,),
         )
         return [_row_dict(cursor, row) for row in cursor]
 

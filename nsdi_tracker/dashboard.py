@@ -1,0 +1,358 @@
+"""The terminal dashboard: a snapshot read from the store, and a pure function that draws it.
+
+`take()` reads everything a frame needs through the store's read methods (one short read
+transaction, so the writer is never held up); `render()` turns a snapshot and a terminal size
+into rich renderables, with no I/O, so frames are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nsdi_tracker.confirm import NATIONAL
+from nsdi_tracker.events import histogram_quantile, parse_iso
+from nsdi_tracker.model import Verdict
+from nsdi_tracker.report import STYLES
+from nsdi_tracker.views import age
+
+if TYPE_CHECKING:
+    from nsdi_tracker.store import Store
+
+Row = Mapping[str, Any]
+STRIP_MAX = 24  # rounds of history per domain at wide sizes
+RECENT = 8  # transitions listed
+# Headline order: what a reader must see first comes first.
+RANK = {
+    Verdict.REMOVED: 0, Verdict.TAMPERED: 1, Verdict.PARTIAL: 2, Verdict.UNREACHABLE: 3,
+    Verdict.DIFFERS: 4, Verdict.ABSENT: 5, Verdict.UNKNOWN: 6, Verdict.PRESENT: 7,
+}  # fmt: skip
+SHORT = {
+    Verdict.PRESENT: "ok", Verdict.REMOVED: "REMOVED", Verdict.TAMPERED: "TAMPER",
+    Verdict.DIFFERS: "differs", Verdict.UNREACHABLE: "unreach", Verdict.ABSENT: "absent",
+    Verdict.UNKNOWN: "?", Verdict.PARTIAL: "PARTIAL",
+}  # fmt: skip
+_OFF_ROUND = {"timeout": "×", "offline": "·"}
+# Heights tell the verdicts apart without colour too: a removal is a tall red block among
+# low green ones.
+BLOCKS = {
+    Verdict.PRESENT: "▂", Verdict.DIFFERS: "▃", Verdict.UNREACHABLE: "▒", Verdict.PARTIAL: "▅",
+    Verdict.TAMPERED: "▆", Verdict.REMOVED: "█", Verdict.ABSENT: "_", Verdict.UNKNOWN: "?",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    database: str
+    now: datetime
+    interval: float | None  # from the config, for "next round"; None if unknown
+    last_round: Row | None
+    rounds: Sequence[Row]  # the last STRIP_MAX rounds, oldest first
+    hour: Sequence[Row]  # rounds of the last hour with their health
+    status: Sequence[Row]  # current_status rows of the watched domains
+    changes: Sequence[tuple[str, int, str | None, str]]  # headline transitions in `rounds`
+    transitions: Sequence[Row]  # recent, newest first
+    backlog: Mapping[str, int]
+
+    def last_round_health(self) -> Mapping[str, Any]:
+        if self.hour and self.last_round and self.hour[-1]["id"] == self.last_round["id"]:
+            return self.hour[-1].get("health") or {}
+        return {}
+
+
+def take(store: Store, now: datetime, interval: float | None) -> Snapshot:
+    """Read a frame's worth from the store in one read transaction."""
+    with store.read_transaction():  # one consistent view across the reads below
+        rounds = store.recent_rounds(STRIP_MAX)
+        return Snapshot(
+            database=str(store.path),
+            now=now,
+            interval=interval,
+            last_round=rounds[-1] if rounds else None,
+            rounds=rounds,
+            hour=store.round_health_since(now - timedelta(hours=1)),
+            status=store.status(),
+            changes=store.national_changes_since(rounds[0]["id"]) if rounds else [],
+            transitions=store.recent_transitions(RECENT),
+            backlog=store.backlog(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    domain: str
+    category: str | None
+    national: Row | None
+    scopes: dict[str, Row]
+    strip: list[str | None]  # per round: the confirmed headline then, "×"/"·" for lost rounds
+
+    @property
+    def verdict(self) -> Verdict | None:
+        v = self.national["verdict"] if self.national else None
+        return Verdict(v) if v else None
+
+    @property
+    def interesting(self) -> bool:
+        """Worth a row when rows are scarce: not plainly present, pending, or changed lately."""
+        pending = any(r["pending"] for r in (self.national, *self.scopes.values()) if r)
+        changed = len({v for v in self.strip if v not in (None, *_OFF_ROUND.values())}) > 1
+        return self.verdict is not Verdict.PRESENT or pending or changed
+
+    def key(self) -> tuple[int, int, str, str]:
+        rank = RANK.get(self.verdict, 8) if self.verdict else 8
+        pending = 0 if self.national and self.national["pending"] else 1
+        return (rank, pending, self.category or "~", self.domain)
+
+
+def domain_rows(snap: Snapshot, strip: int) -> list[DomainRow]:
+    by: dict[str, dict[str, Row]] = defaultdict(dict)
+    for r in snap.status:
+        by[r["domain"]][r["scope"]] = r
+    rounds = list(snap.rounds)[-strip:] if strip else []
+    changes: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
+    for domain, round_id, old, new in snap.changes:
+        changes[domain].append((round_id, old, new))
+    rows = []
+    for domain, scopes in by.items():
+        national = scopes.pop(NATIONAL, None)
+        rows.append(
+            DomainRow(
+                domain=domain,
+                category=(national or next(iter(scopes.values()), {})).get("category"),
+                national=national,
+                scopes=scopes,
+                strip=_strip(rounds, changes.get(domain, []), national),
+            )
+        )
+    rows.sort(key=DomainRow.key)
+    return rows
+
+
+def _strip(
+    rounds: Sequence[Row], changes: list[tuple[int, str | None, str]], national: Row | None
+) -> list[str | None]:
+    """The confirmed headline at each round, walking back from the current verdict."""
+    verdict: str | None = national["verdict"] if national else None
+    out: list[str | None] = []
+    pending = sorted(changes, key=lambda c: c[0])
+    for r in reversed(rounds):
+        while pending and pending[-1][0] > r["id"]:
+            verdict = pending.pop()[1]  # before that transition: its `from`
+        out.append(_OFF_ROUND.get(r["status"], verdict))
+    return list(reversed(out))
+
+
+def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableType:
+    """One frame for a terminal of `width` columns (and `height` rows, if it is one)."""
+    wide = width >= 120
+    strip = STRIP_MAX if wide else 12
+    rows = domain_rows(snap, strip)
+    resolvers = _resolvers(snap)
+    health = _health_table(snap, resolvers)
+    recent = _recent_table(snap)
+    budget = None
+    if height is not None:
+        fixed = 4 + (len(resolvers) + 4) + (min(len(snap.transitions), RECENT) + 4) + 5
+        budget = max(height - fixed, 3)
+    matrix = _matrix(snap, rows, resolvers, strip, wide, budget)
+    return Group(_header(snap, rows, resolvers), matrix, recent, health)
+
+
+def _resolvers(snap: Snapshot) -> list[tuple[str, str]]:
+    """(name, role) of every resolver with a state, national first, in a stable order."""
+    seen: dict[str, str] = {}
+    for r in snap.status:
+        if r["scope"] != NATIONAL:
+            seen.setdefault(r["scope"], r["role"])
+    health = snap.last_round_health()
+    for name, h in health.items():
+        seen.setdefault(name, h.get("role", ""))
+    order = {"national": 0, "observed": 1, "reference": 2}
+    return sorted(seen.items(), key=lambda x: (order.get(x[1], 3), x[0]))
+
+
+def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, str]]) -> Text:
+    t = Text()
+    t.append("nsdi-tracker ", style="bold")
+    t.append(snap.database, style="dim")
+    last = snap.last_round
+    if last is None:
+        t.append("  · no round yet", style="yellow")
+    else:
+        status = last["status"]
+        style = "green" if status == "ok" else "yellow" if status == "partial" else "bold red"
+        t.append(f"  · last round #{last['id']} ")
+        t.append(status, style=style)
+        t.append(f" {age(last['finished'], snap.now)} ago")
+        if snap.interval:
+            due = parse_iso(last["started"]) + timedelta(seconds=snap.interval)
+            secs = (due - snap.now).total_seconds()
+            t.append(f" · next in ~{_span(secs)}" if secs > 0 else " · next due now", style="dim")
+    health = snap.last_round_health()
+    if health:
+        up = sum(1 for h in health.values() if h.get("controls_passed"))
+        t.append(
+            f"  · resolvers {up}/{len(health)} up", style="" if up == len(health) else "yellow"
+        )
+    counts = Counter(r.verdict for r in rows if r.verdict is not None)
+    t.append("\nheadline: ")
+    parts = [(v, counts[v]) for v in sorted(counts, key=lambda v: RANK[v])]
+    for i, (verdict, n) in enumerate(parts):
+        t.append(", " if i else "")
+        t.append(f"{n} {verdict}", style=STYLES[verdict])
+    new = sum(1 for r in rows if r.verdict is None)
+    if new:
+        t.append(f"{', ' if parts else ''}{new} awaiting a first verdict", style="dim")
+    if not parts and not new:
+        t.append("nothing measured yet", style="dim")
+    b = snap.backlog
+    t.append(f"  · deliveries {b.get('pending', 0)} pending", style="")
+    t.append(f", {b.get('failed', 0)} failed", style="bold red" if b.get("failed") else "")
+    return t
+
+
+def _matrix(
+    snap: Snapshot,
+    rows: list[DomainRow],
+    resolvers: list[tuple[str, str]],
+    strip: int,
+    wide: bool,
+    budget: int | None,
+) -> Table:
+    judged = [(n, role) for n, role in resolvers if role != "reference"]
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("domain", no_wrap=True, overflow="ellipsis", max_width=32 if wide else 22)
+    table.add_column("national", no_wrap=True)
+    for name, role in judged:
+        table.add_column(name + ("*" if role == "observed" else ""), no_wrap=True, max_width=12)
+    table.add_column(f"last {strip} rounds", no_wrap=True)
+    shown = rows
+    hidden: list[DomainRow] = []
+    if budget is not None and len(rows) > budget:
+        keep = [r for r in rows if r.interesting][: budget - 1]
+        room = budget - 1 - len(keep)
+        rest = [r for r in rows if not r.interesting]
+        keep += rest[:room]
+        kept = {r.domain for r in keep}
+        shown = sorted(keep, key=DomainRow.key)
+        hidden = [r for r in rows if r.domain not in kept]
+    for r in shown:
+        cells: list[RenderableType] = [Text(r.domain), _cell(r.national, snap.now, wide)]
+        cells += [_cell(r.scopes.get(name), snap.now, wide) for name, _ in judged]
+        cells.append(_strip_text(r.strip))
+        table.add_row(*cells)
+    if hidden:
+        counts = Counter(str(r.verdict or "new") for r in hidden)
+        summary = ", ".join(f"{n:,} {v}" for v, n in counts.most_common())
+        table.add_row(Text(f"+ {len(hidden):,} more", style="dim"), Text(summary, style="dim"))
+    if not rows:
+        table.add_row(Text("no domain measured yet", style="dim"))
+    return table
+
+
+def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
+    if row is None:
+        return Text("")
+    verdict = row["verdict"]
+    if not verdict:
+        text = Text("new", style="dim")
+    else:
+        v = Verdict(verdict)
+        text = Text(str(v) if wide else SHORT[v], style=STYLES[v])
+        if row["since"]:
+            text.append(f" {age(row['since'], now)}", style="dim")
+    if row["pending"]:
+        text.append(f" →{SHORT[Verdict(row['pending'])]}?", style="italic yellow")
+    return text
+
+
+def _strip_text(strip: list[str | None]) -> Text:
+    text = Text()
+    for v in strip:
+        if v is None:
+            text.append(" ")
+        elif v in _OFF_ROUND.values():
+            text.append(v, style="dim")
+        else:
+            text.append(BLOCKS[Verdict(v)], style=STYLES[Verdict(v)])
+    return text
+
+
+def _recent_table(snap: Snapshot) -> Table:
+    table = Table(title="recent transitions", title_justify="left", box=None,
+                  header_style="bold", pad_edge=False)  # fmt: skip
+    for col in ("when", "domain", "scope", "change"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis")
+    for t in snap.transitions[:RECENT]:
+        change = Text()
+        change.append(t["from"] or "-", style=_style(t["from"]))
+        change.append(" → ")
+        change.append(t["to"], style=_style(t["to"]))
+        table.add_row(f"{age(t['confirmed_at'], snap.now)} ago", t["domain"], t["scope"], change)
+    if not snap.transitions:
+        table.add_row(Text("none yet", style="dim"), "", "", "")
+    return table
+
+
+def _health_table(snap: Snapshot, resolvers: list[tuple[str, str]]) -> Table:
+    """Per resolver over the last hour: answer rate, latency, control failures, rewriting."""
+    table = Table(title="resolvers, last hour", title_justify="left", box=None,
+                  header_style="bold", pad_edge=False)  # fmt: skip
+    for col in ("resolver", "role", "answered", "p50", "p95", "controls failed", "rewrites NX"):
+        table.add_column(
+            col, no_wrap=True, justify="left" if col in ("resolver", "role") else "right"
+        )
+    for name, role in resolvers:
+        asked = answered = failed = rounds = 0
+        rewrites = False
+        hist: list[int] = []
+        for r in snap.hour:
+            h = (r.get("health") or {}).get(name)
+            if not h:
+                continue
+            rounds += 1
+            outcomes = h.get("outcomes", {})
+            asked += sum(outcomes.values())
+            answered += sum(outcomes.get(k, 0) for k in ("answer", "nodata", "nxdomain"))
+            failed += 0 if h.get("controls_passed") else 1
+            rewrites = rewrites or bool(h.get("rewrites_nxdomain"))
+            counts = h.get("latency_hist") or []
+            hist = [a + b for a, b in zip(hist, counts, strict=True)] if hist else list(counts)
+        rate = Text(f"{answered / asked:.0%}" if asked else "-",
+                    style="" if not asked or answered / asked > 0.9 else "yellow")  # fmt: skip
+        table.add_row(
+            name,
+            role,
+            rate,
+            _ms(histogram_quantile(hist, 0.5)),
+            _ms(histogram_quantile(hist, 0.95)),
+            Text(f"{failed}/{rounds}" if rounds else "-", style="yellow" if failed else ""),
+            Text("yes", style="bold yellow") if rewrites else Text("no", style="dim"),
+        )
+    return table
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "slow" if value == float("inf") else f"≤{value:g} ms"
+
+
+def _style(verdict: str | None) -> str:
+    try:
+        return STYLES[Verdict(verdict)] if verdict else "dim"
+    except ValueError:
+        return "dim"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m"
