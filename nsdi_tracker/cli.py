@@ -158,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--width", type=int, metavar="COLUMNS", help="with --once: frame width (default: terminal)"
     )
 
+    demo = sub.add_parser(
+        "demo",
+        help="replay the February 2026 removals on loopback, with the dashboard (no network)",
+        description="Start simulated resolvers on 127.0.0.1 (two national, a Russian public "
+        "one, two references, one over DoH), a fresh database and the real daemon, and replay "
+        "the February 2026 story in a couple of minutes. Needs no config and no network.",
+    )
+    demo.add_argument("--speed", type=float, default=1.0, help="faster than real demo time")
+    demo.add_argument("--rounds", type=int, default=16, help="rounds to run (default 16)")
+    demo.add_argument(
+        "--dir", type=Path, metavar="FOLDER", help="where to keep its files (default: a temp dir)"
+    )
+    demo.add_argument("--no-dashboard", action="store_true", help="narrate instead of drawing")
+
     backup = sub.add_parser(
         "backup",
         help="copy the database safely while the daemon runs (SQLite online backup)",
@@ -251,6 +265,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _health(args)
         if args.command == "dashboard":
             return _dashboard(args)
+        if args.command == "demo":
+            return _demo(args)
         if args.command in ("status", "history", "export", "backup"):
             return _read_command(args)
         config = load_config(config_path(args.config))
@@ -326,8 +342,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     console = Console()
     if args.once or not console.is_terminal:
-        width = args.width or console.width
-        Console(width=width).print(frame(width, None))
+        _dashboard_frame(console, path, interval, args.width or console.width)
         return EXIT_OK
     try:
         with Live(console=console, screen=True, auto_refresh=False) as live:
@@ -337,6 +352,76 @@ def _dashboard(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from rich.console import Console
+
+    from nsdi_tracker import demo, logs
+
+    if args.speed <= 0 or args.rounds < 1:
+        raise ConfigError("--speed must be above 0 and --rounds at least 1")
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="nsdi-demo-"))
+    console = Console()
+    live = console.is_terminal and not args.no_dashboard
+    folder.mkdir(parents=True, exist_ok=True)
+    if live:
+        demo.quiet_logs(folder)
+    else:
+        logs.setup("warning", "text")
+
+    def draw(database: Path, interval: float) -> asyncio.Future[None]:
+        return asyncio.ensure_future(_live_dashboard(console, database, interval, 0.5))
+
+    result = asyncio.run(
+        demo.run(
+            folder,
+            speed=args.speed,
+            rounds=args.rounds,
+            say=(lambda _: None) if live else print,
+            while_running=draw if live else None,
+        )
+    )
+    if live:
+        _dashboard_frame(console, result.database, None, console.width)
+    print(f"demo finished after {result.rounds} rounds.")
+    print(f"  database:   {result.database}   (nsdi-tracker dashboard --db {result.database})")
+    print(f"  change log: {result.csv}")
+    print(f"  events:     {result.events}")
+    return EXIT_OK
+
+
+async def _live_dashboard(console: Any, database: Path, interval: float, every: float) -> None:
+    from rich.live import Live
+
+    from nsdi_tracker.dashboard import render, take
+    from nsdi_tracker.store import Store
+
+    def snap() -> Any:
+        if not database.exists():  # the daemon has not created it yet
+            return None
+        with Store.open_readonly(database) as store:
+            return take(store, utcnow(), interval)
+
+    with Live(console=console, screen=True, auto_refresh=False) as live:
+        while True:
+            shot = await asyncio.to_thread(snap)
+            if shot is not None:
+                live.update(render(shot, *console.size), refresh=True)
+            await asyncio.sleep(every)
+
+
+def _dashboard_frame(console: Any, database: Path, interval: float | None, width: int) -> None:
+    from rich.console import Console
+
+    from nsdi_tracker.dashboard import render, take
+    from nsdi_tracker.store import Store
+
+    with Store.open_readonly(database) as store:
+        snap = take(store, utcnow(), interval)
+    Console(width=width).print(render(snap, width, None))
 
 
 def _health(args: argparse.Namespace) -> int:

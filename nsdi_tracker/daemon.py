@@ -58,6 +58,8 @@ class DaemonOptions:
     listen: Listen | None = None
     raw_dir: Path | None = None
     reload_poll: float = 2.0  # seconds between looks at the config and watchlist files
+    # Called after every round with the round (None if it was cut off): the demo's director.
+    on_round: Callable[[RoundDone | None], None] | None = None
 
 
 class Daemon:
@@ -154,6 +156,11 @@ class Daemon:
         )
         self.scheduler.start()
 
+    def request_stop(self) -> None:
+        """Stop as SIGTERM would (for an embedding program such as the demo)."""
+        self._signals += 1
+        self._stop.set()
+
     def _on_stop_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
         if self._signals == 1:
@@ -221,6 +228,8 @@ class Daemon:
                 report = await measure(config, entries, progress=self._on_progress)
         except TimeoutError:
             await self._timed_out(started, loop.time() - t0, len(entries))
+            if self.options.on_round is not None:
+                self.options.on_round(None)
             return
         # Once measured, the round is committed even if a stop comes now: the commit runs
         # on the database thread and the thread is joined before the database is closed.
@@ -242,6 +251,8 @@ class Daemon:
         backlog = await self.db.run(self.store.backlog)
         self.metrics.set_backlog(backlog)
         _log_round(done, seconds, backlog)
+        if self.options.on_round is not None:
+            self.options.on_round(done)
 
     def _on_progress(self, done: int, total: int) -> None:
         self._progress = done

@@ -1,0 +1,218 @@
+"""`nsdi-tracker demo`: the February 2026 removals, replayed on loopback in a couple of minutes.
+
+Simulated resolvers (two national, a Russian public one, two references, one of them over DoH
+with a throw-away CA), a temporary database and the real daemon with a short interval. A
+director changes what the simulated resolvers answer between rounds, following STORY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nsdi_tracker.config import load_config
+from nsdi_tracker.daemon import Daemon, DaemonOptions
+from nsdi_tracker.sim import SimDoH, SimResolver, Zone, answer, nxdomain, silent
+from nsdi_tracker.store import Store
+from nsdi_tracker.tracker import RoundDone
+from nsdi_tracker.watchlist import load_watchlists
+
+CONTROLS = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72", "gosuslugi.ru": "213.59.254.7"}
+SITES = {
+    "youtube.com": "142.250.74.46",
+    "whatsapp.com": "157.240.205.60",
+    "facebook.com": "157.240.205.35",
+    "instagram.com": "157.240.205.174",
+    "bbc.com": "151.101.0.81",
+    "dw.com": "195.50.179.17",
+    "themoscowtimes.com": "104.21.48.10",
+    "wikipedia.org": "185.15.59.224",
+    "www.apple.com": "23.36.64.12",  # a CDN: national users get another node
+}
+CDN, CDN_RU = "www.apple.com", "95.101.22.15"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    round: int  # the round that first sees it
+    say: str
+    act: Callable[[World], None]
+
+
+@dataclass
+class World:
+    nat_a: Zone
+    nat_b: Zone
+    ru: Zone
+    refs: tuple[Zone, ...]
+    log: list[str] = field(default_factory=list)
+
+    def national(self) -> tuple[Zone, Zone]:
+        return self.nat_a, self.nat_b
+
+    def remove(self, *names: str) -> None:
+        for zone in self.national():
+            for n in names:
+                zone.set(n, nxdomain())  # what NSDI does: an ordinary NXDOMAIN with its SOA
+
+    def move_cdn(self) -> None:
+        for zone in self.national():
+            zone.set(CDN, answer(CDN_RU))
+
+    def restore(self, *names: str) -> None:
+        for zone in self.national():
+            for n in names:
+                zone.set(n, answer(SITES[n]))
+
+
+STORY = (
+    Step(3, "youtube.com drops out of both national resolvers", lambda w: w.remove("youtube.com")),
+    Step(4, f"{CDN}: the national resolvers send users to another CDN node (not a removal)",
+         World.move_cdn),
+    Step(5, "WhatsApp, Facebook and Instagram are removed",
+         lambda w: w.remove("whatsapp.com", "facebook.com", "instagram.com")),
+    Step(7, "nsdi-b goes dark (unreachable, not removed)",
+         lambda w: setattr(w.nat_b, "outage", silent())),
+    Step(8, "bbc.com and dw.com are removed", lambda w: w.remove("bbc.com", "dw.com")),
+    Step(9, "the Russian public resolver forges an NXDOMAIN for themoscowtimes.com",
+         lambda w: w.ru.set("themoscowtimes.com", nxdomain(soa=False, aa=True))),
+    Step(11, "nsdi-b is back", lambda w: setattr(w.nat_b, "outage", None)),
+    Step(13, "youtube.com is restored", lambda w: w.restore("youtube.com")),
+)  # fmt: skip
+ROUNDS = 16
+BASE_INTERVAL = 6.0  # seconds at --speed 1
+
+
+def _zone(extra: dict[str, str] | None = None) -> Zone:
+    zone = Zone()
+    for name, addr in {**CONTROLS, **SITES, **(extra or {})}.items():
+        zone.set(name, answer(addr))
+    return zone
+
+
+def _config(folder: Path, addrs: dict[str, str], doh_url: str, interval: float) -> Path:
+    (folder / "watchlist.txt").write_text("\n".join(SITES) + "\n", encoding="utf-8")
+    lines = [
+        f"controls = {list(CONTROLS)}".replace("'", '"'),
+        'watchlists = ["watchlist.txt"]',
+        'database = "demo.db"',
+        f"interval = {interval:g}",
+        "jitter = 0",
+        "[[sink]]",
+        'type = "log"',
+        'path = "events.ndjson"',
+        'scopes = ["*"]',
+    ]
+    roles = {"nsdi-a": "national", "nsdi-b": "national", "ru-public": "observed",
+             "reference-udp": "reference"}  # fmt: skip
+    for name, role in roles.items():
+        lines += ["[[resolver]]", f'name = "{name}"', f'role = "{role}"',
+                  f'address = "{addrs[name]}"', "timeout = 0.2", "retries = 0"]  # fmt: skip
+    lines += ["[[resolver]]", 'name = "reference-doh"', 'role = "reference"',
+              'transport = "doh"', f'address = "{doh_url}"', 'ca_file = "demo-ca.pem"',
+              "timeout = 0.5", "retries = 1"]  # fmt: skip
+    path = folder / "nsdi-tracker.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _tls(folder: Path) -> ssl.SSLContext:
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "demo-ca.pem"))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    folder: Path
+    database: Path
+    events: Path
+    csv: Path
+    rounds: int
+
+
+async def run(
+    folder: Path,
+    *,
+    speed: float = 1.0,
+    rounds: int = ROUNDS,
+    say: Callable[[str], None] = print,
+    while_running: Callable[[Path, float], asyncio.Future[None]] | None = None,
+) -> DemoResult:
+    """Play the story; `while_running(database, interval)` may draw the dashboard meanwhile."""
+    interval = max(BASE_INTERVAL / speed, 1.0)
+    world = World(_zone(), _zone(), _zone(), (_zone(), _zone()))
+    ctx = _tls(folder)
+    async with (
+        SimResolver(world.nat_a) as a,
+        SimResolver(world.nat_b) as b,
+        SimResolver(world.ru) as ru,
+        SimResolver(world.refs[0]) as ref,
+        SimDoH(world.refs[1], ctx) as doh,
+    ):
+        addrs = {"nsdi-a": a.address, "nsdi-b": b.address, "ru-public": ru.address,
+                 "reference-udp": ref.address}  # fmt: skip
+        config = load_config(_config(folder, addrs, doh.url, interval))
+        assert config.database is not None
+        say(f"demo: {len(SITES)} names, {rounds} rounds every {interval:g} s; database "
+            f"{config.database}")  # fmt: skip
+        done = 0
+        script = sorted(STORY, key=lambda s: s.round)
+        with Store.open(config.database) as store:
+            daemon: Daemon
+
+            def after(result: RoundDone | None) -> None:
+                nonlocal done
+                done += 1
+                if done >= rounds:
+                    daemon.request_stop()
+                    return
+                for step in script:
+                    if step.round == done + 1:
+                        step.act(world)
+                        world.log.append(step.say)
+                        say(f"round {done + 1}: {step.say}")
+
+            daemon = Daemon(
+                config,
+                load_watchlists(config.watchlists),
+                store,
+                DaemonOptions(on_round=after, reload_poll=3600),
+            )
+            side = while_running(config.database, interval) if while_running else None
+            try:
+                await daemon.serve()
+            finally:
+                if side is not None:
+                    side.cancel()
+                    await asyncio.gather(side, return_exceptions=True)
+        csv_path = folder / "changes.csv"
+        _export(config.database, csv_path)
+    return DemoResult(folder, config.database, folder / "events.ndjson", csv_path, done)
+
+
+def _export(database: Path, out: Path) -> None:
+    from nsdi_tracker.export import write_csv
+
+    with Store.open_readonly(database) as store, out.open("w", encoding="utf-8", newline="") as f:
+        write_csv(store.changelog_rows(), f)
+
+
+def quiet_logs(folder: Path) -> None:
+    """Daemon logs go to a file, so that they do not tear through the dashboard."""
+    from nsdi_tracker.logs import JsonFormatter
+
+    handler = logging.FileHandler(folder / "demo.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
