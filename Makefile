@@ -27,9 +27,9 @@ once: venv
 check: venv
 	$(BIN)/nsdi-tracker check --config $(CONFIG)
 
-## test: lint, type-check and the whole test suite (installs Unbound from Debian if missing)
+## test: lint, type-check and the whole test suite (installs Unbound and tmux from Debian if missing)
 test: venv
-	@./tests/ensure-unbound.sh
+	@./tests/ensure-tools.sh
 	$(BIN)/ruff check nsdi_tracker tests docker
 	$(BIN)/ruff format --check nsdi_tracker tests docker
 	$(BIN)/mypy

@@ -159,7 +159,7 @@ def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableT
     recent = _recent_table(snap)
     budget = None
     if height is not None:
-        fixed = 4 + (len(resolvers) + 4) + (min(len(snap.transitions), RECENT) + 4) + 5
+        fixed = 5 + (len(resolvers) + 4) + (min(len(snap.transitions), RECENT) + 4) + 5
         budget = max(height - fixed, 3)
     matrix = _matrix(snap, rows, resolvers, strip, wide, budget)
     return Group(_header(snap, rows, resolvers), matrix, recent, health)
@@ -178,17 +178,18 @@ def _resolvers(snap: Snapshot) -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda x: (order.get(x[1], 3), x[0]))
 
 
-def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, str]]) -> Text:
-    t = Text()
-    t.append("nsdi-tracker ", style="bold")
-    t.append(snap.database, style="dim")
+def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, str]]) -> Group:
+    """Three lines: the database; the last and next round with the resolvers; the counts."""
+    title = Text("nsdi-tracker ", style="bold", no_wrap=True, overflow="ellipsis")
+    title.append(snap.database, style="dim")
+    t = Text(no_wrap=True, overflow="ellipsis")
     last = snap.last_round
     if last is None:
-        t.append("  · no round yet", style="yellow")
+        t.append("no round yet", style="yellow")
     else:
         status = last["status"]
         style = "green" if status == "ok" else "yellow" if status == "partial" else "bold red"
-        t.append(f"  · last round #{last['id']} ")
+        t.append(f"last round #{last['id']} ")
         t.append(status, style=style)
         t.append(f" {age(last['finished'], snap.now)} ago")
         if snap.interval:
@@ -198,24 +199,22 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
     health = snap.last_round_health()
     if health:
         up = sum(1 for h in health.values() if h.get("controls_passed"))
-        t.append(
-            f"  · resolvers {up}/{len(health)} up", style="" if up == len(health) else "yellow"
-        )
+        t.append(f" · resolvers {up}/{len(health)} up", style="" if up == len(health) else "yellow")
     counts = Counter(r.verdict for r in rows if r.verdict is not None)
-    t.append("\nheadline: ")
+    c = Text("headline: ", no_wrap=True, overflow="ellipsis")
     parts = [(v, counts[v]) for v in sorted(counts, key=lambda v: RANK[v])]
     for i, (verdict, n) in enumerate(parts):
-        t.append(", " if i else "")
-        t.append(f"{n} {verdict}", style=STYLES[verdict])
+        c.append(", " if i else "")
+        c.append(f"{n} {verdict}", style=STYLES[verdict])
     new = sum(1 for r in rows if r.verdict is None)
     if new:
-        t.append(f"{', ' if parts else ''}{new} awaiting a first verdict", style="dim")
+        c.append(f"{', ' if parts else ''}{new} awaiting a first verdict", style="dim")
     if not parts and not new:
-        t.append("nothing measured yet", style="dim")
+        c.append("nothing measured yet", style="dim")
     b = snap.backlog
-    t.append(f"  · deliveries {b.get('pending', 0)} pending", style="")
-    t.append(f", {b.get('failed', 0)} failed", style="bold red" if b.get("failed") else "")
-    return t
+    c.append(f" · deliveries {b.get('pending', 0)} pending")
+    c.append(f", {b.get('failed', 0)} failed", style="bold red" if b.get("failed") else "")
+    return Group(title, t, c)
 
 
 def _matrix(

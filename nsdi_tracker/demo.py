@@ -123,6 +123,7 @@ def _config(folder: Path, addrs: dict[str, str], doh_url: str, interval: float) 
 def _tls(folder: Path) -> ssl.SSLContext:
     import trustme
 
+    folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(folder / "demo-ca.pem"))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

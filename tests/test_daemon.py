@@ -11,15 +11,11 @@ import itertools
 import json
 import signal
 import socket
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from conftest import run_cli
+from conftest import FAST, run_cli
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_outbox import webhook
@@ -27,103 +23,6 @@ from test_outbox import webhook
 from nsdi_tracker.events import parse_iso
 from nsdi_tracker.sim import silent
 from nsdi_tracker.store import Store
-
-FAST = 'interval = 1\njitter = 0\nround_timeout = 0.8\ngrace = 5\n[http]\nlisten = "127.0.0.1:0"\n'
-
-
-class DaemonProcess:
-    """`nsdi-tracker run` in a child process; its JSON log lines are collected as they come."""
-
-    def __init__(self, cfg: Path, *args: str) -> None:
-        self.cfg, self.args = cfg, args
-        self.logs: list[dict[str, Any]] = []
-        self.stdout: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
-
-    async def start(self) -> DaemonProcess:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nsdi_tracker", "run", "-c", str(self.cfg),
-            "--log-format", "json", *self.args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._read(self.proc.stderr, self._log_line)),
-            asyncio.create_task(self._read(self.proc.stdout, self.stdout.append)),
-        ]
-        return self
-
-    async def _read(self, stream: asyncio.StreamReader, sink: Callable[[str], None]) -> None:
-        async for raw in stream:
-            sink(raw.decode().rstrip("\n"))
-
-    def _log_line(self, line: str) -> None:
-        try:
-            self.logs.append(json.loads(line))
-        except ValueError:
-            self.logs.append({"level": "raw", "message": line})
-
-    async def wait_for(
-        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 15, start: int = 0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.logs[start:]:
-                if pred(line):
-                    return line
-            assert self.proc is not None
-            if self.proc.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no such log line; logs: {self.logs[-8:]}")
-
-    def rounds(self, start: int = 0) -> list[dict[str, Any]]:
-        return [x for x in self.logs[start:] if x.get("event") == "round"]
-
-    async def wait_rounds(self, n: int, start: int = 0, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.rounds(start)) < n:
-            assert time.monotonic() < deadline, f"{n} rounds not seen; logs: {self.logs[-8:]}"
-            await asyncio.sleep(0.05)
-
-    @property
-    def base(self) -> str:
-        line = next(x for x in self.logs if x.get("event") == "listening")
-        return f"http://{line['address']}"
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with aiohttp.ClientSession() as s, s.get(self.base + path) as r:
-            return r.status, await r.text()
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    async def stop(self, timeout: float = 15) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
-        await asyncio.gather(*self._readers)
-        return code
-
-
-@pytest.fixture
-async def daemon() -> Any:
-    started: list[DaemonProcess] = []
-
-    async def make(cfg: Path, *args: str) -> DaemonProcess:
-        d = await DaemonProcess(cfg, *args).start()
-        started.append(d)
-        await d.wait_for(lambda x: x.get("event") == "started")
-        return d
-
-    yield make
-    for d in started:
-        if d.proc is not None and d.proc.returncode is None:
-            d.proc.kill()
-            await d.proc.wait()
 
 
 async def test_rhythm_one_removed_event_and_clean_stop(

@@ -49,7 +49,7 @@ forward-zone:
 
 def unbound_binary() -> str:
     found = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/usr/local/sbin")
-    assert found, "Unbound is required: `make test` installs it (tests/ensure-unbound.sh)"
+    assert found, "Unbound is required: `make test` installs it (tests/ensure-tools.sh)"
     return found
 
 

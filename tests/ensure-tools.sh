@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs what the tests drive from Debian: Unbound (a real resolver for the integration
+# test; the tests start their own instances on loopback, the packaged service is never
+# started, as it would query the root servers) and tmux (the dashboard's real-terminal test).
+set -e
+need=
+command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need="unbound"
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests need:$need; run 'sudo apt-get install$need' (Debian/Ubuntu) and retry" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d exit 101 tells Debian's maintainer scripts not to start services.
+own_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $need >/dev/null
+[ -x /usr/sbin/unbound ] && command -v tmux >/dev/null
