@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once check test image-smoke lint venv clean
+.PHONY: run once demo check test image-smoke lint venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(BIN)/nsdi-tracker
 ##      status on http://127.0.0.1:8080/ (Ctrl-C stops it cleanly)
 run: venv
 	$(BIN)/nsdi-tracker run --config $(CONFIG)
+
+## demo: the February 2026 removals replayed on loopback with the live dashboard (no network)
+demo: venv
+	$(BIN)/nsdi-tracker demo
 
 ## once: one recorded round, then exit
 once: venv

@@ -405,11 +405,13 @@ async def _live_dashboard(console: Any, database: Path, interval: float, every: 
         with Store.open_readonly(database) as store:
             return take(store, utcnow(), interval)
 
-    with Live(console=console, screen=True, auto_refresh=False) as live:
+    # Live draws on its own thread: drawing on the event loop would delay the replies the
+    # demo's resolvers are timing.
+    with Live(console=console, screen=True, refresh_per_second=4) as live:
         while True:
             shot = await asyncio.to_thread(snap)
             if shot is not None:
-                live.update(render(shot, *console.size), refresh=True)
+                live.update(render(shot, *console.size))
             await asyncio.sleep(every)
 
 
