@@ -382,6 +382,7 @@ def _demo(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             say=(lambda _: None) if live else print,
             while_running=draw if live else None,
+            events_file=live,
         )
     )
     if live:
@@ -389,7 +390,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"demo finished after {result.rounds} rounds.")
     print(f"  database:   {result.database}   (nsdi-tracker dashboard --db {result.database})")
     print(f"  change log: {result.csv}")
-    print(f"  events:     {result.events}")
+    if result.events is not None:
+        print(f"  events:     {result.events}")
     return EXIT_OK
 
 

@@ -94,7 +94,9 @@ def _zone(extra: dict[str, str] | None = None) -> Zone:
     return zone
 
 
-def _config(folder: Path, addrs: dict[str, str], doh_url: str, interval: float) -> Path:
+def _config(
+    folder: Path, addrs: dict[str, str], doh_url: str, interval: float, events_file: bool
+) -> Path:
     (folder / "watchlist.txt").write_text("\n".join(SITES) + "\n", encoding="utf-8")
     lines = [
         f"controls = {list(CONTROLS)}".replace("'", '"'),
@@ -104,8 +106,8 @@ def _config(folder: Path, addrs: dict[str, str], doh_url: str, interval: float) 
         "jitter = 0",
         "[[sink]]",
         'type = "log"',
-        'path = "events.ndjson"',
         'scopes = ["*"]',
+        *(['path = "events.ndjson"'] if events_file else []),
     ]
     roles = {"nsdi-a": "national", "nsdi-b": "national", "ru-public": "observed",
              "reference-udp": "reference"}  # fmt: skip
@@ -135,7 +137,7 @@ def _tls(folder: Path) -> ssl.SSLContext:
 class DemoResult:
     folder: Path
     database: Path
-    events: Path
+    events: Path | None  # None: they went to stdout
     csv: Path
     rounds: int
 
@@ -147,8 +149,10 @@ async def run(
     rounds: int = ROUNDS,
     say: Callable[[str], None] = print,
     while_running: Callable[[Path, float], asyncio.Future[None]] | None = None,
+    events_file: bool = True,
 ) -> DemoResult:
-    """Play the story; `while_running(database, interval)` may draw the dashboard meanwhile."""
+    """Play the story; `while_running(database, interval)` may draw the dashboard meanwhile.
+    Events go to FOLDER/events.ndjson, or to stdout without `events_file`."""
     interval = max(BASE_INTERVAL / speed, 1.0)
     world = World(_zone(), _zone(), _zone(), (_zone(), _zone()))
     ctx = _tls(folder)
@@ -161,7 +165,7 @@ async def run(
     ):
         addrs = {"nsdi-a": a.address, "nsdi-b": b.address, "ru-public": ru.address,
                  "reference-udp": ref.address}  # fmt: skip
-        config = load_config(_config(folder, addrs, doh.url, interval))
+        config = load_config(_config(folder, addrs, doh.url, interval, events_file))
         assert config.database is not None
         say(f"demo: {len(SITES)} names, {rounds} rounds every {interval:g} s; database "
             f"{config.database}")  # fmt: skip
@@ -197,7 +201,8 @@ async def run(
                     await asyncio.gather(side, return_exceptions=True)
         csv_path = folder / "changes.csv"
         _export(config.database, csv_path)
-    return DemoResult(folder, config.database, folder / "events.ndjson", csv_path, done)
+    events = folder / "events.ndjson" if events_file else None
+    return DemoResult(folder, config.database, events, csv_path, done)
 
 
 def _export(database: Path, out: Path) -> None:

@@ -35,5 +35,6 @@ async def test_demo_story_produces_the_expected_transitions(tmp_path: Path) -> N
     assert not any(r["domain"] == "www.apple.com" and r["to"] == "removed" for r in rows)
     forged = [r for r in rows if r["scope"] == "ru-public"]
     assert [(r["domain"], r["nxdomain"]) for r in forged] == [("themoscowtimes.com", "forged")]
+    assert result.events is not None
     events = [json.loads(line) for line in result.events.read_text().splitlines()]
     assert {e["id"] for e in events} == {r["event_id"] for r in rows}
