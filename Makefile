@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo check test image-smoke lint venv clean
+.PHONY: run once demo check test bench image-smoke lint venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,15 @@ check: venv
 ## test: lint, type-check and the whole test suite (installs Unbound and tmux from Debian if missing)
 test: venv
 	@./tests/ensure-tools.sh
-	$(BIN)/ruff check nsdi_tracker tests docker
-	$(BIN)/ruff format --check nsdi_tracker tests docker
+	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
+	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## bench: one tracker round over 200,000 and 1,000,000 names against NSD on loopback, with
+##        dnsperf's ceiling; prints a table, JSON in benchmarks/results/ (installs NSD, dnsperf)
+bench: venv
+	$(BIN)/python benchmarks/sweep.py
 
 ## image-smoke: replay the Docker image (install, entry command as its user, health, stop)
 ##              where no Docker engine runs; installs tini and python3-venv from Debian
@@ -46,8 +51,8 @@ image-smoke:
 	python3 docker/smoke.py
 
 lint: venv
-	$(BIN)/ruff check nsdi_tracker tests docker
-	$(BIN)/ruff format --check nsdi_tracker tests docker
+	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
+	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
 	$(BIN)/mypy
 
 clean:

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass, replace
 
 import aiohttp
-import dns.message
 
-from nsdi_tracker.wire import parse_reply
+from nsdi_tracker.wire import Query, Summary, parse_reply
 
 DOH_TYPE = "application/dns-message"
 
@@ -22,7 +21,7 @@ DOH_TYPE = "application/dns-message"
 class Exchange:
     """The result of one exchange: a matching reply, a truncation, or a failure."""
 
-    reply: dns.message.Message | None = None
+    reply: Summary | None = None
     truncated: bool = False
     timeout: bool = False
     error: str | None = None
@@ -33,7 +32,7 @@ class Exchange:
 class _UdpWaiter(asyncio.DatagramProtocol):
     """Waits for the one datagram that answers `query`, counting everything else."""
 
-    def __init__(self, query: dns.message.Message, server: tuple[str, int]) -> None:
+    def __init__(self, query: Query, server: tuple[str, int]) -> None:
         self.query = query
         self.server_ip = ipaddress.ip_address(server[0])
         self.server_port = server[1]
@@ -55,14 +54,14 @@ class _UdpWaiter(asyncio.DatagramProtocol):
         elif parsed.truncated:
             self.done.set_result(Exchange(truncated=True, ignored=self.ignored))
         else:
-            self.done.set_result(Exchange(reply=parsed.reply, ignored=self.ignored))
+            self.done.set_result(Exchange(reply=parsed.summary, ignored=self.ignored))
 
     def error_received(self, exc: Exception) -> None:
         if not self.done.done():  # e.g. ICMP port unreachable
             self.done.set_result(Exchange(error=_describe(exc), ignored=self.ignored))
 
 
-async def udp(query: dns.message.Message, host: str, port: int, timeout: float) -> Exchange:
+async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     start = time.perf_counter()
@@ -75,7 +74,7 @@ async def udp(query: dns.message.Message, host: str, port: int, timeout: float) 
     except OSError as exc:
         return Exchange(error=_describe(exc))
     try:
-        transport.sendto(query.to_wire(), (host, port))
+        transport.sendto(query.wire, (host, port))
         try:
             result = await asyncio.wait_for(asyncio.shield(waiter.done), timeout)
         except TimeoutError:
@@ -86,7 +85,7 @@ async def udp(query: dns.message.Message, host: str, port: int, timeout: float) 
 
 
 async def stream(
-    query: dns.message.Message,
+    query: Query,
     host: str,
     port: int,
     timeout: float,
@@ -102,14 +101,14 @@ async def stream(
             reader, writer = await asyncio.open_connection(
                 host, port, ssl=tls, server_hostname=server_hostname if tls else None
             )
-            wire = query.to_wire()
+            wire = query.wire
             writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
             while True:
                 (length,) = struct.unpack("!H", await reader.readexactly(2))
                 parsed = parse_reply(query, await reader.readexactly(length))
-                if parsed.reply is not None:
-                    return _timed(Exchange(reply=parsed.reply, ignored=ignored), start)
+                if parsed.summary is not None:
+                    return _timed(Exchange(reply=parsed.summary, ignored=ignored), start)
                 ignored += 1  # a stream reply is never truncated in a way we could act on
     except TimeoutError:
         return _timed(Exchange(timeout=True, ignored=ignored), start)
@@ -123,7 +122,7 @@ async def stream(
 
 
 async def doh(
-    query: dns.message.Message,
+    query: Query,
     session: aiohttp.ClientSession,
     url: str,
     timeout: float,
@@ -134,7 +133,7 @@ async def doh(
     try:
         async with session.post(
             url,
-            data=query.to_wire(),
+            data=query.wire,
             headers={"content-type": DOH_TYPE, "accept": DOH_TYPE},
             timeout=aiohttp.ClientTimeout(total=timeout),
             ssl=tls if tls is not None else True,
@@ -149,9 +148,9 @@ async def doh(
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         return _timed(Exchange(error=_describe(exc)), start)
     parsed = parse_reply(query, body)
-    if parsed.reply is None:
+    if parsed.summary is None:
         return _timed(Exchange(error=parsed.mismatch or "no reply", ignored=1), start)
-    return _timed(Exchange(reply=parsed.reply), start)
+    return _timed(Exchange(reply=parsed.summary), start)
 
 
 def tls_context(ca_file: str | None = None) -> ssl.SSLContext:

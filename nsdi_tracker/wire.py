@@ -1,7 +1,11 @@
-"""DNS wire format: build a query, read a reply into an Observation. No sockets here."""
+"""DNS wire format: build a query, read a reply into an Observation. No sockets here.
+
+The hot path is fastwire; dnspython reads what fastwire leaves to it.
+"""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import dns.edns
@@ -13,56 +17,136 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from nsdi_tracker import fastwire
 from nsdi_tracker.model import Authority, Flags, Observation, Outcome
 
-EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids IP fragmentation
+EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
 _MAX_CHAIN = 16
 
 _RCODE_OUTCOME = {
-    dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
-    dns.rcode.SERVFAIL: Outcome.SERVFAIL,
-    dns.rcode.REFUSED: Outcome.REFUSED,
+    "NXDOMAIN": Outcome.NXDOMAIN,
+    "SERVFAIL": Outcome.SERVFAIL,
+    "REFUSED": Outcome.REFUSED,
 }
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def make_query(qname: str, qtype: str, *, zero_id: bool = False) -> dns.message.QueryMessage:
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One question as sent: its ID, name and type, and the wire bytes."""
+
+    id: int
+    qname: str  # lower case, as the watchlist holds it
+    qtype: str  # "A" or "AAAA"
+    rdtype: int
+    qname_key: bytes  # the name as fastwire compares it: lower-case dotted, no final dot
+    wire: bytes
+
+
+def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool = False) -> Query:
     """A recursive query with EDNS and the DO bit, so a denial proof (NSEC/NSEC3) can come back.
 
-    DoH asks with ID 0 (RFC 8484 section 4.1) so that HTTP caches can share answers.
+    DoH asks with ID 0 (RFC 8484 section 4.1) so that HTTP caches can share answers. Built by
+    fastwire (the same bytes dnspython would send) unless the name needs dnspython's encoder.
     """
-    query = dns.message.make_query(qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True)
-    if zero_id:
-        query.id = 0
-    return query
+    ident = 0 if zero_id else (qid if qid is not None else secrets.randbelow(65536))
+    rdtype = fastwire.QTYPES.get(qtype) or dns.rdatatype.from_text(qtype)
+    try:
+        key = qname.rstrip(".").encode("ascii")
+        if key != key.lower() or not _SAFE.issuperset(key):
+            raise ValueError(qname)
+        data = fastwire.build_query(ident, fastwire.encode_name(qname), rdtype)
+    except (ValueError, UnicodeError):
+        message = dns.message.make_query(
+            qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
+        )
+        message.id = ident
+        data = message.to_wire()
+        key = message.question[0].name.to_text(omit_final_dot=True).lower().encode()
+    return Query(ident, qname, qtype, rdtype, key, data)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What an observation keeps of a reply (both parsers produce this)."""
+
+    rcode: str
+    flags: Flags
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+    min_ttl: int | None
+    authority: Authority
+    ede: tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
     """What a datagram or stream message turned out to be, relative to the query it may answer."""
 
-    reply: dns.message.Message | None  # a reply to our query, or None
+    summary: Summary | None  # a reply to our query, or None
     truncated: bool = False  # TC set: ask again over TCP
     mismatch: str | None = None  # why this message was ignored
+    slow: bool = False  # read by dnspython
 
 
-def parse_reply(query: dns.message.Message, wire: bytes) -> Parsed:
+def parse_reply(query: Query, wire: bytes) -> Parsed:
     """Accept a message only if it is a response to `query`: same ID, opcode and question."""
+    fast = fastwire.read(query, wire)
+    if isinstance(fast, Summary):
+        return Parsed(summary=fast)
+    if isinstance(fast, fastwire.Mismatch):
+        return Parsed(summary=None, mismatch=fast.reason)
+    if fast == fastwire.TRUNCATED:
+        return Parsed(summary=None, truncated=True)
+    return _parse_slow(query, wire)
+
+
+def _parse_slow(query: Query, wire: bytes) -> Parsed:
     try:
         reply = dns.message.from_wire(wire, raise_on_truncation=True)
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]
         if partial is not None and partial.id == query.id and partial.flags & dns.flags.QR:
-            return Parsed(reply=None, truncated=True)
-        return Parsed(reply=None, mismatch="truncated reply that does not match the query")
+            return Parsed(summary=None, truncated=True, slow=True)
+        return Parsed(summary=None, mismatch="truncated reply that does not match the query")
     except (dns.exception.DNSException, ValueError, IndexError, UnicodeError) as exc:
-        return Parsed(reply=None, mismatch=f"malformed: {type(exc).__name__}")
-    if not query.is_response(reply):
-        return Parsed(reply=None, mismatch="id, opcode or question does not match the query")
-    return Parsed(reply=reply)
+        return Parsed(summary=None, mismatch=f"malformed: {type(exc).__name__}", slow=True)
+    if not _answers(reply, query):
+        return Parsed(summary=None, mismatch="id, opcode or question does not match the query")
+    return Parsed(summary=summarize(reply, query.qname, query.qtype), slow=True)
+
+
+def _answers(reply: dns.message.Message, query: Query) -> bool:
+    if reply.id != query.id or not reply.flags & dns.flags.QR or reply.opcode() != 0:
+        return False
+    if len(reply.question) != 1:
+        return False
+    q = reply.question[0]
+    name = q.name.to_text(omit_final_dot=True).lower().encode()
+    return name == query.qname_key and q.rdtype == query.rdtype and q.rdclass == 1
+
+
+def summarize(reply: dns.message.Message, qname: str, qtype: str) -> Summary:
+    """The Summary of a reply parsed by dnspython (the reference for fastwire)."""
+    addresses, chain, min_ttl = _follow(reply, dns.name.from_text(qname), qtype)
+    return Summary(
+        rcode=dns.rcode.to_text(reply.rcode()),
+        flags=Flags(
+            aa=bool(reply.flags & dns.flags.AA),
+            tc=bool(reply.flags & dns.flags.TC),
+            ra=bool(reply.flags & dns.flags.RA),
+            ad=bool(reply.flags & dns.flags.AD),
+        ),
+        addresses=addresses,
+        cname_chain=chain,
+        min_ttl=min_ttl,
+        authority=_authority(reply),
+        ede=_ede(reply),
+    )
 
 
 def observe(
-    reply: dns.message.Message,
+    reply: Summary,
     *,
     resolver: str,
     qname: str,
@@ -73,20 +157,12 @@ def observe(
     ignored: int = 0,
 ) -> Observation:
     """Turn an accepted reply into an observation with every piece of evidence kept."""
-    rcode = reply.rcode()
-    flags = Flags(
-        aa=bool(reply.flags & dns.flags.AA),
-        tc=bool(reply.flags & dns.flags.TC),
-        ra=bool(reply.flags & dns.flags.RA),
-        ad=bool(reply.flags & dns.flags.AD),
-    )
-    addresses, chain, min_ttl = _follow(reply, dns.name.from_text(qname), qtype)
-    if rcode == dns.rcode.NOERROR:
-        outcome = Outcome.ANSWER if addresses else Outcome.NODATA
+    if reply.rcode == "NOERROR":
+        outcome = Outcome.ANSWER if reply.addresses else Outcome.NODATA
         error = None
     else:
-        outcome = _RCODE_OUTCOME.get(rcode, Outcome.ERROR)
-        error = None if outcome is not Outcome.ERROR else f"rcode {dns.rcode.to_text(rcode)}"
+        outcome = _RCODE_OUTCOME.get(reply.rcode, Outcome.ERROR)
+        error = None if outcome is not Outcome.ERROR else f"rcode {reply.rcode}"
     return Observation(
         resolver=resolver,
         qname=qname,
@@ -95,13 +171,13 @@ def observe(
         transport=transport,
         attempts=attempts,
         latency_ms=latency_ms,
-        rcode=dns.rcode.to_text(rcode),
-        flags=flags,
-        addresses=addresses,
-        cname_chain=chain,
-        min_ttl=min_ttl,
-        authority=_authority(reply),
-        ede=_ede(reply),
+        rcode=reply.rcode,
+        flags=reply.flags,
+        addresses=reply.addresses,
+        cname_chain=reply.cname_chain,
+        min_ttl=reply.min_ttl,
+        authority=reply.authority,
+        ede=reply.ede,
         error=error,
         ignored=ignored,
     )

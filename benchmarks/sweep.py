@@ -1,0 +1,320 @@
+"""Sweep benchmark: one full tracker round over N names against NSD on loopback.
+
+    make bench                      # or: .venv/bin/python benchmarks/sweep.py [--names N]
+
+Installs NSD and dnsperf from Debian if missing (as root), writes a zone of N names (70% with
+an A record, 30% absent, so NXDOMAIN) and serves it from NSD on 127.0.0.1 and a high port,
+pinned to one CPU where possible. Measures the server's ceiling with dnsperf (-l 10) against
+the same names, then runs the real `nsdi-tracker run --once` over the names as a plain-text
+watchlist against two resolvers on that server (one national, one reference), twice: a first
+round and an unchanged second one. Then the same for the large watchlist (default 1,000,000
+names; memory and storage). Prints a table, writes JSON under benchmarks/results/, and stops
+every server it started. Every run is bounded by --limit seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ZONE = "bench.test"
+CONTROLS = ("c1", "c2", "c3")
+
+
+@dataclass
+class RoundFigures:
+    names: int
+    queries: int = 0
+    seconds: float = 0.0
+    qps: float = 0.0
+    cpu_us_per_query: float = 0.0
+    peak_rss_mb: float = 0.0
+    db_bytes_first: int = 0
+    db_bytes_second: int = 0
+    timeouts: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    finished: bool = True
+    note: str = ""
+
+
+def ensure_tools() -> None:
+    missing = [p for p, exe in (("nsd", "nsd"), ("dnsperf", "dnsperf")) if not shutil.which(exe)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"bench needs: sudo apt-get install {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    policy = Path("/usr/sbin/policy-rc.d")
+    own = not policy.exists()
+    if own:  # Debian's maintainer scripts must not start the packaged NSD on port 53
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            check=True, env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        if own:
+            policy.unlink()
+
+
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(port)
+    raise SystemExit("no free port for UDP and TCP")
+
+
+def name(i: int) -> str:
+    return f"n{i:07d}.{ZONE}"
+
+
+def write_zone(folder: Path, n: int) -> Path:
+    """70% of the names get an A record; the rest do not exist."""
+    path = folder / f"{ZONE}.zone"
+    with path.open("w") as f:
+        f.write(f"$ORIGIN {ZONE}.\n$TTL 300\n")
+        f.write("@ SOA ns hostmaster 1 3600 600 86400 300\n@ NS ns\nns A 127.0.0.1\n")
+        for c in CONTROLS:
+            f.write(f"{c} A 192.0.2.1\n")
+        for i in range(n):
+            if i % 10 < 7:
+                f.write(f"n{i:07d} A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+    return path
+
+
+def start_nsd(folder: Path, zone: Path, port: int) -> subprocess.Popen[bytes]:
+    conf = folder / "nsd.conf"
+    conf.write_text(
+        f"""server:
+    ip-address: 127.0.0.1@{port}
+    port: {port}
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "{folder}"
+    database: ""
+    zonelistfile: "{folder}/zone.list"
+    xfrdfile: "{folder}/xfrd.state"
+    pidfile: "{folder}/nsd.pid"
+    logfile: "{folder}/nsd.log"
+    verbosity: 0
+    hide-version: yes
+    refuse-any: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {ZONE}
+    zonefile: "{zone}"
+"""
+    )
+    cmd = ["nsd", "-d", "-c", str(conf)]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]  # the server on one CPU, the client on the other
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120  # a big zone takes a while to load
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"nsd exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        if _answers(port):
+            return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("nsd did not answer within 120 s")
+
+
+def _answers(port: int) -> bool:
+    query = (
+        bytes.fromhex("abcd01000001000000000000")
+        + b"".join(bytes([len(p)]) + p.encode() for p in ("c1", *ZONE.split(".")))
+        + b"\x00\x00\x01\x00\x01"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.3)
+        try:
+            s.sendto(query, ("127.0.0.1", port))
+            return s.recv(512)[:2] == b"\xab\xcd"
+        except OSError:
+            return False
+
+
+def dnsperf(folder: Path, port: int, n: int, seconds: int) -> float:
+    data = folder / "queries.txt"
+    with data.open("w") as f:
+        for i in range(n):
+            f.write(f"{name(i)} A\n{name(i)} AAAA\n")
+    out = subprocess.run(
+        ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds),
+         "-c", "4", "-q", "500"],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )  # fmt: skip
+    match = re.search(r"Queries per second:\s+([\d.]+)", out.stdout)
+    if not match:
+        raise SystemExit(f"dnsperf: no figure in its output:\n{out.stdout}\n{out.stderr}")
+    return float(match[1])
+
+
+def write_config(folder: Path, port: int, n: int) -> Path:
+    (folder / f"names-{n}.txt").write_text("".join(name(i) + "\n" for i in range(n)))
+    controls = ", ".join(f'"{c}.{ZONE}"' for c in CONTROLS)
+    lines = [
+        f'watchlists = ["names-{n}.txt"]',
+        f"controls = [{controls}]",
+        f'negative_control_zone = "{ZONE}"',
+        "retain_days = 0",
+        '[[sink]]\ntype = "log"\npath = "events.ndjson"',
+    ]
+    for resolver, role in (("nsdi", "national"), ("ref", "reference")):
+        lines.append(
+            f'[[resolver]]\nname = "{resolver}"\nrole = "{role}"\n'
+            f'address = "127.0.0.1:{port}"\ntimeout = 2.0\nretries = 1\nmax_inflight = 512'
+        )
+    config = folder / f"bench-{n}.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+
+
+def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float, bool]:
+    """Run `nsdi-tracker run --once`; (wall s, cpu s, peak RSS MB, finished)."""
+    cmd = [sys.executable, "-m", "nsdi_tracker", "run", "--once", "-c", str(config),
+           "--db", str(db), "--deliver-timeout", "1", "--log-format", "text"]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finished = True
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - start > limit:
+            proc.send_signal(signal.SIGTERM)
+            pid, status, usage = os.wait4(proc.pid, 0)
+            finished = False
+            break
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if finished and os.waitstatus_to_exitcode(status) != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"round failed: {err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, finished
+
+
+def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
+    config = write_config(folder, port, n)
+    db = folder / f"bench-{n}.db"
+    fig = RoundFigures(names=n)
+    wall, cpu, rss, done = one_round(config, db, limit)
+    fig.db_bytes_first = db_bytes(db)
+    fig.peak_rss_mb = round(rss, 1)
+    fig.finished = done
+    if not done:
+        fig.note = f"first round cut off after {limit:g} s"
+        return fig
+    with sqlite3.connect(db) as conn:
+        queries, outcomes = conn.execute(
+            "SELECT queries, outcomes FROM rounds ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    fig.queries = queries
+    fig.outcomes = json.loads(outcomes)
+    fig.timeouts = fig.outcomes.get("timeout", 0) + fig.outcomes.get("error", 0)
+    fig.seconds = round(wall, 2)
+    fig.qps = round(queries / wall, 1)
+    fig.cpu_us_per_query = round(cpu / queries * 1e6, 1)
+    _, _, rss2, done2 = one_round(config, db, limit)
+    fig.peak_rss_mb = round(max(rss, rss2), 1)
+    fig.db_bytes_second = db_bytes(db) - fig.db_bytes_first
+    if not done2:
+        fig.note = "second round cut off"
+    return fig
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--names", type=int, default=200_000)
+    parser.add_argument("--large", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--dnsperf-seconds", type=int, default=10)
+    parser.add_argument("--limit", type=float, default=900, help="seconds per round, at most")
+    args = parser.parse_args()
+    ensure_tools()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per query in flight
+    folder = Path(tempfile.mkdtemp(prefix="nsdi-bench-"))
+    biggest = max(args.names, args.large)
+    port = free_port()
+    t0 = time.perf_counter()
+    nsd = start_nsd(folder, write_zone(folder, biggest), port)
+    print(f"bench: NSD on 127.0.0.1:{port} with {biggest:,} names, loaded in "
+          f"{time.perf_counter() - t0:.0f} s; work folder {folder}", flush=True)  # fmt: skip
+    try:
+        ceiling = dnsperf(folder, port, args.names, args.dnsperf_seconds)
+        print(f"bench: dnsperf {ceiling:,.0f} queries/s", flush=True)
+        runs = [measure(folder, port, args.names, args.limit)]
+        if args.large:
+            runs.append(measure(folder, port, args.large, args.limit))
+    finally:
+        nsd.send_signal(signal.SIGTERM)
+        try:
+            nsd.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            nsd.kill()
+    print_table(runs, ceiling)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    out = results / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"dnsperf_qps": ceiling, "cpus": os.cpu_count(),
+                               "runs": [asdict(r) for r in runs]}, indent=2))  # fmt: skip
+    print(f"bench: results in {out}")
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+def print_table(runs: list[RoundFigures], ceiling: float) -> None:
+    rows = [
+        ("names", lambda r: f"{r.names:,}"),
+        ("queries", lambda r: f"{r.queries:,}"),
+        ("wall time", lambda r: f"{r.seconds:.1f} s"),
+        ("queries/s", lambda r: f"{r.qps:,.0f}"),
+        ("vs dnsperf", lambda r: f"{r.qps / ceiling:.2f} x" if ceiling else "-"),
+        ("CPU per query", lambda r: f"{r.cpu_us_per_query:.1f} us"),
+        ("peak RSS", lambda r: f"{r.peak_rss_mb:.0f} MB"),
+        ("timeouts + errors", lambda r: f"{r.timeouts:,}"),
+        ("DB after round 1", lambda r: f"{r.db_bytes_first / 1e6:.1f} MB"),
+        ("DB added by round 2", lambda r: f"{r.db_bytes_second / 1e3:.1f} KB"),
+        ("note", lambda r: r.note or "-"),
+    ]
+    print(f"\n{'':<22}" + "".join(f"{r.names:>16,}" for r in runs))
+    for label, get in rows:
+        print(f"{label:<22}" + "".join(f"{get(r):>16}" for r in runs))
+    print(f"{'dnsperf ceiling':<22}{ceiling:>16,.0f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The hot path's DNS codec: build a query, read a reply into a Summary, in a few microseconds.
+
+dnspython's message objects cost 100-1000 us per reply (every record becomes objects), which
+caps a sweep at a few thousand queries a second. This module reads only what an observation
+needs: header, question, the answer section's A/AAAA/CNAME records, whether the authority
+section has an SOA (and its owner), and EDNS Extended DNS Errors. Anything it does not fully
+understand (DNSSEC records, unusual names, types or classes, several OPT records, IPv4-mapped
+IPv6, an unknown rcode, malformed data) returns FALLBACK and `wire.parse_reply` hands the
+bytes to dnspython. A differential test holds the two paths to the same Summary.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from nsdi_tracker.wire import Query, Summary
+
+A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
+# DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY), which signed zones send because we set the
+# DO bit, go to dnspython: it checks their data strictly (no compression in NSEC, digest
+# sizes), and a reader that skipped it would accept what dnspython rejects.
+QTYPES: Final = {"A": A, "AAAA": AAAA}
+IN = 1
+EDE = 15
+QR, AA, TC, RD, RA, AD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020
+RCODES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
+                 5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
+                 10: "NOTZONE", 16: "BADVERS"}  # fmt: skip
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_HEADER = struct.Struct("!HHHHHH")
+_RR = struct.Struct("!HHIH")
+EDNS_PAYLOAD = 1232
+
+
+class _Fallback(Exception):
+    """This message needs the full parser."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    reason: str
+
+
+TRUNCATED: Final = "truncated"
+FALLBACK: Final = "fallback"
+
+
+def encode_name(name: str) -> bytes:
+    """A lower-case name (as watchlists hold them) in wire format; ValueError if it cannot be."""
+    out = bytearray()
+    for label in name.rstrip(".").split(".") if name not in ("", ".") else []:
+        raw = label.encode("ascii")
+        if not 0 < len(raw) < 64:
+            raise ValueError(f"bad label in {name!r}")
+        out.append(len(raw))
+        out += raw
+    out.append(0)
+    if len(out) > 255:
+        raise ValueError(f"{name!r} is too long")
+    return bytes(out)
+
+
+def build_query(qid: int, qname_wire: bytes, rdtype: int) -> bytes:
+    """What dnspython's make_query(use_edns=0, payload=1232, want_dnssec=True) sends: RD set,
+    one question, an OPT record with the DO bit."""
+    return (
+        _HEADER.pack(qid, RD, 1, 0, 0, 1)
+        + qname_wire
+        + struct.pack("!HH", rdtype, IN)
+        + b"\x00"
+        + _RR.pack(OPT, EDNS_PAYLOAD, 0x8000, 0)
+    )
+
+
+def read(query: Query, data: bytes) -> Summary | Mismatch | str:
+    """A Summary of a reply to `query`, a Mismatch, TRUNCATED, or FALLBACK."""
+    try:
+        return _read(query, data)
+    except _Fallback:
+        return FALLBACK
+    except (struct.error, IndexError, ValueError):
+        return FALLBACK  # malformed, or beyond this reader: dnspython decides what it is
+
+
+def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
+    from nsdi_tracker.model import Authority, Flags
+    from nsdi_tracker.wire import Summary
+
+    qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data, 0)
+    if qid != query.id or not flags & QR or (flags >> 11) & 0xF != 0:
+        return Mismatch("id, opcode or question does not match the query")
+    if qd != 1:
+        raise _Fallback
+    name, pos = _name(data, 12)
+    rdtype, rdclass = struct.unpack_from("!HH", data, pos)
+    pos += 4
+    if name != query.qname_key or rdtype != query.rdtype or rdclass != IN:
+        return Mismatch("id, opcode or question does not match the query")
+    if flags & TC:
+        return TRUNCATED
+    answers: list[tuple[bytes, int, int, bytes | int]] = []  # owner, type, ttl, rdata or pos
+    soa_zone: bytes | None = None
+    ede: list[tuple[int, str]] = []
+    ext_rcode = 0
+    opts = 0
+    for section, count in ((1, an), (2, ns), (3, ar)):
+        for _ in range(count):
+            owner, pos = _name(data, pos)
+            rtype, rclass, ttl, rdlen = _RR.unpack_from(data, pos)
+            pos += 10
+            if ttl > 0x7FFFFFFF and rtype != OPT:
+                ttl = 0  # RFC 2181 section 8: a TTL with the top bit set means zero
+            end = pos + rdlen
+            if end > len(data):
+                raise _Fallback
+            if rtype == OPT:
+                opts += 1
+                if section != 3 or owner != b"" or opts > 1:
+                    raise _Fallback
+                ext_rcode = ttl >> 24
+                if (ttl >> 16) & 0xFF:  # an EDNS version we did not ask for
+                    raise _Fallback
+                ede += _ede(data, pos, end)
+            elif rclass != IN:
+                raise _Fallback
+            elif rtype in (A, AAAA):
+                if rdlen != (4 if rtype == A else 16):
+                    raise _Fallback
+                if section == 1:
+                    answers.append((owner, rtype, ttl, data[pos:end]))
+            elif rtype in (CNAME, NS):
+                target, after = _name(data, pos)
+                if after != end:
+                    raise _Fallback
+                if section == 1 and rtype == CNAME:
+                    answers.append((owner, CNAME, ttl, target))
+            elif rtype == SOA:
+                _, after = _name(data, pos)
+                _, after = _name(data, after)
+                if after + 20 != end:
+                    raise _Fallback
+                if section == 2 and soa_zone is None:
+                    soa_zone = owner
+            else:
+                raise _Fallback  # DNSSEC data, or a type this reader does not know
+            pos = end
+    if pos != len(data):
+        raise _Fallback  # trailing bytes: dnspython says what that is
+    rcode = (ext_rcode << 4) | (flags & 0xF)
+    if rcode not in RCODES:
+        raise _Fallback
+    addresses, chain, min_ttl = _follow(answers, query.qname_key, query.rdtype)
+    return Summary(
+        rcode=RCODES[rcode],
+        flags=Flags(aa=bool(flags & AA), tc=False, ra=bool(flags & RA), ad=bool(flags & AD)),
+        addresses=addresses,
+        cname_chain=chain,
+        min_ttl=min_ttl,
+        authority=Authority(
+            soa=soa_zone is not None,
+            nsec=False,  # NSEC and NSEC3 are read by dnspython
+            soa_zone=None if soa_zone is None else (_text(soa_zone) or "."),
+        ),
+        ede=tuple(ede),
+    )
+
+
+def _follow(
+    answers: list[tuple[bytes, int, int, bytes | int]], qname: bytes, rdtype: int
+) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
+    """As wire._follow: from qname through CNAMEs to the asked type's addresses."""
+    current = qname
+    chain: list[str] = []
+    ttls: list[int] = []
+    for _ in range(16):
+        found = [(ttl, rd) for owner, t, ttl, rd in answers if owner == current and t == rdtype]
+        if found:
+            ttls.append(min(ttl for ttl, _ in found))
+            texts = {_address(rd) for _, rd in found}  # type: ignore[arg-type]
+            return tuple(sorted(texts)), tuple(chain), min(ttls)
+        aliases = [(ttl, rd) for owner, t, ttl, rd in answers if owner == current and t == CNAME]
+        if not aliases:
+            break
+        if len(aliases) > 1:
+            raise _Fallback
+        ttl, target = aliases[0]
+        ttls.append(ttl)
+        assert isinstance(target, bytes)
+        current = target
+        chain.append(_text(target))
+    return (), tuple(chain), (min(ttls) if ttls else None)
+
+
+def _address(rdata: bytes) -> str:
+    if len(rdata) == 4:
+        return "%d.%d.%d.%d" % tuple(rdata)  # noqa: UP031 - the fastest spelling
+    if rdata[:12] in (b"\x00" * 10 + b"\xff\xff", b"\x00" * 12):
+        raise _Fallback  # IPv4-mapped or -compatible: dnspython writes those its own way
+    import ipaddress
+
+    return ipaddress.IPv6Address(rdata).compressed
+
+
+def _name(data: bytes, pos: int) -> tuple[bytes, int]:
+    """A name as lower-case dotted bytes without the final dot (b"" for the root), and the
+    position after it; compression pointers followed, at most 64 of them."""
+    labels: list[bytes] = []
+    end = -1
+    jumps = 0
+    length = 0
+    while True:
+        n = data[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n >= 0xC0:
+            if end < 0:
+                end = pos + 2
+            jumps += 1
+            target = ((n & 0x3F) << 8) | data[pos + 1]
+            if jumps > 64 or target >= pos:
+                raise _Fallback
+            pos = target
+            continue
+        if n > 63:
+            raise _Fallback
+        label = data[pos + 1 : pos + 1 + n].lower()
+        if len(label) != n or not _SAFE.issuperset(label):
+            raise _Fallback  # escapes and odd bytes: dnspython's text form decides
+        labels.append(label)
+        length += n + 1
+        if length > 254:
+            raise _Fallback
+        pos += 1 + n
+    return b".".join(labels), (end if end >= 0 else pos)
+
+
+def _text(name: bytes) -> str:
+    return name.decode("ascii")
+
+
+def _ede(data: bytes, pos: int, end: int) -> list[tuple[int, str]]:
+    out = []
+    while pos < end:
+        code, length = struct.unpack_from("!HH", data, pos)
+        pos += 4
+        if pos + length > end:
+            raise _Fallback
+        if code == EDE:
+            if length < 2:
+                raise _Fallback
+            (info,) = struct.unpack_from("!H", data, pos)
+            raw = data[pos + 2 : pos + length]
+            if b"\x00" in raw:
+                raise _Fallback
+            out.append((info, raw.decode("utf-8")))  # UnicodeDecodeError: a ValueError
+        pos += length
+    return out
