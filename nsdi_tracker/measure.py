@@ -58,11 +58,7 @@ async def measure(
     rng = rng or random.Random()
     negative_name = f"nsdi-tracker-{rng.getrandbits(48):012x}.{config.negative_control_zone}"
     started = now()
-    async with _doh_session(config.resolvers) as session:
-        clients = {
-            r.name: ResolverClient(r, session if r.transport is Transport.DOH else None)
-            for r in config.resolvers
-        }
+    async with _doh_session(config.resolvers) as session, _clients(config, session) as clients:
         # Controls first: they decide whether each resolver's answers can be trusted this round.
         checks = [(name, "A") for name in (*config.controls, negative_name)]
         pre = await _sweep(clients, {n: checks for n in clients})
@@ -94,7 +90,7 @@ async def measure(
                 if j.verdict is Verdict.REMOVED:
                     again.setdefault(name, []).extend((result.entry.domain, t) for t in QTYPES)
         if again:
-            reasked = await _sweep(clients, again)
+            reasked = await _sweep(clients, again, fresh=True)
             found.update({k: replace(o, reasked=True) for k, o in reasked.items()})
             redo = {d for jobs_ in again.values() for d, _ in jobs_}
             judged = [judge(r.entry) if r.entry.domain in redo else r for r in judged]
@@ -145,6 +141,8 @@ async def _sweep(
     clients: dict[str, ResolverClient],
     jobs: Mapping[str, Sequence[tuple[str, str]]],
     progress: Progress | None = None,
+    *,
+    fresh: bool = False,
 ) -> dict[tuple[str, str, str], Observation]:
     """Ask each resolver its (name, type) jobs with at most max_inflight workers per resolver.
 
@@ -157,7 +155,9 @@ async def _sweep(
     async def worker(client: ResolverClient, todo: Iterator[tuple[str, str]]) -> None:
         nonlocal done
         for qname, qtype in todo:
-            results[(client.spec.name, qname, qtype)] = await client.query(qname, qtype)
+            results[(client.spec.name, qname, qtype)] = await client.query(
+                qname, qtype, fresh=fresh
+            )
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -168,6 +168,21 @@ async def _sweep(
             for _ in range(min(clients[name].spec.max_inflight, len(todo))):
                 group.create_task(worker(clients[name], it))
     return results
+
+
+@asynccontextmanager
+async def _clients(
+    config: Config, session: aiohttp.ClientSession
+) -> AsyncIterator[dict[str, ResolverClient]]:
+    clients = {
+        r.name: ResolverClient(r, session if r.transport is Transport.DOH else None)
+        for r in config.resolvers
+    }
+    try:
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()  # the UDP pools' sockets; their stray replies join the counters
 
 
 @asynccontextmanager

@@ -52,6 +52,9 @@ class ResolverClient:
         self.session = session
         self.counters = Counters()
         self._inflight = asyncio.Semaphore(spec.max_inflight)
+        self._pool = (
+            transport.UdpPool(spec.host, spec.port) if spec.transport is Transport.UDP else None
+        )
         self._limiter = RateLimiter(spec.qps)
         self._tls = (
             transport.tls_context(str(spec.ca_file) if spec.ca_file else None)
@@ -59,12 +62,14 @@ class ResolverClient:
             else None
         )
 
-    async def query(self, qname: str, qtype: str) -> Observation:
-        """Ask until a usable answer or the retries run out; each attempt on a fresh socket."""
+    async def query(self, qname: str, qtype: str, *, fresh: bool = False) -> Observation:
+        """Ask until a usable answer or the retries run out. Over UDP the first attempt goes
+        through the shared socket pool unless `fresh`; every retry uses a fresh socket."""
         ignored = 0
         obs: Observation | None = None
         for attempt in range(1, self.spec.retries + 2):
-            obs = await self._attempt(qname, qtype, attempt)  # carries its attempt number
+            pooled = attempt == 1 and not fresh
+            obs = await self._attempt(qname, qtype, attempt, pooled)  # with its attempt number
             ignored += obs.ignored
             if obs.outcome not in RETRYABLE:
                 break
@@ -74,7 +79,19 @@ class ResolverClient:
         self.counters.ignored += ignored
         return final
 
-    async def _attempt(self, qname: str, qtype: str, attempt: int) -> Observation:
+    async def __aenter__(self) -> ResolverClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self.counters.ignored += self._pool.ignored
+            self._pool.ignored = 0
+            self._pool.close()
+
+    async def _attempt(self, qname: str, qtype: str, attempt: int, pooled: bool) -> Observation:
         spec = self.spec
         query = make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
         async with self._inflight:
@@ -82,7 +99,10 @@ class ResolverClient:
             self.counters.queries += 1
             used = str(spec.transport)
             if spec.transport is Transport.UDP:
-                ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
+                if pooled and self._pool is not None:
+                    ex = await self._pool.exchange(qname, qtype, spec.timeout)
+                else:
+                    ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
                 if ex.truncated:
                     self.counters.queries += 1
                     tcp = await transport.stream(query, spec.host, spec.port, spec.timeout)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import secrets
 import socket
 import ssl
 import struct
@@ -12,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import aiohttp
 
-from nsdi_tracker.wire import Query, Summary, parse_reply
+from nsdi_tracker.wire import Query, Summary, make_query, parse_reply
 
 DOH_TYPE = "application/dns-message"
 
@@ -82,6 +84,111 @@ async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
     finally:
         transport.close()
     return _timed(result, start)
+
+
+POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
+RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
+
+
+class _PoolSocket(asyncio.DatagramProtocol):
+    """One socket of a pool: many queries in flight at once, told apart by message ID."""
+
+    def __init__(self, pool: UdpPool) -> None:
+        self.pool = pool
+        self.waiting: dict[int, tuple[Query, asyncio.Future[Exchange], list[int]]] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if str(addr[0]).split("%", 1)[0] != self.pool.server_ip or addr[1] != self.pool.port:
+            self.pool.ignored += 1  # from someone else: counted, never read
+            return
+        entry = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
+        if entry is None:
+            self.pool.ignored += 1  # no query of ours has that ID (late, or forged)
+            return
+        query, done, ignored = entry
+        parsed = parse_reply(query, data)
+        if parsed.mismatch is not None:
+            ignored[0] += 1
+        elif parsed.truncated:
+            done.set_result(Exchange(truncated=True, ignored=ignored[0]))
+        else:
+            done.set_result(Exchange(reply=parsed.summary, ignored=ignored[0]))
+        if done.done():
+            del self.waiting[query.id]
+
+    def error_received(self, exc: Exception) -> None:
+        for _, done, ignored in list(self.waiting.values()):  # e.g. ICMP port unreachable
+            if not done.done():
+                done.set_result(Exchange(error=_describe(exc), ignored=ignored[0]))
+        self.waiting.clear()
+
+
+class UdpPool:
+    """A fixed set of UDP sockets to one resolver, each multiplexing its queries by ID.
+
+    One socket per query costs a socket, a bind and a transport each time, which dominates a
+    sweep. The trade-off for censorship measurement: first attempts share a few source ports;
+    a middlebox that keys on the client's port sees the same few. Retries, and re-asks of a
+    national NXDOMAIN, go out on a fresh socket (`udp`), so an answer that looks like a
+    removal is always confirmed from a new port.
+    """
+
+    def __init__(self, host: str, port: int, size: int = POOL_SOCKETS) -> None:
+        self.host, self.port, self.size = host, port, size
+        self.server_ip = str(ipaddress.ip_address(host))
+        self.ignored = 0  # replies no query of ours could claim
+        self._sockets: list[_PoolSocket] = []
+        self._next = 0
+        self._rng = secrets.SystemRandom()
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(self.size):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _PoolSocket(self), sock=sock
+            )
+            # asyncio reads each datagram into a 256 KiB buffer by default; DNS needs 64 KiB.
+            transport.max_size = 65535  # type: ignore[attr-defined]
+            proto.transport = transport
+            self._sockets.append(proto)
+
+    async def exchange(self, qname: str, qtype: str, timeout: float) -> Exchange:
+        if not self._sockets:
+            await self._open()
+        sock = self._sockets[self._next % self.size]
+        self._next += 1
+        qid = self._rng.randrange(65536)
+        while qid in sock.waiting:
+            qid = self._rng.randrange(65536)
+        query = make_query(qname, qtype, qid=qid)
+        done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
+        ignored = [0]
+        sock.waiting[qid] = (query, done, ignored)
+        start = time.perf_counter()
+        assert sock.transport is not None
+        try:
+            sock.transport.sendto(query.wire, (self.host, self.port))
+        except OSError as exc:
+            sock.waiting.pop(qid, None)
+            return _timed(Exchange(error=_describe(exc)), start)
+        try:
+            result = await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            sock.waiting.pop(qid, None)
+            result = Exchange(timeout=True, ignored=ignored[0])
+        return _timed(result, start)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            if sock.transport is not None:
+                sock.transport.close()
+        self._sockets.clear()
 
 
 async def stream(

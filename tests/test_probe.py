@@ -30,7 +30,8 @@ def spec_for(server: Any, transport: Transport = Transport.UDP, **kw: Any) -> Re
 
 
 async def ask(server: Any, name: str, qtype: str = "A", **kw: Any) -> Any:
-    return await ResolverClient(spec_for(server, **kw)).query(name, qtype)
+    async with ResolverClient(spec_for(server, **kw)) as client:
+        return await client.query(name, qtype)
 
 
 async def test_answer_with_cname_chain_and_ttl(sim: Any) -> None:
@@ -78,25 +79,39 @@ async def test_nodata_and_nxdomain_evidence(sim: Any) -> None:
 async def test_mismatched_replies_are_ignored_and_counted(
     sim: Any, noise: tuple[Noise, ...], count: int
 ) -> None:
-    """Spoofed, stray and malformed datagrams before the real reply never become the answer."""
+    """Spoofed, stray and malformed datagrams before the real reply never become the answer.
+
+    On a fresh socket each is counted on the observation. On the shared pool, a datagram that
+    carries one of our IDs is counted on that query's observation; one that no query can
+    claim (another port, another ID, not DNS) goes to the resolver's counters."""
     zone = Zone()
     # The noise carries NXDOMAIN-looking content for the first three kinds; only the real
     # reply has the address.
     zone.set("site.com", answer("151.101.1.80", noise=noise))
-    obs = await ask(await sim(zone), "site.com")
-    assert obs.outcome is Outcome.ANSWER
-    assert obs.addresses == ("151.101.1.80",)
-    assert obs.ignored == count
+    server = await sim(zone)
+    async with ResolverClient(spec_for(server)) as client:
+        fresh = await client.query("site.com", "A", fresh=True)
+        pooled = await client.query("site.com", "A")
+    for obs in (fresh, pooled):
+        assert obs.outcome is Outcome.ANSWER
+        assert obs.addresses == ("151.101.1.80",)
+    assert fresh.ignored == count
+    assert client.counters.ignored - fresh.ignored == count  # the pooled query: all counted
+    if noise == (Noise.WRONG_QUESTION,):
+        assert pooled.ignored == 1  # our ID, another question: this query's evidence
 
 
 async def test_only_spoofed_reply_times_out(sim: Any) -> None:
     """A reply from the wrong port alone is not an answer: the query times out, counted."""
     zone = Zone()
     zone.set("site.com", answer("151.101.1.80", noise=(Noise.OTHER_PORT,), silent=True))
-    obs = await ask(await sim(zone), "site.com", timeout=0.2, retries=1)
+    async with ResolverClient(spec_for(await sim(zone), timeout=0.2, retries=1)) as client:
+        obs = await client.query("site.com", "A")
     assert obs.outcome is Outcome.TIMEOUT
     assert obs.attempts == 2
-    assert obs.ignored == 2
+    # The retry's fresh socket counts its spoof on the observation; the pool's first attempt
+    # could not tell whose it was, so the resolver's counters have it.
+    assert obs.ignored == 1 and client.counters.ignored == 2
 
 
 async def test_retries_use_a_fresh_source_port(sim: Any) -> None:
@@ -198,10 +213,10 @@ async def test_rate_limit_is_honoured(sim: Any) -> None:
     zone = Zone()
     for i in range(20):
         zone.set(f"n{i}.com", answer("151.101.1.1"))
-    client = ResolverClient(spec_for(await sim(zone), qps=50, max_inflight=20))
-    start = time.monotonic()
-    await asyncio.gather(*(client.query(f"n{i}.com", "A") for i in range(20)))
-    elapsed = time.monotonic() - start
+    async with ResolverClient(spec_for(await sim(zone), qps=50, max_inflight=20)) as client:
+        start = time.monotonic()
+        await asyncio.gather(*(client.query(f"n{i}.com", "A") for i in range(20)))
+        elapsed = time.monotonic() - start
     assert elapsed >= 19 / 50 * 0.95  # 20 starts, 1/50 s apart
 
 
@@ -210,10 +225,10 @@ async def test_max_inflight_is_honoured(sim: Any) -> None:
     zone = Zone()
     for i in range(12):
         zone.set(f"n{i}.com", answer("151.101.1.1", delay=0.1))
-    client = ResolverClient(spec_for(await sim(zone), max_inflight=3))
-    start = time.monotonic()
-    await asyncio.gather(*(client.query(f"n{i}.com", "A") for i in range(12)))
-    assert time.monotonic() - start >= 0.4 * 0.95  # 12 queries, 3 at a time, 0.1 s each
+    async with ResolverClient(spec_for(await sim(zone), max_inflight=3)) as client:
+        start = time.monotonic()
+        await asyncio.gather(*(client.query(f"n{i}.com", "A") for i in range(12)))
+        assert time.monotonic() - start >= 0.4 * 0.95  # 12 queries, 3 at a time, 0.1 s each
 
 
 async def test_rate_limiter_spacing(monkeypatch: pytest.MonkeyPatch) -> None:

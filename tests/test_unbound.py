@@ -89,7 +89,9 @@ async def unbound(sim: Any, tmp_path: Path) -> AsyncIterator[tuple[str, Zone]]:
     )  # fmt: skip
     try:
         for _ in range(50):  # wait until it answers
-            if (await ResolverClient(spec).query("meduza.io", "A")).outcome.usable:
+            async with ResolverClient(spec) as client:
+                usable = (await client.query("meduza.io", "A")).outcome.usable
+            if usable:
                 break
             assert proc.returncode is None, "unbound exited"
             await asyncio.sleep(0.1)
