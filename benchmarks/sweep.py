@@ -186,6 +186,7 @@ def write_config(folder: Path, port: int, n: int) -> Path:
         f"controls = [{controls}]",
         f'negative_control_zone = "{ZONE}"',
         "retain_days = 0",
+        "confirm = 1  # the first round records the baselines, so the second is unchanged",
         '[[sink]]\ntype = "log"\npath = "events.ndjson"',
     ]
     for resolver, role in (("nsdi", "national"), ("ref", "reference")):
@@ -207,7 +208,8 @@ def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float
     cmd = [sys.executable, "-m", "nsdi_tracker", "run", "--once", "-c", str(config),
            "--db", str(db), "--deliver-timeout", "1", "--log-format", "text"]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = config.with_suffix(".log").open("a")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     finished = True
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -220,8 +222,9 @@ def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float
             break
         time.sleep(0.05)
     wall = time.perf_counter() - start
+    log.close()
     if finished and os.waitstatus_to_exitcode(status) != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
+        err = config.with_suffix(".log").read_text()
         raise SystemExit(f"round failed: {err[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, finished
 

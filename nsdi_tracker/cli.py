@@ -463,7 +463,9 @@ async def _run_once(
     r = done.plan.round
     secs = (r.finished - r.started).total_seconds()
     outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
-    changes = ", ".join(f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions)
+    shown = [f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions[:10]]
+    more = len(done.plan.transitions) - len(shown)
+    changes = ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
     print(
         f"round {done.round_id} {r.status}: {r.domains} domains, {r.queries} queries in "
         f"{secs:.1f} s ({outcomes}); {len(done.plan.transitions)} transitions"
