@@ -93,19 +93,26 @@ class ResolverClient:
 
     async def _attempt(self, qname: str, qtype: str, attempt: int, pooled: bool) -> Observation:
         spec = self.spec
-        query = make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
+        pooled = pooled and self._pool is not None
+        # The pool builds its own query (it picks an ID free on its socket).
+        query = (
+            None if pooled else make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
+        )
         async with self._inflight:
             await self._limiter.wait()
             self.counters.queries += 1
             used = str(spec.transport)
             if spec.transport is Transport.UDP:
-                if pooled and self._pool is not None:
+                if query is None:
+                    assert self._pool is not None
                     ex = await self._pool.exchange(qname, qtype, spec.timeout)
                 else:
                     ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
                 if ex.truncated:
                     self.counters.queries += 1
-                    tcp = await transport.stream(query, spec.host, spec.port, spec.timeout)
+                    tcp = await transport.stream(
+                        query or make_query(qname, qtype), spec.host, spec.port, spec.timeout
+                    )
                     ex = replace(
                         tcp,
                         ignored=ex.ignored + tcp.ignored,
@@ -113,13 +120,15 @@ class ResolverClient:
                     )
                     used = "udp+tcp"
             elif spec.transport is Transport.TCP:
+                assert query is not None
                 ex = await transport.stream(query, spec.host, spec.port, spec.timeout)
             elif spec.transport is Transport.DOT:
+                assert query is not None
                 ex = await transport.stream(
                     query, spec.host, spec.port, spec.timeout, self._tls, spec.tls_name or spec.host
                 )
             else:
-                assert self.session is not None and spec.url is not None
+                assert self.session is not None and spec.url is not None and query is not None
                 ex = await transport.doh(query, self.session, spec.url, spec.timeout, self._tls)
         if ex.reply is not None:
             return observe(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import random
 import secrets
 import socket
 import ssl
@@ -140,7 +141,9 @@ class UdpPool:
         self.ignored = 0  # replies no query of ours could claim
         self._sockets: list[_PoolSocket] = []
         self._next = 0
-        self._rng = secrets.SystemRandom()
+        # IDs from a generator seeded by the OS: unpredictable to an off-path spoofer, without
+        # a system call per query.
+        self._rng = random.Random(secrets.randbits(128))
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
