@@ -140,6 +140,7 @@ class UdpPool:
         self.server_ip = str(ipaddress.ip_address(host))
         self.ignored = 0  # replies no query of ours could claim
         self._sockets: list[_PoolSocket] = []
+        self._opening: asyncio.Lock | None = None
         self._next = 0
         # IDs from a generator seeded by the OS: unpredictable to an off-path spoofer, without
         # a system call per query.
@@ -163,7 +164,11 @@ class UdpPool:
 
     async def exchange(self, qname: str, qtype: str, timeout: float) -> Exchange:
         if not self._sockets:
-            await self._open()
+            # The first queries of a round arrive together: only one of them opens the pool.
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if not self._sockets:
+                    await self._open()
         sock = self._sockets[self._next % self.size]
         self._next += 1
         qid = self._rng.randrange(65536)
@@ -183,8 +188,10 @@ class UdpPool:
         try:
             result = await asyncio.wait_for(done, timeout)
         except TimeoutError:
-            sock.waiting.pop(qid, None)
             result = Exchange(timeout=True, ignored=ignored[0])
+        finally:  # timed out or cancelled: a late reply to this ID is then nobody's
+            if sock.waiting.get(qid, (None, None))[1] is done:
+                del sock.waiting[qid]
         return _timed(result, start)
 
     def close(self) -> None:

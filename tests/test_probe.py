@@ -252,3 +252,20 @@ async def test_nodata_helper(sim: Any) -> None:
     zone.set("empty.com", nodata())
     obs = await ask(await sim(zone), "empty.com")
     assert obs.outcome is Outcome.NODATA and obs.addresses == ()
+
+
+async def test_pool_shares_a_few_ports_and_fresh_asks_use_new_ones(sim: Any) -> None:
+    """Fifty first attempts at once open the pool once and leave from its few ports, all
+    answered; an ask with fresh=True (a re-ask of a national NXDOMAIN) leaves from a new one."""
+    from nsdi_tracker.transport import POOL_SOCKETS
+
+    zone = Zone()
+    for i in range(50):
+        zone.set(f"n{i}.com", answer(f"151.101.1.{i}"))
+    async with ResolverClient(spec_for(await sim(zone), max_inflight=50)) as client:
+        got = await asyncio.gather(*(client.query(f"n{i}.com", "A") for i in range(50)))
+        assert [o.addresses for o in got] == [(f"151.101.1.{i}",) for i in range(50)]
+        pooled = {q.client[1] for q in zone.queries()}
+        assert len(pooled) == POOL_SOCKETS
+        await client.query("n1.com", "A", fresh=True)
+        assert zone.queries()[-1].client[1] not in pooled
