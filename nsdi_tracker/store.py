@@ -426,24 +426,47 @@ class Store:
                     "VALUES (?, ?, 'pending', ?, ?)",
                     ((tid, sink, at, at) for sink in tr.sinks),
                 )
-            for obs, fp in plan.observations:
-                did, rid = domain_ids[obs.qname], resolver_ids[obs.resolver]
-                oid = self._insert(
-                    "INSERT INTO observations (round_id, domain_id, resolver_id, qtype, "
-                    "observed_at, outcome, rcode, addresses, fingerprint, evidence) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        round_id, did, rid, obs.qtype, at, str(obs.outcome), obs.rcode,
-                        _json(list(obs.addresses)), fp, _json(evidence(obs)),
-                    ),
-                )  # fmt: skip
-                self.db.execute(
-                    "INSERT INTO latest (domain_id, resolver_id, qtype, fingerprint, "
-                    "observation_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                    "fingerprint = excluded.fingerprint, observation_id = excluded.observation_id",
-                    (did, rid, obs.qtype, fp, oid),
-                )
+            self._insert_observations(plan, round_id, at, domain_ids, resolver_ids)
         return round_id
+
+    def _insert_observations(
+        self,
+        plan: RoundPlan,
+        round_id: int,
+        at: str,
+        domain_ids: dict[str, int],
+        resolver_ids: dict[str, int],
+    ) -> None:
+        """Batched: the new replies, then `latest` pointing at them. Inside the round's
+        transaction and under the writer lock, one INSERT ... executemany hands out
+        consecutive ids after the current largest, so the ids are known without a round trip
+        per row (and checked)."""
+        if not plan.observations:
+            return
+        (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM observations").fetchone()
+        rows = [
+            (
+                round_id, domain_ids[obs.qname], resolver_ids[obs.resolver], obs.qtype, at,
+                str(obs.outcome), obs.rcode, _json(list(obs.addresses)), fp,
+                _json(evidence(obs)),
+            )
+            for obs, fp in plan.observations
+        ]  # fmt: skip
+        self.db.conn.executemany(
+            "INSERT INTO observations (round_id, domain_id, resolver_id, qtype, observed_at, "
+            "outcome, rcode, addresses, fingerprint, evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        (last,) = self.db.execute("SELECT MAX(id) FROM observations").fetchone()
+        if last != top + len(rows):
+            raise StoreError(f"{self.path}: observation ids were not consecutive; rolled back")
+        self.db.conn.executemany(
+            "INSERT INTO latest (domain_id, resolver_id, qtype, fingerprint, observation_id) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "fingerprint = excluded.fingerprint, observation_id = excluded.observation_id",
+            ((row[1], row[2], row[3], row[8], top + 1 + i) for i, row in enumerate(rows)),
+        )
 
     def record_timeout(
         self, started: datetime, finished: datetime, *, domains: int, queries: int
@@ -486,7 +509,8 @@ class Store:
         return {name: rid for name, (rid, _) in have.items()}
 
     def _sync_domains(self, entries: Sequence[Entry], at: str) -> dict[str, int]:
-        """Insert new names, update changed labels, flag what left or rejoined the watchlists."""
+        """Insert new names, update changed labels, flag what left or rejoined the watchlists
+        (batched: a first sweep of a million names inserts a million rows)."""
         have = {
             name: (did, label, category, watched)
             for did, name, label, category, watched in self.db.execute(
@@ -494,23 +518,25 @@ class Store:
             )
         }
         wanted = {e.domain for e in entries}
-        for e in entries:
-            row = have.get(e.domain)
-            if row is None:
-                did = self._insert(
-                    "INSERT INTO domains (name, label, category, watched, first_seen) "
-                    "VALUES (?, ?, ?, 1, ?)",
-                    (e.domain, e.label, e.category, at),
-                )
-                have[e.domain] = (did, e.label, e.category, 1)
-            elif row[1:] != (e.label, e.category, 1):
-                self.db.execute(
-                    "UPDATE domains SET label = ?, category = ?, watched = 1 WHERE id = ?",
-                    (e.label, e.category, row[0]),
-                )
+        new = [(e.domain, e.label, e.category, at) for e in entries if e.domain not in have]
+        changed = [
+            (e.label, e.category, have[e.domain][0])
+            for e in entries
+            if e.domain in have and have[e.domain][1:] != (e.label, e.category, 1)
+        ]
         gone = [(row[0],) for name, row in have.items() if row[3] and name not in wanted]
+        self.db.conn.executemany(
+            "INSERT INTO domains (name, label, category, watched, first_seen) "
+            "VALUES (?, ?, ?, 1, ?)",
+            new,
+        )
+        self.db.conn.executemany(
+            "UPDATE domains SET label = ?, category = ?, watched = 1 WHERE id = ?", changed
+        )
         self.db.conn.executemany("UPDATE domains SET watched = 0 WHERE id = ?", gone)
-        return {name: row[0] for name, row in have.items()}
+        if not new:
+            return {name: row[0] for name, row in have.items()}
+        return {name: did for did, name in self.db.execute("SELECT id, name FROM domains")}
 
     def prune(self, before: datetime) -> int:
         """Delete raw observations older than `before`, except the latest of each series
