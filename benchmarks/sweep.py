@@ -240,10 +240,13 @@ def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
     if not done:
         fig.note = f"first round cut off after {limit:g} s"
         return fig
-    with sqlite3.connect(db) as conn:
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
         queries, outcomes = conn.execute(
             "SELECT queries, outcomes FROM rounds ORDER BY id DESC LIMIT 1"
         ).fetchone()
+    finally:
+        conn.close()  # an open reader would keep the -wal and -shm files (and their bytes)
     fig.queries = queries
     fig.outcomes = json.loads(outcomes)
     fig.timeouts = fig.outcomes.get("timeout", 0) + fig.outcomes.get("error", 0)
