@@ -149,6 +149,7 @@ class UdpPool:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        opened: list[_PoolSocket] = []  # published whole: callers must never see half a pool
         for _ in range(self.size):
             sock = socket.socket(family, socket.SOCK_DGRAM)
             with contextlib.suppress(OSError):
@@ -160,7 +161,8 @@ class UdpPool:
             # asyncio reads each datagram into a 256 KiB buffer by default; DNS needs 64 KiB.
             transport.max_size = 65535  # type: ignore[attr-defined]
             proto.transport = transport
-            self._sockets.append(proto)
+            opened.append(proto)
+        self._sockets = opened
 
     async def exchange(self, qname: str, qtype: str, timeout: float) -> Exchange:
         if not self._sockets:
