@@ -150,18 +150,28 @@ class UdpPool:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         opened: list[_PoolSocket] = []  # published whole: callers must never see half a pool
-        for _ in range(self.size):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-            transport, proto = await loop.create_datagram_endpoint(
-                lambda: _PoolSocket(self), sock=sock
-            )
-            # asyncio reads each datagram into a 256 KiB buffer by default; DNS needs 64 KiB.
-            transport.max_size = 65535  # type: ignore[attr-defined]
-            proto.transport = transport
-            opened.append(proto)
+        try:
+            for _ in range(self.size):
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                    sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+                    transport, proto = await loop.create_datagram_endpoint(
+                        lambda: _PoolSocket(self), sock=sock
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+                # asyncio reads each datagram into a 256 KiB buffer by default; 64 KiB will do.
+                transport.max_size = 65535  # type: ignore[attr-defined]
+                proto.transport = transport
+                opened.append(proto)
+        except BaseException:
+            for p in opened:
+                assert p.transport is not None
+                p.transport.close()
+            raise
         self._sockets = opened
 
     async def exchange(self, qname: str, qtype: str, timeout: float) -> Exchange:
@@ -170,7 +180,10 @@ class UdpPool:
             self._opening = self._opening or asyncio.Lock()
             async with self._opening:
                 if not self._sockets:
-                    await self._open()
+                    try:
+                        await self._open()
+                    except OSError as exc:  # e.g. out of file descriptors: a failed query
+                        return Exchange(error=_describe(exc))
         sock = self._sockets[self._next % self.size]
         self._next += 1
         qid = self._rng.randrange(65536)
