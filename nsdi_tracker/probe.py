@@ -74,7 +74,7 @@ class ResolverClient:
             if obs.outcome not in RETRYABLE:
                 break
         assert obs is not None
-        final = replace(obs, ignored=ignored)
+        final = obs if obs.ignored == ignored else replace(obs, ignored=ignored)
         self.counters.by_outcome[final.outcome] = self.counters.by_outcome.get(final.outcome, 0) + 1
         self.counters.ignored += ignored
         return final

@@ -11,7 +11,7 @@ import socket
 import ssl
 import struct
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -20,7 +20,7 @@ from nsdi_tracker.wire import Query, Summary, make_query, parse_reply
 DOH_TYPE = "application/dns-message"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # mutable: stamped with its latency on the way out, never shared
 class Exchange:
     """The result of one exchange: a matching reply, a truncation, or a failure."""
 
@@ -290,7 +290,8 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
 
 
 def _timed(result: Exchange, start: float) -> Exchange:
-    return replace(result, latency_ms=round((time.perf_counter() - start) * 1000, 3))
+    result.latency_ms = round((time.perf_counter() - start) * 1000, 3)
+    return result
 
 
 def _describe(exc: BaseException) -> str:
