@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from nsdi_tracker.wire import Query, Summary, make_query, parse_reply
+from nsdi_tracker.wire import Parsed, Query, Summary, make_query, parse_reply
 
 DOH_TYPE = "application/dns-message"
 
@@ -32,12 +32,27 @@ class Exchange:
     latency_ms: float = 0.0
 
 
+def _from_server(addr: tuple[str | int, ...], server_ip: str, port: int) -> bool:
+    """An unconnected socket sees datagrams from anyone: the source is checked here, so a
+    spoofed or stray reply is counted rather than silently dropped by the kernel."""
+    return str(addr[0]).split("%", 1)[0] == server_ip and addr[1] == port
+
+
+def _settled(parsed: Parsed, ignored: int) -> Exchange | None:
+    """The exchange a message from the server ends, or None if it is ignored (and counted)."""
+    if parsed.mismatch is not None:
+        return None
+    if parsed.truncated:
+        return Exchange(truncated=True, ignored=ignored)
+    return Exchange(reply=parsed.summary, ignored=ignored)
+
+
 class _UdpWaiter(asyncio.DatagramProtocol):
     """Waits for the one datagram that answers `query`, counting everything else."""
 
     def __init__(self, query: Query, server: tuple[str, int]) -> None:
         self.query = query
-        self.server_ip = ipaddress.ip_address(server[0])
+        self.server_ip = str(ipaddress.ip_address(server[0]))  # as the kernel writes it
         self.server_port = server[1]
         self.ignored = 0
         self.done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
@@ -45,19 +60,14 @@ class _UdpWaiter(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         if self.done.done():
             return
-        # An unconnected socket sees datagrams from anyone: the source is checked here, so a
-        # spoofed or stray reply is counted rather than silently dropped by the kernel.
-        host = str(addr[0]).split("%", 1)[0]
-        if ipaddress.ip_address(host) != self.server_ip or addr[1] != self.server_port:
+        if not _from_server(addr, self.server_ip, self.server_port):
             self.ignored += 1
             return
-        parsed = parse_reply(self.query, data)
-        if parsed.mismatch is not None:
+        result = _settled(parse_reply(self.query, data), self.ignored)
+        if result is None:
             self.ignored += 1
-        elif parsed.truncated:
-            self.done.set_result(Exchange(truncated=True, ignored=self.ignored))
         else:
-            self.done.set_result(Exchange(reply=parsed.summary, ignored=self.ignored))
+            self.done.set_result(result)
 
     def error_received(self, exc: Exception) -> None:
         if not self.done.done():  # e.g. ICMP port unreachable
@@ -100,7 +110,7 @@ class _PoolSocket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if str(addr[0]).split("%", 1)[0] != self.pool.server_ip or addr[1] != self.pool.port:
+        if not _from_server(addr, self.pool.server_ip, self.pool.port):
             self.pool.ignored += 1  # from someone else: counted, never read
             return
         entry = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
@@ -108,14 +118,11 @@ class _PoolSocket(asyncio.DatagramProtocol):
             self.pool.ignored += 1  # no query of ours has that ID (late, or forged)
             return
         query, done, ignored = entry
-        parsed = parse_reply(query, data)
-        if parsed.mismatch is not None:
+        result = _settled(parse_reply(query, data), ignored[0])
+        if result is None:
             ignored[0] += 1
-        elif parsed.truncated:
-            done.set_result(Exchange(truncated=True, ignored=ignored[0]))
         else:
-            done.set_result(Exchange(reply=parsed.summary, ignored=ignored[0]))
-        if done.done():
+            done.set_result(result)
             del self.waiting[query.id]
 
     def error_received(self, exc: Exception) -> None:
