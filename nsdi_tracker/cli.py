@@ -327,8 +327,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from nsdi_tracker.dashboard import render, take
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.dashboard import read, render
 
     chosen = args.config or os.environ.get(ENV_CONFIG)
     config = load_config(Path(chosen)) if chosen else None
@@ -336,13 +335,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     path = Path(args.db) if args.db else database_path(None, config)
 
     def frame(width: int, height: int | None) -> Any:
-        with Store.open_readonly(path) as store:  # a fresh connection each frame: never
-            snap = take(store, utcnow(), interval)  # holds a read snapshot between frames
-        return render(snap, width, height)
+        return render(read(path, utcnow(), interval), width, height)
 
     console = Console()
     if args.once or not console.is_terminal:
-        _dashboard_frame(console, path, interval, args.width or console.width)
+        _dashboard_frame(path, interval, args.width or console.width)
         return EXIT_OK
     try:
         with Live(console=console, screen=True, auto_refresh=False) as live:
@@ -386,7 +383,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
     )
     if live:
-        _dashboard_frame(console, result.database, None, console.width)
+        _dashboard_frame(result.database, None, console.width)
     print(f"demo finished after {result.rounds} rounds.")
     print(f"  database:   {result.database}   (nsdi-tracker dashboard --db {result.database})")
     print(f"  change log: {result.csv}")
@@ -398,14 +395,12 @@ def _demo(args: argparse.Namespace) -> int:
 async def _live_dashboard(console: Any, database: Path, interval: float, every: float) -> None:
     from rich.live import Live
 
-    from nsdi_tracker.dashboard import render, take
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.dashboard import read, render
 
     def snap() -> Any:
         if not database.exists():  # the daemon has not created it yet
             return None
-        with Store.open_readonly(database) as store:
-            return take(store, utcnow(), interval)
+        return read(database, utcnow(), interval)
 
     # Live draws on its own thread: drawing on the event loop would delay the replies the
     # demo's resolvers are timing.
@@ -417,15 +412,13 @@ async def _live_dashboard(console: Any, database: Path, interval: float, every: 
             await asyncio.sleep(every)
 
 
-def _dashboard_frame(console: Any, database: Path, interval: float | None, width: int) -> None:
+def _dashboard_frame(database: Path, interval: float | None, width: int) -> None:
+    """One frame to stdout at `width` columns (no height: every row that fits the rules)."""
     from rich.console import Console
 
-    from nsdi_tracker.dashboard import render, take
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.dashboard import read, render
 
-    with Store.open_readonly(database) as store:
-        snap = take(store, utcnow(), interval)
-    Console(width=width).print(render(snap, width, None))
+    Console(width=width).print(render(read(database, utcnow(), interval), width, None))
 
 
 def _health(args: argparse.Namespace) -> int:

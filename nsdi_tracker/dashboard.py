@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
@@ -21,7 +22,7 @@ from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.events import histogram_quantile, parse_iso
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.report import STYLES
-from nsdi_tracker.views import age
+from nsdi_tracker.views import age, verdict_style
 
 if TYPE_CHECKING:
     from nsdi_tracker.store import Store
@@ -65,6 +66,15 @@ class Snapshot:
         if self.hour and self.last_round and self.hour[-1]["id"] == self.last_round["id"]:
             return self.hour[-1].get("health") or {}
         return {}
+
+
+def read(path: Path, now: datetime, interval: float | None) -> Snapshot:
+    """A snapshot on a fresh read-only connection, closed at once: a dashboard never holds
+    a read transaction (and so the writer's checkpoints) between frames."""
+    from nsdi_tracker.store import Store
+
+    with Store.open_readonly(path) as store:
+        return take(store, now, interval)
 
 
 def take(store: Store, now: datetime, interval: float | None) -> Snapshot:
@@ -291,9 +301,9 @@ def _recent_table(snap: Snapshot) -> Table:
         table.add_column(col, no_wrap=True, overflow="ellipsis")
     for t in snap.transitions[:RECENT]:
         change = Text()
-        change.append(t["from"] or "-", style=_style(t["from"]))
+        change.append(t["from"] or "-", style=verdict_style(t["from"]))
         change.append(" → ")
-        change.append(t["to"], style=_style(t["to"]))
+        change.append(t["to"], style=verdict_style(t["to"]))
         table.add_row(f"{age(t['confirmed_at'], snap.now)} ago", t["domain"], t["scope"], change)
     if not snap.transitions:
         table.add_row(Text("none yet", style="dim"), "", "", "")
@@ -342,13 +352,6 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return "slow" if value == float("inf") else f"≤{value:g} ms"
-
-
-def _style(verdict: str | None) -> str:
-    try:
-        return STYLES[Verdict(verdict)] if verdict else "dim"
-    except ValueError:
-        return "dim"
 
 
 def _span(seconds: float) -> str:

@@ -38,7 +38,7 @@ def cell(row: Row | None, now: datetime) -> Text:
     if row is None:
         return Text("")
     verdict = row["verdict"]
-    text = Text(verdict or "new", style=_style(verdict))
+    text = Text(verdict or "new", style=verdict_style(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")
     if row["pending"]:
@@ -102,7 +102,7 @@ def render_status(
     summary = Text("national: ")
     for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
         summary.append(", " if i else "")
-        summary.append(f"{n} {verdict}", style=_style(verdict))
+        summary.append(f"{n} {verdict}", style=verdict_style(verdict))
     foot = Text("", style="dim")
     if last_round:
         foot.append(
@@ -125,9 +125,9 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
     for r in rows:
         out.append(f"\n{r['confirmed_at']}  ", style="bold")
         out.append(f"{r['scope']:<10} {r['type']:<11} ")
-        out.append(r["from"] or "—", style=_style(r["from"]))
+        out.append(r["from"] or "—", style=verdict_style(r["from"]))
         out.append(" → ")
-        out.append(r["to"], style=_style(r["to"]))
+        out.append(r["to"], style=verdict_style(r["to"]))
         out.append(f"\n    first seen {r['first_seen']}, confirmed after {r['rounds']} rounds\n")
         reply = " ".join([r["rcode"], r["nxdomain"], *r["addresses"]]).split()
         out.append(f"    reply: {' '.join(reply)}; authority: {r['authority']}\n")
@@ -137,7 +137,8 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
     return out
 
 
-def _style(verdict: str | None) -> str:
+def verdict_style(verdict: str | None) -> str:
+    """The colour of a verdict given as text; dim for none (or a \"new\" name)."""
     try:
         return STYLES[Verdict(verdict)] if verdict else "dim"
     except ValueError:  # "new": no verdict confirmed yet

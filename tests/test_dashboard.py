@@ -16,7 +16,7 @@ import pytest
 from conftest import FAST
 from rich.console import Console
 
-from nsdi_tracker.dashboard import render, take
+from nsdi_tracker.dashboard import read, render
 from nsdi_tracker.events import iso
 from nsdi_tracker.sim import answer
 from nsdi_tracker.store import Store
@@ -25,8 +25,7 @@ T0 = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
 
 
 def frame(db: Path, width: int, height: int | None = None, now: datetime | None = None) -> str:
-    with Store.open_readonly(db) as store:
-        snap = take(store, now or T0 + timedelta(minutes=36), 300)
+    snap = read(db, now or T0 + timedelta(minutes=36), 300)
     console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
     console.print(render(snap, width, height))
     return console.export_text()
