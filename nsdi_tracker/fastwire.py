@@ -15,8 +15,10 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from nsdi_tracker.model import Authority, Flags, Summary
+
 if TYPE_CHECKING:
-    from nsdi_tracker.wire import Query, Summary
+    from nsdi_tracker.wire import Query
 
 A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
 # DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY), which signed zones send because we set the
@@ -86,9 +88,6 @@ def read(query: Query, data: bytes) -> Summary | Mismatch | str:
 
 
 def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
-    from nsdi_tracker.model import Authority, Flags
-    from nsdi_tracker.wire import Summary
-
     qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data, 0)
     if qid != query.id or not flags & QR or (flags >> 11) & 0xF != 0:
         return Mismatch("id, opcode or question does not match the query")

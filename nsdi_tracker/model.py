@@ -89,6 +89,19 @@ class Authority:
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """What an observation keeps of one reply; both readers (fastwire, dnspython) make it."""
+
+    rcode: str
+    flags: Flags
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+    min_ttl: int | None
+    authority: Authority
+    ede: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The final result of asking one resolver one question, with the evidence kept."""
 

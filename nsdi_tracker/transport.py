@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from nsdi_tracker.wire import Parsed, Query, Summary, make_query, parse_reply
+from nsdi_tracker.model import Summary
+from nsdi_tracker.wire import Parsed, Query, make_query, parse_reply
 
 DOH_TYPE = "application/dns-message"
 

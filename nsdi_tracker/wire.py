@@ -18,7 +18,7 @@ import dns.rdatatype
 import dns.rrset
 
 from nsdi_tracker import fastwire
-from nsdi_tracker.model import Authority, Flags, Observation, Outcome
+from nsdi_tracker.model import Authority, Flags, Observation, Outcome, Summary
 
 EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
 _MAX_CHAIN = 16
@@ -64,19 +64,6 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
         data = message.to_wire()
         key = message.question[0].name.to_text(omit_final_dot=True).lower().encode()
     return Query(ident, qname, qtype, rdtype, key, data)
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What an observation keeps of a reply (both parsers produce this)."""
-
-    rcode: str
-    flags: Flags
-    addresses: tuple[str, ...]
-    cname_chain: tuple[str, ...]
-    min_ttl: int | None
-    authority: Authority
-    ede: tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
