@@ -16,12 +16,21 @@ from pathlib import Path
 
 from nsdi_tracker.config import load_config
 from nsdi_tracker.daemon import Daemon, DaemonOptions
-from nsdi_tracker.sim import SimDoH, SimResolver, Zone, answer, nxdomain, silent
+from nsdi_tracker.sim import (
+    CONTROL_ADDRESSES,
+    SimDoH,
+    SimResolver,
+    Zone,
+    answer,
+    answering,
+    nxdomain,
+    silent,
+)
 from nsdi_tracker.store import Store
 from nsdi_tracker.tracker import RoundDone
 from nsdi_tracker.watchlist import load_watchlists
 
-CONTROLS = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72", "gosuslugi.ru": "213.59.254.7"}
+CONTROLS = {**CONTROL_ADDRESSES, "gosuslugi.ru": "213.59.254.7"}
 SITES = {
     "youtube.com": "142.250.74.46",
     "whatsapp.com": "157.240.205.60",
@@ -87,11 +96,8 @@ ROUNDS = 16
 BASE_INTERVAL = 6.0  # seconds at --speed 1
 
 
-def _zone(extra: dict[str, str] | None = None) -> Zone:
-    zone = Zone()
-    for name, addr in {**CONTROLS, **SITES, **(extra or {})}.items():
-        zone.set(name, answer(addr))
-    return zone
+def _zone() -> Zone:
+    return answering({**CONTROLS, **SITES})
 
 
 def _config(

@@ -17,16 +17,22 @@ import pytest
 import trustme
 
 from nsdi_tracker.config import Config, load_config
-from nsdi_tracker.sim import SimDoH, SimResolver, Zone, answer, nxdomain
+from nsdi_tracker.sim import (
+    CONTROL_ADDRESSES,
+    SimDoH,
+    SimResolver,
+    Zone,
+    answer,
+    answering,
+    nxdomain,
+)
 
 # Public-looking addresses (the simulated resolvers never route anywhere; nothing is contacted).
-CONTROL_ADDRS = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72"}
+CONTROL_ADDRS = CONTROL_ADDRESSES
 
 
 def with_controls(zone: Zone) -> Zone:
-    for name, addr in CONTROL_ADDRS.items():
-        zone.set(name, answer(addr))
-    return zone
+    return answering(CONTROL_ADDRESSES, zone)
 
 
 @pytest.fixture(scope="session")

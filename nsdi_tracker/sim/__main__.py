@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from nsdi_tracker.sim import SimResolver, Zone, answer, nxdomain
+from nsdi_tracker.sim import CONTROL_ADDRESSES, SimResolver, answer, answering, nxdomain
 
-CONTROLS = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72"}
 DOMAINS = {
     "youtube.com": "142.250.74.46",
     "www.bbc.com": "151.101.0.81",
@@ -30,7 +29,7 @@ DOMAINS = {
 def config_text(
     national: str, reference: str, interval: float = 5, listen: str = "", extra: str = ""
 ) -> str:
-    head = f"controls = {list(CONTROLS)}\n".replace("'", '"')
+    head = f"controls = {list(CONTROL_ADDRESSES)}\n".replace("'", '"')
     head += 'watchlists = ["watchlist.txt"]\ndatabase = "nsdi-tracker.db"  # beside this file\n'
     head += f"interval = {interval:g}\n{extra}\n"
     if listen:
@@ -44,10 +43,8 @@ def config_text(
 
 
 async def serve(out: Path, interval: float, listen: str, extra: str) -> None:
-    national, reference = Zone(), Zone()
-    for zone in (national, reference):
-        for name, addr in {**CONTROLS, **DOMAINS}.items():
-            zone.set(name, answer(addr))
+    national = answering({**CONTROL_ADDRESSES, **DOMAINS})
+    reference = answering({**CONTROL_ADDRESSES, **DOMAINS})
     async with SimResolver(national) as nat, SimResolver(reference) as ref:
         config = write_folder(out, config_text(nat.address, ref.address, interval, listen, extra))
         print(f"national {nat.address}, reference {ref.address}; config {config}", flush=True)

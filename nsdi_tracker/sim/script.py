@@ -44,6 +44,19 @@ class Script:
     truncate: bool = False  # over UDP: TC=1 and no records; over TCP/DoH: the full reply
 
 
+# Positive controls that every simulated resolver answers, as the shipped controls' real
+# addresses, for configs that point at simulators (tests, `python -m nsdi_tracker.sim`, demo).
+CONTROL_ADDRESSES = {"ya.ru": "5.255.255.242", "vk.com": "87.240.132.72"}
+
+
+def answering(addresses: dict[str, str], zone: Zone | None = None) -> Zone:
+    """`zone` (or a new one) answering each name with its one address."""
+    zone = zone if zone is not None else Zone()
+    for name, addr in addresses.items():
+        zone.set(name, answer(addr))
+    return zone
+
+
 def answer(*addresses: str, cname: tuple[str, ...] = (), ttl: int = 300, **kw: object) -> Script:
     return Script(addresses=addresses, cname=cname, ttl=ttl, **kw)  # type: ignore[arg-type]
 
