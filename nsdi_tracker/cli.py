@@ -453,15 +453,15 @@ async def _run_once(
     async with Outbox(store, config.sinks) as outbox:
         await outbox.drain(deliver_for)
     backlog = store.backlog()
-    r = done.plan.round
+    r = done.record
     secs = (r.finished - r.started).total_seconds()
     outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
-    shown = [f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions[:10]]
-    more = len(done.plan.transitions) - len(shown)
+    shown = done.changes.shown
+    more = r.transitions - len(shown)
     changes = ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
     print(
         f"round {done.round_id} {r.status}: {r.domains} domains, {r.queries} queries in "
-        f"{secs:.1f} s ({outcomes}); {len(done.plan.transitions)} transitions"
+        f"{secs:.1f} s ({outcomes}); {r.transitions} transitions"
         f"{': ' + changes if changes else ''}; deliveries: {outbox.tally.delivered} delivered, "
         f"{backlog['pending']} pending, {backlog['failed']} failed; database {store.path}",
         file=sys.stderr,
@@ -491,9 +491,9 @@ async def _check(
         from rich.progress import Progress
 
         with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("measuring", total=None)
+            task = bar.add_task("measuring", total=len(entries) * 2 * len(config.resolvers))
             report = await measure(
-                config, entries, progress=lambda d, t: bar.update(task, completed=d, total=t)
+                config, entries, progress=lambda done: bar.update(task, completed=done)
             )
     else:
         report = await measure(config, entries)

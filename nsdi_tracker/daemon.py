@@ -40,11 +40,10 @@ from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError
 from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
-from nsdi_tracker.measure import measure
 from nsdi_tracker.metrics import Metrics
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.store import Store
-from nsdi_tracker.tracker import RoundDone, record_round
+from nsdi_tracker.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.watchlist import Entry, load_watchlists
 
 log = logging.getLogger("nsdi_tracker.daemon")
@@ -225,7 +224,14 @@ class Daemon:
         self._progress = 0
         try:
             async with asyncio.timeout(config.schedule.timeout):
-                report = await measure(config, entries, progress=self._on_progress)
+                staged = await staged_round(
+                    config,
+                    entries,
+                    self.store,
+                    db=self.db,
+                    raw_dir=self.options.raw_dir,
+                    progress=self._on_progress,
+                )
         except TimeoutError:
             await self._timed_out(started, loop.time() - t0, len(entries))
             if self.options.on_round is not None:
@@ -233,11 +239,7 @@ class Daemon:
             return
         # Once measured, the round is committed even if a stop comes now: the commit runs
         # on the database thread and the thread is joined before the database is closed.
-        commit = asyncio.ensure_future(
-            self.db.run(
-                record_round, config, entries, self.store, report, raw_dir=self.options.raw_dir
-            )
-        )
+        commit = asyncio.ensure_future(self.db.run(commit_staged, config, self.store, staged))
         try:
             done = await asyncio.shield(commit)
         except (StoreError, sqlite3.Error, OSError) as exc:
@@ -246,7 +248,9 @@ class Daemon:
         self.db_problem = None
         seconds = loop.time() - t0
         self.metrics.round_done(done, seconds)
-        if done.plan.transitions:
+        if done.changes.tracks is None:  # too many changed to hand over: read them back
+            self.metrics.verdicts.load(await self.db.run(self.store.tracks))
+        if done.changes.delivering:
             self._wake.set()
         backlog = await self.db.run(self.store.backlog)
         self.metrics.set_backlog(backlog)
@@ -254,8 +258,8 @@ class Daemon:
         if self.options.on_round is not None:
             self.options.on_round(done)
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self._progress = done
+    def _on_progress(self, answered: int) -> None:
+        self._progress = answered
 
     async def _timed_out(self, started: datetime, seconds: float, domains: int) -> None:
         finished = self.clock()
@@ -418,18 +422,18 @@ class Daemon:
 
 
 def _log_round(done: RoundDone, seconds: float, backlog: dict[str, int]) -> None:
-    r = done.plan.round
-    changes = [f"{t.change.type} {t.domain} ({t.scope})" for t in done.plan.transitions]
+    r = done.record
+    changes = done.changes.shown
     outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
     log.info(
         "round %d %s in %.1f s: %d domains, %d queries (%s), %d transitions%s; "
         "deliveries pending %d",
         done.round_id, r.status, seconds, r.domains, r.queries, outcomes or "none",
-        len(changes), (": " + ", ".join(changes[:10])) if changes else "", backlog["pending"],
+        r.transitions, (": " + ", ".join(changes)) if changes else "", backlog["pending"],
         extra={"fields": {
             "event": "round", "round": done.round_id, "status": r.status,
             "seconds": round(seconds, 3), "domains": r.domains, "queries": r.queries,
-            "outcomes": r.outcomes, "transitions": len(changes),
+            "outcomes": r.outcomes, "transitions": r.transitions,
             "deliveries_pending": backlog["pending"], "deliveries_failed": backlog["failed"],
         }},
     )  # fmt: skip

@@ -1,8 +1,8 @@
 """What a measured round changes: confirmed transitions, their events, what must be stored.
 
-Pure: takes the round, the persisted tracks and the last stored observation fingerprints, and
-returns a plan that the store writes in one transaction. Only what changed is in the plan, so
-a round in which nothing changed writes one `rounds` row and nothing else.
+Pure: takes a batch of judged names with their persisted tracks and last stored observation
+fingerprints, and returns what the store stages for the round's one transaction. Only what
+changed is in a plan, so a round in which nothing changed writes one `rounds` row.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, Policy, Track, step
@@ -21,16 +21,35 @@ from nsdi_tracker.events import (
     event_json,
     fingerprint,
     health_json,
-    latency_histogram,
+    parse_iso,
     scope_evidence,
 )
-from nsdi_tracker.model import Observation
+from nsdi_tracker.model import Observation, Role, Verdict
 
 if TYPE_CHECKING:
-    from nsdi_tracker.measure import RoundReport
+    from nsdi_tracker.measure import DomainResult, RoundInfo
 
 TrackKey = tuple[str, str]  # (domain, scope)
 ObsKey = tuple[str, str, str]  # (domain, resolver, qtype)
+
+
+class StoredTrack(NamedTuple):
+    """A track as the database holds it (text), parsed only when it is about to change."""
+
+    verdict: str | None
+    since: str | None
+    candidate: str | None
+    candidate_count: int
+    candidate_since: str | None
+
+    def track(self) -> Track:
+        return Track(
+            Verdict(self.verdict) if self.verdict else None,
+            parse_iso(self.since) if self.since else None,
+            Verdict(self.candidate) if self.candidate else None,
+            self.candidate_count,
+            parse_iso(self.candidate_since) if self.candidate_since else None,
+        )
 
 
 class RoundStatus:
@@ -57,44 +76,50 @@ class RoundRecord:
     status: str
     domains: int
     queries: int
+    transitions: int
     outcomes: dict[str, int]
     health: dict[str, Any]
     negative_name: str
 
 
 @dataclass(frozen=True, slots=True)
-class RoundPlan:
-    round: RoundRecord
+class BatchPlan:
+    """What one batch of judged names changes."""
+
     tracks: dict[TrackKey, Track]  # only the tracks that changed
     transitions: tuple[TransitionRecord, ...]
     observations: tuple[tuple[Observation, str], ...]  # (observation, fingerprint) to store
+    watched: tuple[tuple[str, str | None, str | None], ...]  # (domain, label, category)
 
 
-def round_status(report: RoundReport) -> str:
-    if not report.connectivity:
+def round_status(info: RoundInfo) -> str:
+    if not info.connectivity:
         return RoundStatus.OFFLINE
-    if all(h.controls_passed for h in report.health.values()):
+    if all(h.controls_passed for h in info.health.values()):
         return RoundStatus.OK
     return RoundStatus.PARTIAL
 
 
-def plan_round(
-    report: RoundReport,
-    tracks: Mapping[TrackKey, Track],
+def plan_batch(
+    results: Sequence[DomainResult],
+    roles: Mapping[str, Role],
+    tracks: Mapping[TrackKey, StoredTrack],
     latest: Mapping[ObsKey, str],
+    at: datetime,
     policy: Policy,
     sinks: Sequence[SinkSpec],
-) -> RoundPlan:
-    roles = {r.name: r.role for r in report.resolvers}
-    at = report.finished
+) -> BatchPlan:
     changed: dict[TrackKey, Track] = {}
     transitions: list[TransitionRecord] = []
     to_store: list[tuple[Observation, str]] = []
-    for result in report.domains:
+    for result in results:
         domain = result.entry.domain
         seen = {NATIONAL: result.national, **{n: j.verdict for n, j in result.judgements.items()}}
         for scope, verdict in seen.items():
-            old = tracks.get((domain, scope), Track())
+            stored = tracks.get((domain, scope))
+            if stored is not None and stored.verdict == verdict and stored.candidate is None:
+                continue  # the common case: confirmed, nothing pending, seen again
+            old = stored.track() if stored is not None else Track()
             new, change = step(old, verdict, at, policy)
             if new != old:
                 changed[(domain, scope)] = new
@@ -119,30 +144,29 @@ def plan_round(
                 fp = fingerprint(obs)
                 if latest.get((domain, obs.resolver, obs.qtype)) != fp:
                     to_store.append((obs, fp))
+    watched = tuple((r.entry.domain, r.entry.label, r.entry.category) for r in results)
+    return BatchPlan(changed, tuple(transitions), tuple(to_store), watched)
 
-    latencies: dict[str, list[float]] = {name: [] for name in report.health}
-    for observed in (report.controls, report.negative, *(d.observations for d in report.domains)):
-        for name, observations in observed.items():
-            latencies.setdefault(name, []).extend(
-                o.latency_ms for o in observations if o.latency_ms is not None
-            )
+
+def round_record(info: RoundInfo, transitions: int) -> RoundRecord:
+    roles = {r.name: r.role for r in info.resolvers}
     outcomes: Counter[str] = Counter()
-    for counters in report.counters.values():
+    for counters in info.counters.values():
         outcomes.update({str(k): v for k, v in counters.by_outcome.items()})
-    record = RoundRecord(
-        started=report.started,
-        finished=report.finished,
-        status=round_status(report),
-        domains=len(report.domains),
-        queries=sum(c.queries for c in report.counters.values()),
+    return RoundRecord(
+        started=info.started,
+        finished=info.finished,
+        status=round_status(info),
+        domains=info.domains,
+        queries=sum(c.queries for c in info.counters.values()),
+        transitions=transitions,
         outcomes=dict(sorted(outcomes.items())),
         health={
             name: {
                 "role": str(roles[name]),
-                **health_json(h, report.counters[name], latency_histogram(latencies[name])),
+                **health_json(h, info.counters[name], info.latency[name]),
             }
-            for name, h in report.health.items()
+            for name, h in info.health.items()
         },
-        negative_name=report.negative_name,
+        negative_name=info.negative_name,
     )
-    return RoundPlan(record, changed, tuple(transitions), tuple(to_store))

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 
@@ -16,11 +25,14 @@ from nsdi_tracker.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.config import Config, ResolverSpec
 from nsdi_tracker.events import utcnow
 from nsdi_tracker.model import Observation, Role, Transport, Verdict
-from nsdi_tracker.probe import Counters, ResolverClient
+from nsdi_tracker.probe import Counters, Lane, ResolverClient
 from nsdi_tracker.watchlist import Entry
 
 QTYPES = ("A", "AAAA")
-Progress = Callable[[int, int], None]  # (done, total) queries of the watchlist sweep
+BATCH = 1_000  # judged names handed to the consumer at a time
+AHEAD = 8 * BATCH  # names taken from the watchlist and not yet handed over, at most
+Progress = Callable[[int], None]  # queries answered so far in this round (final answers)
+Consumer = Callable[[list["DomainResult"]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +45,9 @@ class DomainResult:
 
 
 @dataclass(frozen=True, slots=True)
-class RoundReport:
+class RoundInfo:
+    """A round without its names: controls, health, counters, latency."""
+
     started: datetime
     finished: datetime
     resolvers: tuple[ResolverSpec, ...]
@@ -42,19 +56,55 @@ class RoundReport:
     controls: dict[str, tuple[Observation, ...]]
     negative_name: str
     negative: dict[str, tuple[Observation, ...]]
-    domains: tuple[DomainResult, ...]
     counters: dict[str, Counters]
+    latency: dict[str, list[int]]  # per resolver: final observations by LATENCY_EDGES_MS bucket
+    domains: int  # names judged
+
+
+@dataclass(frozen=True, slots=True)
+class RoundReport:
+    """A round with every judged name kept (`check`: a list small enough to print)."""
+
+    info: RoundInfo
+    domains: tuple[DomainResult, ...]
 
 
 async def measure(
     config: Config,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     *,
     rng: random.Random | None = None,
     now: Callable[[], datetime] = utcnow,
     progress: Progress | None = None,
 ) -> RoundReport:
-    """Run one round against every configured resolver and judge every watched name."""
+    """Run one round and keep every result."""
+    entries = list(entries)
+    results: list[DomainResult] = []
+
+    async def keep(batch: list[DomainResult]) -> None:
+        results.extend(batch)
+
+    info = await sweep(config, entries, keep, rng=rng, now=now, progress=progress)
+    order = {e.domain: i for i, e in enumerate(entries)}  # the watchlist's order
+    return RoundReport(info, tuple(sorted(results, key=lambda r: order[r.entry.domain])))
+
+
+async def sweep(
+    config: Config,
+    entries: Iterable[Entry],
+    consume: Consumer,
+    *,
+    rng: random.Random | None = None,
+    now: Callable[[], datetime] = utcnow,
+    progress: Progress | None = None,
+) -> RoundInfo:
+    """Run one round against every configured resolver and judge every watched name.
+
+    The names stream: at most AHEAD of them are in flight or judged and waiting, and judged
+    names go to `consume` in batches of BATCH as they are done (in no particular order), so
+    memory does not grow with the watchlist. A name whose answers look like a removal is asked
+    again on fresh sockets before it is handed over.
+    """
     rng = rng or random.Random()
     negative_name = f"nsdi-tracker-{rng.getrandbits(48):012x}.{config.negative_control_zone}"
     started = now()
@@ -70,31 +120,16 @@ async def measure(
             r.name: classify.health(r.name, r.role, controls[r.name], negative[r.name])
             for r in config.resolvers
         }
-
-        jobs = [(e.domain, t) for e in entries for t in QTYPES]
-        found = await _sweep(clients, {n: jobs for n in clients}, progress)
-
         roles = {r.name: r.role for r in config.resolvers}
         ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
 
-        def judge(entry: Entry) -> DomainResult:
-            return _judge(config, roles, healths, ref_healths, connectivity, entry, found)
+        def judge(entry: Entry, observations: dict[str, tuple[Observation, ...]]) -> DomainResult:
+            return _judge(config, roles, healths, ref_healths, connectivity, entry, observations)
 
-        judged = [judge(e) for e in entries]
-        # An NXDOMAIN judged a removal is asked again (fresh socket) before it counts: one
-        # forged or transient reply must not make a removal.
-        again: dict[str, list[tuple[str, str]]] = {}
-        for result in judged:
-            for name, j in result.judgements.items():
-                if j.verdict is Verdict.REMOVED:
-                    again.setdefault(name, []).extend((result.entry.domain, t) for t in QTYPES)
-        if again:
-            reasked = await _sweep(clients, again, fresh=True)
-            found.update({k: replace(o, reasked=True) for k, o in reasked.items()})
-            redo = {d for jobs_ in again.values() for d, _ in jobs_}
-            judged = [judge(r.entry) if r.entry.domain in redo else r for r in judged]
-    return RoundReport(
+        stream = _Stream(clients, judge, entries, consume, progress)
+        judged = await stream.run()
+    return RoundInfo(
         started=started,
         finished=now(),
         resolvers=config.resolvers,
@@ -103,9 +138,147 @@ async def measure(
         controls=controls,
         negative_name=negative_name,
         negative=negative,
-        domains=tuple(judged),
         counters={n: c.counters for n, c in clients.items()},
+        latency={n: c.latency for n, c in clients.items()},
+        domains=judged,
     )
+
+
+_Slot = list[Any]  # [entry, observations by (resolver index * 2 + type index), left to come]
+
+
+class _Stream:
+    """The watchlist through every resolver's Lane, judged name by name as answers complete."""
+
+    def __init__(
+        self,
+        clients: dict[str, ResolverClient],
+        judge: Callable[[Entry, dict[str, tuple[Observation, ...]]], DomainResult],
+        entries: Iterable[Entry],
+        consume: Consumer,
+        progress: Progress | None,
+    ) -> None:
+        self.clients = clients
+        self.names = list(clients)
+        self.judge = judge
+        self.entries = iter(entries)
+        self.consume = consume
+        self.progress = progress
+        self.lanes = [Lane(clients[n], self._deliver) for n in self.names]
+        self.width = 2 * len(self.names)
+        self.ready: list[DomainResult] = []
+        self.batches: asyncio.Queue[list[DomainResult] | None] = asyncio.Queue()
+        self.admitted = 0  # names taken and not yet consumed
+        self.unjudged = 0  # names taken and not yet in `ready`
+        self.exhausted = False
+        self.finished = False  # the last batch and the end mark are queued
+        self.judged = 0
+        self.answered = 0
+        self.failure: BaseException | None = None
+        self.reasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> int:
+        try:
+            for lane in self.lanes:
+                await lane.open()
+            self._admit()
+            while True:
+                batch = await self.batches.get()
+                if self.failure is not None:
+                    raise self.failure
+                if batch is None:
+                    return self.judged
+                await self.consume(batch)
+                self.admitted -= len(batch)
+                self._admit()
+        finally:
+            for lane in self.lanes:
+                lane.cancel()
+            for task in self.reasks:
+                task.cancel()
+
+    def _admit(self) -> None:
+        width = self.width
+        while self.admitted < AHEAD and not self.exhausted:
+            entry = next(self.entries, None)
+            if entry is None:
+                self.exhausted = True
+                break
+            slot: _Slot = [entry, [None] * width, width]
+            domain = entry.domain
+            i = 0
+            for lane in self.lanes:
+                lane.jobs.append((slot, i, domain, "A"))
+                lane.jobs.append((slot, i + 1, domain, "AAAA"))
+                i += 2
+            self.admitted += 1
+            self.unjudged += 1
+        for lane in self.lanes:
+            lane.pump()
+        self._maybe_done()
+
+    def _deliver(self, slot: Any, index: int, obs: Observation) -> None:
+        slot[1][index] = obs
+        slot[2] -= 1
+        self.answered += 1
+        if slot[2]:
+            return
+        try:
+            found = slot[1]
+            observations: dict[str, tuple[Observation, ...]] = {
+                n: (found[2 * i], found[2 * i + 1]) for i, n in enumerate(self.names)
+            }
+            result = self.judge(slot[0], observations)
+            doubt = [n for n, j in result.judgements.items() if j.verdict is Verdict.REMOVED]
+            if doubt:
+                task = asyncio.get_running_loop().create_task(self._reask(result, doubt))
+                self.reasks.add(task)
+                task.add_done_callback(self._reasked)
+            else:
+                self._ready(result)
+        except Exception as exc:  # a bug must end the round, not hang it
+            self._fail(exc)
+
+    async def _reask(self, result: DomainResult, names: list[str]) -> None:
+        """An NXDOMAIN judged a removal is asked again (fresh sockets) before it counts: one
+        forged or transient reply must not make a removal."""
+        domain = result.entry.domain
+        again = await asyncio.gather(
+            *(self.clients[n].query(domain, t, fresh=True) for n in names for t in QTYPES)
+        )
+        observations = dict(result.observations)
+        for i, n in enumerate(names):
+            observations[n] = tuple(replace(o, reasked=True) for o in again[2 * i : 2 * i + 2])
+        self._ready(self.judge(result.entry, observations))
+
+    def _reasked(self, task: asyncio.Task[None]) -> None:
+        self.reasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
+
+    def _ready(self, result: DomainResult) -> None:
+        self.ready.append(result)
+        self.unjudged -= 1
+        self.judged += 1
+        if self.progress is not None:
+            self.progress(self.answered)
+        if len(self.ready) >= BATCH:
+            self.batches.put_nowait(self.ready)
+            self.ready = []
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self.exhausted and not self.unjudged and not self.finished:
+            self.finished = True
+            if self.ready:
+                self.batches.put_nowait(self.ready)
+                self.ready = []
+            self.batches.put_nowait(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            self.batches.put_nowait(None)  # wakes run(), which raises it
 
 
 def _judge(
@@ -115,11 +288,8 @@ def _judge(
     ref_healths: dict[str, Health],
     connectivity: bool,
     entry: Entry,
-    found: dict[tuple[str, str, str], Observation],
+    observations: dict[str, tuple[Observation, ...]],
 ) -> DomainResult:
-    observations = {
-        r.name: tuple(found[(r.name, entry.domain, t)] for t in QTYPES) for r in config.resolvers
-    }
     views = {n: classify.combine(obs) for n, obs in observations.items()}
     ref = classify.reference_view(
         {n: v for n, v in views.items() if roles[n] is Role.REFERENCE}, ref_healths
@@ -138,29 +308,14 @@ def _judge(
 
 
 async def _sweep(
-    clients: dict[str, ResolverClient],
-    jobs: Mapping[str, Sequence[tuple[str, str]]],
-    progress: Progress | None = None,
-    *,
-    fresh: bool = False,
+    clients: dict[str, ResolverClient], jobs: Mapping[str, Sequence[tuple[str, str]]]
 ) -> dict[tuple[str, str, str], Observation]:
-    """Ask each resolver its (name, type) jobs with at most max_inflight workers per resolver.
-
-    Workers pull from one iterator per resolver, so no task is created per query.
-    """
+    """Ask each resolver a few (name, type) jobs (the controls), max_inflight at a time."""
     results: dict[tuple[str, str, str], Observation] = {}
-    total = sum(len(j) for j in jobs.values())
-    done = 0
 
     async def worker(client: ResolverClient, todo: Iterator[tuple[str, str]]) -> None:
-        nonlocal done
         for qname, qtype in todo:
-            results[(client.spec.name, qname, qtype)] = await client.query(
-                qname, qtype, fresh=fresh
-            )
-            done += 1
-            if progress is not None:
-                progress(done, total)
+            results[(client.spec.name, qname, qtype)] = await client.query(qname, qtype)
 
     async with asyncio.TaskGroup() as group:
         for name, todo in jobs.items():

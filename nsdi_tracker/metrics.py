@@ -8,15 +8,17 @@ blank a dashboard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nsdi_tracker import __version__
 from nsdi_tracker.confirm import NATIONAL, Track
+from nsdi_tracker.events import LATENCY_EDGES_MS
 from nsdi_tracker.ledger import TrackKey
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.tracker import RoundDone
@@ -25,7 +27,6 @@ from nsdi_tracker.tracker import RoundDone
 # whose verdict is not `present`, so that a million-name sweep does not flood Prometheus.
 DOMAIN_SERIES_LIMIT = 10_000
 _ROUND_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class VerdictCollector(Collector):
@@ -70,6 +71,35 @@ class VerdictCollector(Collector):
         yield totals
 
 
+class LatencyCollector(Collector):
+    """Time to the final reply per resolver, from the histograms each round keeps anyway
+    (over LATENCY_EDGES_MS): a million replies a round are not observed one by one."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}  # ms
+
+    def add(self, resolver: str, counts: Sequence[int], sum_ms: float) -> None:
+        have = self.counts.setdefault(resolver, [0] * len(counts))
+        for i, n in enumerate(counts):
+            have[i] += n
+        self.sums[resolver] = self.sums.get(resolver, 0.0) + sum_ms
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "nsdi_tracker_query_latency_seconds",
+            "Time to the final reply, by resolver",
+            labels=["resolver"],
+        )
+        edges = [str(ms / 1000) for ms in LATENCY_EDGES_MS] + ["+Inf"]
+        for name, counts in sorted(self.counts.items()):
+            cumulative = list(itertools.accumulate(counts))
+            family.add_metric(
+                [name], list(zip(edges, cumulative, strict=True)), self.sums[name] / 1000
+            )
+        yield family
+
+
 class Metrics:
     """Every metric of one daemon, in its own registry."""
 
@@ -101,13 +131,8 @@ class Metrics:
             ["resolver"],
             registry=r,
         )
-        self.latency = Histogram(
-            "nsdi_tracker_query_latency_seconds",
-            "Time to the final reply, by resolver",
-            ["resolver"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        self.latency = LatencyCollector()
+        r.register(self.latency)
         self.controls = Gauge(
             "nsdi_tracker_resolver_controls_passed",
             "1 if the resolver passed its controls in the last round",
@@ -169,28 +194,24 @@ class Metrics:
         self.watched.set(len(self.verdicts.watched))
 
     def round_done(self, done: RoundDone, seconds: float) -> None:
-        r = done.plan.round
+        r = done.record
         self.rounds.labels(r.status).inc()
         self.round_duration.observe(seconds)
         self.last_round.set(r.finished.timestamp())
         if r.status in ("ok", "partial"):
             self.last_measured.set(r.finished.timestamp())
-        report = done.report
-        for name, counters in report.counters.items():
+        info = done.info
+        for name, counters in info.counters.items():
             self.exchanges.labels(name).inc(counters.queries)
             for outcome, n in counters.by_outcome.items():
                 self.queries.labels(name, str(outcome)).inc(n)
-        for name, health in report.health.items():
+            self.latency.add(name, info.latency[name], counters.latency_sum_ms)
+        for name, health in info.health.items():
             self.controls.labels(name).set(1 if health.controls_passed else 0)
-        for result in report.domains:
-            for name, observations in result.observations.items():
-                hist = self.latency.labels(name)
-                for obs in observations:
-                    if obs.latency_ms is not None:
-                        hist.observe(obs.latency_ms / 1000)
-        for t in done.plan.transitions:
-            self.transitions.labels(str(t.change.type), t.scope).inc()
-        self.verdicts.update(done.plan.tracks)
+        for (kind, scope), n in done.changes.by_type.items():
+            self.transitions.labels(kind, scope).inc(n)
+        if done.changes.tracks is not None:  # else too many: the daemon reloads them
+            self.verdicts.update(done.changes.tracks)
 
     def round_timed_out(self, finished: datetime, seconds: float) -> None:
         self.rounds.labels("timeout").inc()

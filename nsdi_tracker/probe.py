@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import aiohttp
 
 from nsdi_tracker import transport
 from nsdi_tracker.config import ResolverSpec
+from nsdi_tracker.events import LATENCY_EDGES_MS
 from nsdi_tracker.model import Observation, Outcome, Transport
-from nsdi_tracker.wire import make_query, observe
+from nsdi_tracker.transport import Exchange
+from nsdi_tracker.wire import Query, make_query, observe
 
 RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
 
@@ -25,14 +30,19 @@ class RateLimiter:
         self.clock = clock
         self._next = 0.0
 
-    async def wait(self) -> None:
+    def reserve(self) -> float:
+        """Take the next start slot: seconds from now until it (0: go now)."""
         if not self.interval:
-            return
+            return 0.0
         now = self.clock()
         slot = max(now, self._next)
         self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        return slot - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Counters:
     queries: int = 0  # exchanges started, retries and TCP fallbacks included
     ignored: int = 0  # replies that did not answer our query
     by_outcome: dict[Outcome, int] = field(default_factory=dict)
+    latency_sum_ms: float = 0.0  # over the final observations
 
 
 class ResolverClient:
@@ -51,33 +62,72 @@ class ResolverClient:
         self.spec = spec
         self.session = session
         self.counters = Counters()
+        self.latency = [0] * (len(LATENCY_EDGES_MS) + 1)  # final observations, by bucket
         self._inflight = asyncio.Semaphore(spec.max_inflight)
         self._pool = (
-            transport.UdpPool(spec.host, spec.port) if spec.transport is Transport.UDP else None
+            transport.UdpPool(spec.host, spec.port, spec.timeout)
+            if spec.transport is Transport.UDP
+            else None
         )
-        self._limiter = RateLimiter(spec.qps)
+        self.limiter = RateLimiter(spec.qps)
         self._tls = (
             transport.tls_context(str(spec.ca_file) if spec.ca_file else None)
             if spec.transport in (Transport.DOT, Transport.DOH)
             else None
         )
 
-    async def query(self, qname: str, qtype: str, *, fresh: bool = False) -> Observation:
+    async def query(
+        self, qname: str, qtype: str, *, fresh: bool = False, first: Exchange | None = None
+    ) -> Observation:
         """Ask until a usable answer or the retries run out. Over UDP the first attempt goes
-        through the shared socket pool unless `fresh`; every retry uses a fresh socket."""
+        through the shared socket pool unless `fresh`; every retry uses a fresh socket. A
+        caller that already has the first attempt's exchange (a Lane) passes it as `first`."""
         ignored = 0
         obs: Observation | None = None
         for attempt in range(1, self.spec.retries + 2):
-            pooled = attempt == 1 and not fresh
-            obs = await self._attempt(qname, qtype, attempt, pooled)  # with its attempt number
+            if first is not None and attempt == 1:
+                obs = await self._settle(qname, qtype, 1, first, None)
+            else:
+                obs = await self._attempt(qname, qtype, attempt, attempt == 1 and not fresh)
             ignored += obs.ignored
             if obs.outcome not in RETRYABLE:
                 break
         assert obs is not None
         final = obs if obs.ignored == ignored else replace(obs, ignored=ignored)
-        self.counters.by_outcome[final.outcome] = self.counters.by_outcome.get(final.outcome, 0) + 1
-        self.counters.ignored += ignored
+        self.counted(final)
         return final
+
+    def counted(self, obs: Observation) -> None:
+        """Count a final observation: by outcome, ignored replies and latency bucket."""
+        by = self.counters.by_outcome
+        by[obs.outcome] = by.get(obs.outcome, 0) + 1
+        self.counters.ignored += obs.ignored
+        if obs.latency_ms is not None:
+            self.latency[bisect.bisect_left(LATENCY_EDGES_MS, obs.latency_ms)] += 1
+            self.counters.latency_sum_ms += obs.latency_ms
+
+    @property
+    def pool(self) -> transport.UdpPool | None:
+        return self._pool
+
+    def quick(self, qname: str, qtype: str, ex: Exchange) -> Observation | None:
+        """The final observation from a pooled first exchange, or None when it needs more
+        (truncated: TCP; failed or SERVFAIL/REFUSED: a retry on a fresh socket)."""
+        if ex.reply is None:
+            return None
+        obs = observe(
+            ex.reply,
+            resolver=self.spec.name,
+            qname=qname,
+            qtype=qtype,
+            transport="udp",
+            latency_ms=ex.latency_ms,
+            ignored=ex.ignored,
+        )
+        if obs.outcome in RETRYABLE:
+            return None
+        self.counted(obs)
+        return obs
 
     async def __aenter__(self) -> ResolverClient:
         return self
@@ -99,26 +149,14 @@ class ResolverClient:
             None if pooled else make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
         )
         async with self._inflight:
-            await self._limiter.wait()
+            await self.limiter.wait()
             self.counters.queries += 1
-            used = str(spec.transport)
             if spec.transport is Transport.UDP:
                 if query is None:
                     assert self._pool is not None
-                    ex = await self._pool.exchange(qname, qtype, spec.timeout)
+                    ex = await self._pool.exchange(qname, qtype)
                 else:
                     ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
-                if ex.truncated:
-                    self.counters.queries += 1
-                    tcp = await transport.stream(
-                        query or make_query(qname, qtype), spec.host, spec.port, spec.timeout
-                    )
-                    ex = replace(
-                        tcp,
-                        ignored=ex.ignored + tcp.ignored,
-                        latency_ms=ex.latency_ms + tcp.latency_ms,
-                    )
-                    used = "udp+tcp"
             elif spec.transport is Transport.TCP:
                 assert query is not None
                 ex = await transport.stream(query, spec.host, spec.port, spec.timeout)
@@ -130,6 +168,22 @@ class ResolverClient:
             else:
                 assert self.session is not None and spec.url is not None and query is not None
                 ex = await transport.doh(query, self.session, spec.url, spec.timeout, self._tls)
+            return await self._settle(qname, qtype, attempt, ex, query)
+
+    async def _settle(
+        self, qname: str, qtype: str, attempt: int, ex: Exchange, query: Query | None
+    ) -> Observation:
+        """The observation an exchange gives; a truncated UDP reply is asked again over TCP."""
+        spec = self.spec
+        used = str(spec.transport)
+        if ex.truncated:
+            self.counters.queries += 1
+            tcp = await transport.stream(
+                query or make_query(qname, qtype), spec.host, spec.port, spec.timeout
+            )
+            tcp.ignored += ex.ignored
+            tcp.latency_ms += ex.latency_ms
+            ex, used = tcp, "udp+tcp"
         if ex.reply is not None:
             return observe(
                 ex.reply,
@@ -152,3 +206,94 @@ class ResolverClient:
             error="no reply within the timeout" if ex.timeout else ex.error,
             ignored=ex.ignored,
         )
+
+
+Deliver = Callable[[Any, int, Observation], None]
+
+
+class Lane:
+    """Feeds one resolver a stream of (name, type) jobs with at most `max_inflight` in flight.
+
+    Over UDP the first attempt of each job is a callback on the resolver's socket pool, with
+    no task, future or timer of its own; only a job that needs more (a retry, TCP after
+    truncation) becomes a task, running ResolverClient.query from where the pool left it.
+    Other transports run one task per job in flight. `deliver(token, index, observation)` is
+    called once per job, from the event loop; the lane takes the next job itself.
+    """
+
+    def __init__(self, client: ResolverClient, deliver: Deliver) -> None:
+        self.client = client
+        self.deliver = deliver
+        self.jobs: collections.deque[tuple[Any, int, str, str]] = collections.deque()
+        self.inflight = 0
+        self.window = client.spec.max_inflight
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._held: asyncio.TimerHandle | None = None  # a send waiting for its rate-limit slot
+        self._loop = asyncio.get_running_loop()
+        self.pooled = False
+
+    async def open(self) -> None:
+        """Open the UDP pool; if it cannot be opened, every job runs as a task instead."""
+        pool = self.client.pool
+        self.pooled = pool is not None and await pool.open() is None
+
+    def pump(self) -> None:
+        """Start jobs until the window is full, the jobs run out or the rate limit says wait."""
+        limiter = self.client.limiter
+        jobs = self.jobs
+        while self.inflight < self.window and jobs and self._held is None:
+            job = jobs.popleft()
+            self.inflight += 1
+            # A task's query waits for its own slot; a pooled send takes one here.
+            delay = limiter.reserve() if limiter.interval and self.pooled else 0.0
+            if delay > 0:
+                self._held = self._loop.call_later(delay, self._release, job)
+                return
+            self._start(job)
+
+    def _release(self, job: tuple[Any, int, str, str]) -> None:
+        self._held = None
+        self._start(job)
+        self.pump()
+
+    def _start(self, job: tuple[Any, int, str, str]) -> None:
+        token, index, qname, qtype = job
+        client = self.client
+        pool = client.pool
+        if pool is None or not self.pooled:
+            self._follow(token, index, qname, qtype, None)
+            return
+        client.counters.queries += 1
+
+        def done(ex: Exchange) -> None:
+            obs = client.quick(qname, qtype, ex)
+            if obs is None:
+                self._follow(token, index, qname, qtype, ex)
+            else:
+                self._finish(token, index, obs)
+
+        pool.send(qname, qtype, done)
+
+    def _follow(self, token: Any, index: int, qname: str, qtype: str, ex: Exchange | None) -> None:
+        """The job's task: the whole query, or what follows a pooled first exchange."""
+
+        async def run() -> None:
+            obs = await self.client.query(qname, qtype, first=ex)
+            self._finish(token, index, obs)
+
+        task = self._loop.create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _finish(self, token: Any, index: int, obs: Observation) -> None:
+        self.inflight -= 1
+        self.deliver(token, index, obs)
+        self.pump()
+
+    def cancel(self) -> None:
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
+        for task in self.tasks:
+            task.cancel()
+        self.jobs.clear()

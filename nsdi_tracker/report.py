@@ -63,13 +63,13 @@ def domain_json(result: DomainResult, roles: dict[str, Role]) -> dict[str, Any]:
 
 
 def round_json(report: RoundReport) -> dict[str, Any]:
-    roles = {r.name: r.role for r in report.resolvers}
+    roles = {r.name: r.role for r in report.info.resolvers}
     return {
         "version": JSON_VERSION,
-        "started": report.started.isoformat(timespec="milliseconds"),
-        "finished": report.finished.isoformat(timespec="milliseconds"),
-        "connectivity": report.connectivity,
-        "negative_control": report.negative_name,
+        "started": report.info.started.isoformat(timespec="milliseconds"),
+        "finished": report.info.finished.isoformat(timespec="milliseconds"),
+        "connectivity": report.info.connectivity,
+        "negative_control": report.info.negative_name,
         "summary": dict(Counter(str(d.national) for d in report.domains)),
         "resolvers": [
             {
@@ -77,11 +77,11 @@ def round_json(report: RoundReport) -> dict[str, Any]:
                 "role": str(r.role),
                 "transport": str(r.transport),
                 "address": r.address,
-                **health_json(report.health[r.name], report.counters[r.name]),
-                "controls": _by_name(report.controls[r.name]),
-                "negative_control": _by_name(report.negative[r.name]),
+                **health_json(report.info.health[r.name], report.info.counters[r.name]),
+                "controls": _by_name(report.info.controls[r.name]),
+                "negative_control": _by_name(report.info.negative[r.name]),
             }
-            for r in report.resolvers
+            for r in report.info.resolvers
         ],
         "domains": [domain_json(d, roles) for d in report.domains],
     }
@@ -100,9 +100,9 @@ def verdict_text(verdict: Verdict, detail: str | None = None) -> Text:
 
 def render(report: RoundReport) -> Group:
     """The domains-by-resolvers table, then resolver health and a one-line summary."""
-    judged = [r for r in report.resolvers if r.role is not Role.REFERENCE]
+    judged = [r for r in report.info.resolvers if r.role is not Role.REFERENCE]
     table = Table(
-        title=f"nsdi-tracker check · {report.started:%Y-%m-%d %H:%M:%S} UTC",
+        title=f"nsdi-tracker check · {report.info.started:%Y-%m-%d %H:%M:%S} UTC",
         title_justify="left",
         header_style="bold",
     )
@@ -130,8 +130,8 @@ def render(report: RoundReport) -> Group:
             col, justify="left" if col in {"resolver", "role", "transport"} else "right"
         )
     health.add_column("notes")
-    for r in report.resolvers:
-        h, c = report.health[r.name], report.counters[r.name]
+    for r in report.info.resolvers:
+        h, c = report.info.health[r.name], report.info.counters[r.name]
         failures = sum(v for k, v in c.by_outcome.items() if not k.usable)
         notes = []
         if not h.controls_passed:
@@ -154,9 +154,9 @@ def render(report: RoundReport) -> Group:
         if i:
             summary.append(", ")
         summary.append(f"{n} {verdict}", style=STYLES[verdict])
-    if not report.connectivity:
+    if not report.info.connectivity:
         summary.append("  · every reference failed the controls: results unknown", style="yellow")
-    secs = (report.finished - report.started).total_seconds()
+    secs = (report.info.finished - report.info.started).total_seconds()
     summary.append(f"  · {len(report.domains)} domains in {secs:.1f} s", style="dim")
     legend = Text("* observed: judged against the reference, not part of the headline", style="dim")
     parts: list[Any] = [table, summary]

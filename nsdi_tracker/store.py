@@ -25,9 +25,8 @@ from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.confirm import NATIONAL, Track
 from nsdi_tracker.errors import StoreError
 from nsdi_tracker.events import evidence, iso, parse_iso
-from nsdi_tracker.ledger import ObsKey, RoundPlan, TrackKey
+from nsdi_tracker.ledger import BatchPlan, ObsKey, RoundRecord, StoredTrack, TrackKey
 from nsdi_tracker.model import Verdict
-from nsdi_tracker.watchlist import Entry
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)
@@ -54,6 +53,63 @@ CHANGELOG_COLUMNS = (
     "type", "from", "to", "rounds", "reason", "rcode", "nxdomain", "flags", "addresses",
     "authority", "reference_consensus", "reference_addresses",
 )  # fmt: skip
+
+
+# A streamed round's changes wait here (this connection's temporary database) until the round
+# is committed; names, not ids, so a name new this round needs no id before the commit.
+_STAGING = [
+    "DROP TABLE IF EXISTS temp.s_watched",
+    "CREATE TEMP TABLE s_watched (name TEXT PRIMARY KEY, label TEXT, category TEXT)",
+    "DROP TABLE IF EXISTS temp.s_states",
+    """CREATE TEMP TABLE s_states (domain TEXT, scope TEXT, verdict TEXT, since TEXT,
+        candidate TEXT, candidate_count INTEGER, candidate_since TEXT)""",
+    "DROP TABLE IF EXISTS temp.s_transitions",
+    """CREATE TEMP TABLE s_transitions (event_id TEXT, domain TEXT, scope TEXT, type TEXT,
+        from_verdict TEXT, to_verdict TEXT, first_seen TEXT, confirmed_at TEXT, rounds INTEGER,
+        reason TEXT, rcode TEXT, nxdomain TEXT, flags TEXT, addresses TEXT, authority TEXT,
+        reference_consensus TEXT, reference_addresses TEXT, event TEXT)""",
+    "DROP TABLE IF EXISTS temp.s_deliveries",
+    "CREATE TEMP TABLE s_deliveries (event_id TEXT, sink TEXT)",
+    "DROP TABLE IF EXISTS temp.s_observations",
+    """CREATE TEMP TABLE s_observations (domain TEXT, resolver TEXT, qtype TEXT, outcome TEXT,
+        rcode TEXT, addresses TEXT, fingerprint TEXT, evidence TEXT)""",
+]
+_STAGING_CLEAR = [
+    f"DELETE FROM temp.{table}"
+    for table in ("s_watched", "s_states", "s_transitions", "s_deliveries", "s_observations")
+]
+# The staged round into the database, in the commit's transaction (`:round`, `:at`).
+_COMMIT = [
+    """INSERT INTO states (domain_id, scope, verdict, since, candidate, candidate_count,
+        candidate_since, round_id)
+    SELECT d.id, s.scope, s.verdict, s.since, s.candidate, s.candidate_count, s.candidate_since,
+        :round FROM temp.s_states s JOIN domains d ON d.name = s.domain WHERE true
+    ON CONFLICT (domain_id, scope) DO UPDATE SET verdict = excluded.verdict,
+        since = excluded.since, candidate = excluded.candidate,
+        candidate_count = excluded.candidate_count, candidate_since = excluded.candidate_since,
+        round_id = excluded.round_id""",
+    """INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict,
+        to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, addresses,
+        authority, reference_consensus, reference_addresses, event)
+    SELECT s.event_id, :round, d.id, s.scope, s.type, s.from_verdict, s.to_verdict,
+        s.first_seen, s.confirmed_at, s.rounds, s.reason, s.rcode, s.nxdomain, s.flags,
+        s.addresses, s.authority, s.reference_consensus, s.reference_addresses, s.event
+    FROM temp.s_transitions s JOIN domains d ON d.name = s.domain ORDER BY s.rowid""",
+    """INSERT INTO deliveries (transition_id, sink, status, created, next_attempt)
+    SELECT t.id, s.sink, 'pending', :at, :at
+    FROM temp.s_deliveries s JOIN transitions t ON t.event_id = s.event_id ORDER BY s.rowid""",
+    """INSERT INTO observations (round_id, domain_id, resolver_id, qtype, observed_at, outcome,
+        rcode, addresses, fingerprint, evidence)
+    SELECT :round, d.id, r.id, s.qtype, :at, s.outcome, s.rcode, s.addresses, s.fingerprint,
+        s.evidence
+    FROM temp.s_observations s JOIN domains d ON d.name = s.domain
+    JOIN resolvers r ON r.name = s.resolver ORDER BY s.rowid""",
+    """INSERT INTO latest (domain_id, resolver_id, qtype, fingerprint, observation_id)
+    SELECT domain_id, resolver_id, qtype, fingerprint, id FROM observations
+    WHERE round_id = :round
+    ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint,
+        observation_id = excluded.observation_id""",
+]
 
 
 @migration()
@@ -364,109 +420,114 @@ class Store:
             for name, scope, verdict, since, cand, count, cand_since in rows
         }
 
-    def latest(self) -> dict[ObsKey, str]:
-        rows = self.db.execute(
-            "SELECT d.name, r.name, l.qtype, l.fingerprint FROM latest l "
-            "JOIN domains d ON d.id = l.domain_id JOIN resolvers r ON r.id = l.resolver_id"
-        )
-        return {(d, r, q): fp for d, r, q, fp in rows}
+    def lookup(
+        self, domains: Sequence[str]
+    ) -> tuple[dict[TrackKey, StoredTrack], dict[ObsKey, str]]:
+        """The tracks and last stored fingerprints of a batch of names."""
+        names = _json(list(domains))
+        tracks = {
+            (name, scope): StoredTrack(verdict, since, cand, count, cand_since)
+            for name, scope, verdict, since, cand, count, cand_since in self.db.execute(
+                "SELECT d.name, s.scope, s.verdict, s.since, s.candidate, s.candidate_count, "
+                "s.candidate_since FROM domains d JOIN states s ON s.domain_id = d.id "
+                "WHERE d.name IN (SELECT value FROM json_each(?))",
+                (names,),
+            )
+        }
+        latest = {
+            (d, r, q): fp
+            for d, r, q, fp in self.db.execute(
+                "SELECT d.name, r.name, l.qtype, l.fingerprint FROM domains d "
+                "JOIN latest l ON l.domain_id = d.id JOIN resolvers r ON r.id = l.resolver_id "
+                "WHERE d.name IN (SELECT value FROM json_each(?))",
+                (names,),
+            )
+        }
+        return tracks, latest
 
     # -- writing a round ---------------------------------------------------------------------
 
-    def commit_round(
-        self, plan: RoundPlan, entries: Sequence[Entry], resolvers: Sequence[ResolverSpec]
-    ) -> int:
-        """Write the whole round (states, transitions, outbox, observations) atomically."""
-        r = plan.round
-        at = iso(r.finished)
-        with self.db.atomic():
-            resolver_ids = self._sync_resolvers(resolvers, at)
-            domain_ids = self._sync_domains(entries, at)
-            round_id = self._insert(
-                "INSERT INTO rounds (started, finished, status, domains, queries, transitions, "
-                "outcomes, health, negative_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    iso(r.started), at, r.status, r.domains, r.queries, len(plan.transitions),
-                    _json(r.outcomes), _json(r.health), r.negative_name,
-                ),
-            )  # fmt: skip
-            self.db.conn.executemany(
-                "INSERT INTO states (domain_id, scope, verdict, since, candidate, "
-                "candidate_count, candidate_since, round_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (domain_id, scope) DO UPDATE SET verdict = excluded.verdict, "
-                "since = excluded.since, candidate = excluded.candidate, "
-                "candidate_count = excluded.candidate_count, "
-                "candidate_since = excluded.candidate_since, round_id = excluded.round_id",
+    def begin_round(self) -> int:
+        """Empty staging tables for a streamed round, and the id the round will have (this
+        process holds the writer lock, so nobody else takes it). The tables are temporary
+        (this connection's own): staging takes no lock on the database, and a round that never
+        commits leaves nothing behind."""
+        for statement in _STAGING:
+            self.db.execute(statement)
+        self.db.conn.commit()
+        (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM rounds").fetchone()
+        return int(top) + 1
+
+    def stage(self, plan: BatchPlan) -> None:
+        """Add one batch's changes to the staging tables."""
+        conn = self.db.conn
+        with conn:
+            conn.executemany("INSERT OR IGNORE INTO temp.s_watched VALUES (?, ?, ?)", plan.watched)
+            conn.executemany(
+                "INSERT INTO temp.s_states VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
-                        domain_ids[domain], scope, _opt(t.verdict), _opt_time(t.since),
-                        _opt(t.candidate), t.count, _opt_time(t.candidate_since), round_id,
+                        domain, scope, _opt(t.verdict), _opt_time(t.since), _opt(t.candidate),
+                        t.count, _opt_time(t.candidate_since),
                     )
                     for (domain, scope), t in plan.tracks.items()
                 ),
             )  # fmt: skip
-            for tr in plan.transitions:
-                s, c = tr.summary, tr.change
-                tid = self._insert(
-                    "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, "
-                    "from_verdict, to_verdict, first_seen, confirmed_at, rounds, reason, rcode, "
-                    "nxdomain, flags, addresses, authority, reference_consensus, "
-                    "reference_addresses, event) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            conn.executemany(
+                "INSERT INTO temp.s_transitions VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
                     (
-                        tr.event_id, round_id, domain_ids[tr.domain], tr.scope, str(c.type),
-                        _opt(c.old), str(c.new), iso(c.first_seen), iso(c.confirmed_at),
-                        c.rounds, s.reason, s.rcode, s.nxdomain, _json(list(s.flags)),
-                        _json(list(s.addresses)), s.authority, s.reference_consensus,
-                        _json(list(s.reference_addresses)), _json(tr.event),
-                    ),
-                )  # fmt: skip
-                self.db.conn.executemany(
-                    "INSERT INTO deliveries (transition_id, sink, status, created, next_attempt) "
-                    "VALUES (?, ?, 'pending', ?, ?)",
-                    ((tid, sink, at, at) for sink in tr.sinks),
-                )
-            self._insert_observations(plan, round_id, at, domain_ids, resolver_ids)
-        return round_id
-
-    def _insert_observations(
-        self,
-        plan: RoundPlan,
-        round_id: int,
-        at: str,
-        domain_ids: dict[str, int],
-        resolver_ids: dict[str, int],
-    ) -> None:
-        """Batched: the new replies, then `latest` pointing at them. Inside the round's
-        transaction and under the writer lock, one INSERT ... executemany hands out
-        consecutive ids after the current largest, so the ids are known without a round trip
-        per row (and checked)."""
-        if not plan.observations:
-            return
-        (top,) = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM observations").fetchone()
-        rows = [
-            (
-                round_id, domain_ids[obs.qname], resolver_ids[obs.resolver], obs.qtype, at,
-                str(obs.outcome), obs.rcode, _json(list(obs.addresses)), fp,
-                _json(evidence(obs)),
+                        tr.event_id, tr.domain, tr.scope, str(tr.change.type),
+                        _opt(tr.change.old), str(tr.change.new), iso(tr.change.first_seen),
+                        iso(tr.change.confirmed_at), tr.change.rounds, tr.summary.reason,
+                        tr.summary.rcode, tr.summary.nxdomain, _json(list(tr.summary.flags)),
+                        _json(list(tr.summary.addresses)), tr.summary.authority,
+                        tr.summary.reference_consensus,
+                        _json(list(tr.summary.reference_addresses)), _json(tr.event),
+                    )
+                    for tr in plan.transitions
+                ),
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO temp.s_deliveries VALUES (?, ?)",
+                ((tr.event_id, sink) for tr in plan.transitions for sink in tr.sinks),
             )
-            for obs, fp in plan.observations
-        ]  # fmt: skip
-        self.db.conn.executemany(
-            "INSERT INTO observations (round_id, domain_id, resolver_id, qtype, observed_at, "
-            "outcome, rcode, addresses, fingerprint, evidence) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        (last,) = self.db.execute("SELECT MAX(id) FROM observations").fetchone()
-        if last != top + len(rows):
-            raise StoreError(f"{self.path}: observation ids were not consecutive; rolled back")
-        self.db.conn.executemany(
-            "INSERT INTO latest (domain_id, resolver_id, qtype, fingerprint, observation_id) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "fingerprint = excluded.fingerprint, observation_id = excluded.observation_id",
-            ((row[1], row[2], row[3], row[8], top + 1 + i) for i, row in enumerate(rows)),
-        )
+            conn.executemany(
+                "INSERT INTO temp.s_observations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        obs.qname, obs.resolver, obs.qtype, str(obs.outcome), obs.rcode,
+                        _json(list(obs.addresses)), fp, _json(evidence(obs)),
+                    )
+                    for obs, fp in plan.observations
+                ),
+            )  # fmt: skip
+
+    def commit_round(
+        self, round_id: int, record: RoundRecord, resolvers: Sequence[ResolverSpec]
+    ) -> None:
+        """Write the staged round (states, transitions, outbox, observations) atomically, as
+        round `round_id` (from begin_round: a clash fails and rolls back)."""
+        r = record
+        at = iso(r.finished)
+        with self.db.atomic():
+            self._sync_resolvers(resolvers, at)
+            self._sync_domains(at)
+            self.db.execute(
+                "INSERT INTO rounds (id, started, finished, status, domains, queries, "
+                "transitions, outcomes, health, negative_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    round_id, iso(r.started), at, r.status, r.domains, r.queries, r.transitions,
+                    _json(r.outcomes), _json(r.health), r.negative_name,
+                ),
+            )  # fmt: skip
+            for statement in _COMMIT:
+                self.db.execute(statement, {"round": round_id, "at": at})
+        for statement in _STAGING_CLEAR:
+            self.db.execute(statement)
+        self.db.conn.commit()
 
     def record_timeout(
         self, started: datetime, finished: datetime, *, domains: int, queries: int
@@ -508,35 +569,22 @@ class Store:
                 )
         return {name: rid for name, (rid, _) in have.items()}
 
-    def _sync_domains(self, entries: Sequence[Entry], at: str) -> dict[str, int]:
-        """Insert new names, update changed labels, flag what left or rejoined the watchlists
-        (batched: a first sweep of a million names inserts a million rows)."""
-        have = {
-            name: (did, label, category, watched)
-            for did, name, label, category, watched in self.db.execute(
-                "SELECT id, name, label, category, watched FROM domains"
-            )
-        }
-        wanted = {e.domain for e in entries}
-        new = [(e.domain, e.label, e.category, at) for e in entries if e.domain not in have]
-        changed = [
-            (e.label, e.category, have[e.domain][0])
-            for e in entries
-            if e.domain in have and have[e.domain][1:] != (e.label, e.category, 1)
-        ]
-        gone = [(row[0],) for name, row in have.items() if row[3] and name not in wanted]
-        self.db.conn.executemany(
+    def _sync_domains(self, at: str) -> None:
+        """Insert the round's new names, update changed labels, flag what left or rejoined
+        the watchlists: set-wise from the staged names, so a million names cost no Python."""
+        self.db.execute(
             "INSERT INTO domains (name, label, category, watched, first_seen) "
-            "VALUES (?, ?, ?, 1, ?)",
-            new,
+            "SELECT name, label, category, 1, ? FROM temp.s_watched WHERE true "
+            "ON CONFLICT (name) DO UPDATE SET label = excluded.label, "
+            "category = excluded.category, watched = 1 "
+            "WHERE label IS NOT excluded.label OR category IS NOT excluded.category "
+            "OR watched != 1",
+            (at,),
         )
-        self.db.conn.executemany(
-            "UPDATE domains SET label = ?, category = ?, watched = 1 WHERE id = ?", changed
+        self.db.execute(
+            "UPDATE domains SET watched = 0 WHERE watched = 1 "
+            "AND name NOT IN (SELECT name FROM temp.s_watched)"
         )
-        self.db.conn.executemany("UPDATE domains SET watched = 0 WHERE id = ?", gone)
-        if not new:
-            return {name: row[0] for name, row in have.items()}
-        return {name: did for did, name in self.db.execute("SELECT id, name FROM domains")}
 
     def prune(self, before: datetime) -> int:
         """Delete raw observations older than `before`, except the latest of each series

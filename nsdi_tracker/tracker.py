@@ -1,66 +1,159 @@
-"""A persisted round: measure, decide what changed, commit it, then deliver the events."""
+"""A persisted round: sweep the names, stage what changed batch by batch, commit it in one go.
+
+Nothing grows with the watchlist: each batch of judged names is planned against its own
+stored tracks and fingerprints, staged and dropped; the commit then writes the staged round in
+one transaction. Events are in the outbox before anyone is told about them.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from nsdi_tracker.config import Config
-from nsdi_tracker.events import utcnow
-from nsdi_tracker.ledger import RoundPlan, plan_round
-from nsdi_tracker.measure import RoundReport, measure
-from nsdi_tracker.raw import append_round
+from nsdi_tracker.confirm import Track
+from nsdi_tracker.dbthread import INLINE, DbThread
+from nsdi_tracker.events import iso, utcnow
+from nsdi_tracker.ledger import BatchPlan, RoundRecord, TrackKey, plan_batch, round_record
+from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep
+from nsdi_tracker.raw import RawRound
 from nsdi_tracker.store import Store
 from nsdi_tracker.watchlist import Entry
 
 log = logging.getLogger(__name__)
 
+SHOWN = 10  # transitions a round names in its summary line
+TRACKS_KEPT = 10_000  # changed tracks a round hands to the metrics; more: they reload
+
+
+@dataclass
+class Changes:
+    """What a round changed, in bounded memory (a first sweep confirms millions of baselines)."""
+
+    transitions: int = 0
+    delivering: int = 0  # transitions with at least one delivery
+    by_type: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, scope)
+    shown: list[str] = field(default_factory=list)  # "type domain (scope)", the first SHOWN
+    queued: list[str] = field(default_factory=list)  # ids of events for sinks, the first 10,000
+    tracks: dict[TrackKey, Track] | None = field(default_factory=dict)  # None: too many
+
+    def add(self, plan: BatchPlan) -> None:
+        for t in plan.transitions:
+            self.transitions += 1
+            self.delivering += bool(t.sinks)
+            self.by_type[(str(t.change.type), t.scope)] += 1
+            if len(self.shown) < SHOWN:
+                self.shown.append(f"{t.change.type} {t.domain} ({t.scope})")
+            if t.sinks and len(self.queued) < TRACKS_KEPT:
+                self.queued.append(t.event_id)
+        if self.tracks is not None:
+            self.tracks.update(plan.tracks)
+            if len(self.tracks) > TRACKS_KEPT:
+                self.tracks = None
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A swept round whose changes wait in the store's staging tables."""
+
+    round_id: int
+    info: RoundInfo
+    changes: Changes
+    raw: RawRound | None
+
 
 @dataclass(frozen=True, slots=True)
 class RoundDone:
     round_id: int
-    report: RoundReport
-    plan: RoundPlan
+    info: RoundInfo
+    record: RoundRecord
+    changes: Changes
     pruned: int
 
 
 async def persisted_round(
     config: Config,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     store: Store,
     *,
+    db: DbThread = INLINE,
     raw_dir: Path | None = None,
     rng: random.Random | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> RoundDone:
-    """Measure, and write the round with its confirmed transitions and outbox in one go."""
-    report = await measure(config, entries, rng=rng, now=now)
-    return record_round(config, entries, store, report, raw_dir=raw_dir)
+    """Sweep and commit one round."""
+    staged = await staged_round(config, entries, store, db=db, raw_dir=raw_dir, rng=rng, now=now)
+    return await db.run(commit_staged, config, store, staged)
 
 
-def record_round(
+async def staged_round(
     config: Config,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     store: Store,
-    report: RoundReport,
     *,
+    db: DbThread = INLINE,
     raw_dir: Path | None = None,
-) -> RoundDone:
-    """Decide what the measured round changed and commit it (blocking: the daemon runs this
-    on its database thread)."""
-    plan = plan_round(report, store.tracks(), store.latest(), config.confirm, config.sinks)
-    round_id = store.commit_round(plan, entries, config.resolvers)
-    raw = raw_dir or config.raw_dir
-    if raw is not None:
+    rng: random.Random | None = None,
+    now: Callable[[], datetime] = utcnow,
+    progress: Progress | None = None,
+) -> Staged:
+    """Sweep the names, planning and staging each batch on the database thread while the
+    next answers come in. Cancelled, it leaves nothing in the database."""
+    round_id = await db.run(store.begin_round)
+    roles = {r.name: r.role for r in config.resolvers}
+    raw: RawRound | None = None
+    directory = raw_dir or config.raw_dir
+    if directory is not None:
         try:
-            append_round(raw, report, round_id)
-        except OSError as exc:  # the database has the round; the raw copy is a bonus
-            log.error("cannot append raw observations to %s: %s", raw, exc)
+            raw = RawRound(directory, round_id, roles)
+        except OSError as exc:  # the database gets the round; the raw copy is a bonus
+            log.error("cannot write raw observations to %s: %s", directory, exc)
+    changes = Changes()
+
+    def stage(batch: list[DomainResult]) -> BatchPlan:
+        nonlocal raw
+        at = now()
+        tracks, latest = store.lookup([r.entry.domain for r in batch])
+        plan = plan_batch(batch, roles, tracks, latest, at, config.confirm, config.sinks)
+        store.stage(plan)
+        if raw is not None:
+            try:
+                raw.add(batch, iso(at))
+            except OSError as exc:
+                log.error("cannot write raw observations to %s: %s", raw.partial, exc)
+                raw.discard()
+                raw = None
+        return plan
+
+    async def consume(batch: list[DomainResult]) -> None:
+        changes.add(await db.run(stage, batch))
+
+    try:
+        info = await sweep(config, entries, consume, rng=rng, now=now, progress=progress)
+    except BaseException:
+        if raw is not None:
+            raw.discard()
+        raise
+    return Staged(round_id, info, changes, raw)
+
+
+def commit_staged(config: Config, store: Store, staged: Staged) -> RoundDone:
+    """Commit a staged round (blocking: the daemon runs this on its database thread)."""
+    record = round_record(staged.info, staged.changes.transitions)
+    store.commit_round(staged.round_id, record, config.resolvers)
+    if staged.raw is not None:
+        try:
+            staged.raw.finish(staged.info)
+        except OSError as exc:
+            log.error("cannot append raw observations to %s: %s", staged.raw.directory, exc)
+            staged.raw.discard()
     pruned = 0
-    if config.retain_days and store.prune_due(report.finished):
-        pruned = store.prune(report.finished - timedelta(days=config.retain_days))
-    return RoundDone(round_id, report, plan, pruned)
+    finished = staged.info.finished
+    if config.retain_days and store.prune_due(finished):
+        pruned = store.prune(finished - timedelta(days=config.retain_days))
+    return RoundDone(staged.round_id, staged.info, record, staged.changes, pruned)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import random
@@ -11,6 +12,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -100,6 +102,18 @@ async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
 
 POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
 RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
+SWEEP_TICK = 0.05  # seconds: how often expired queries are looked for (timeouts end this late)
+
+Done = Callable[[Exchange], None]
+
+
+class _Pending:
+    """One query in flight on a pool socket."""
+
+    __slots__ = ("done", "ignored", "query", "start")
+
+    def __init__(self, query: Query, done: Done, start: float) -> None:
+        self.query, self.done, self.start, self.ignored = query, done, start, 0
 
 
 class _PoolSocket(asyncio.DatagramProtocol):
@@ -107,52 +121,72 @@ class _PoolSocket(asyncio.DatagramProtocol):
 
     def __init__(self, pool: UdpPool) -> None:
         self.pool = pool
-        self.waiting: dict[int, tuple[Query, asyncio.Future[Exchange], list[int]]] = {}
+        self.waiting: dict[int, _Pending] = {}
         self.transport: asyncio.DatagramTransport | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if not _from_server(addr, self.pool.server_ip, self.pool.port):
-            self.pool.ignored += 1  # from someone else: counted, never read
+        pool = self.pool
+        if not _from_server(addr, pool.server_ip, pool.port):
+            pool.ignored += 1  # from someone else: counted, never read
             return
-        entry = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
-        if entry is None:
-            self.pool.ignored += 1  # no query of ours has that ID (late, or forged)
+        pending = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
+        if pending is None:
+            pool.ignored += 1  # no query of ours has that ID (late, or forged)
             return
-        query, done, ignored = entry
-        result = _settled(parse_reply(query, data), ignored[0])
+        result = _settled(parse_reply(pending.query, data), pending.ignored)
         if result is None:
-            ignored[0] += 1
-        else:
-            done.set_result(result)
-            del self.waiting[query.id]
+            pending.ignored += 1
+            return
+        del self.waiting[pending.query.id]
+        pending.done(_timed(result, pending.start))
 
     def error_received(self, exc: Exception) -> None:
-        for _, done, ignored in list(self.waiting.values()):  # e.g. ICMP port unreachable
-            if not done.done():
-                done.set_result(Exchange(error=_describe(exc), ignored=ignored[0]))
+        failed = list(self.waiting.values())  # e.g. ICMP port unreachable
         self.waiting.clear()
+        for pending in failed:
+            result = Exchange(error=_describe(exc), ignored=pending.ignored)
+            pending.done(_timed(result, pending.start))
 
 
 class UdpPool:
     """A fixed set of UDP sockets to one resolver, each multiplexing its queries by ID.
 
-    One socket per query costs a socket, a bind and a transport each time, which dominates a
-    sweep. The trade-off for censorship measurement: first attempts share a few source ports;
-    a middlebox that keys on the client's port sees the same few. Retries, and re-asks of a
+    Queries are sent with a callback (`send`), not a task or a future each: one socket, task
+    and timer per query would cost more than the rest of the round together. Timeouts are
+    found by one timer every SWEEP_TICK, which walks the queries in the order they were sent.
+
+    The trade-off for censorship measurement: first attempts share a few source ports, so a
+    middlebox that keys on the client's port sees the same few. Retries, and re-asks of a
     national NXDOMAIN, go out on a fresh socket (`udp`), so an answer that looks like a
     removal is always confirmed from a new port.
     """
 
-    def __init__(self, host: str, port: int, size: int = POOL_SOCKETS) -> None:
-        self.host, self.port, self.size = host, port, size
+    def __init__(self, host: str, port: int, timeout: float, size: int = POOL_SOCKETS) -> None:
+        self.host, self.port, self.timeout, self.size = host, port, timeout, size
         self.server_ip = str(ipaddress.ip_address(host))
         self.ignored = 0  # replies no query of ours could claim
         self._sockets: list[_PoolSocket] = []
         self._opening: asyncio.Lock | None = None
         self._next = 0
+        self._sent: collections.deque[tuple[float, _PoolSocket, _Pending]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
         # IDs from a generator seeded by the OS: unpredictable to an off-path spoofer, without
         # a system call per query.
         self._rng = random.Random(secrets.randbits(128))
+
+    async def open(self) -> str | None:
+        """Open the sockets once (the first queries of a round arrive together); an error
+        text if they cannot be opened (e.g. out of file descriptors)."""
+        if self._sockets:
+            return None
+        self._opening = self._opening or asyncio.Lock()
+        async with self._opening:
+            if not self._sockets:
+                try:
+                    await self._open()
+                except OSError as exc:
+                    return _describe(exc)
+        return None
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -182,46 +216,70 @@ class UdpPool:
             raise
         self._sockets = opened
 
-    async def exchange(self, qname: str, qtype: str, timeout: float) -> Exchange:
-        if not self._sockets:
-            # The first queries of a round arrive together: only one of them opens the pool.
-            self._opening = self._opening or asyncio.Lock()
-            async with self._opening:
-                if not self._sockets:
-                    try:
-                        await self._open()
-                    except OSError as exc:  # e.g. out of file descriptors: a failed query
-                        return Exchange(error=_describe(exc))
+    def send(self, qname: str, qtype: str, done: Done) -> None:
+        """Send one query on an open pool; `done` gets its Exchange exactly once, from the
+        event loop (never from inside this call)."""
         sock = self._sockets[self._next % self.size]
         self._next += 1
+        waiting = sock.waiting
         qid = self._rng.randrange(65536)
-        while qid in sock.waiting:
+        while qid in waiting:
             qid = self._rng.randrange(65536)
         query = make_query(qname, qtype, qid=qid)
-        done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
-        ignored = [0]
-        sock.waiting[qid] = (query, done, ignored)
         start = time.perf_counter()
+        pending = _Pending(query, done, start)
         assert sock.transport is not None
         try:
             sock.transport.sendto(query.wire, (self.host, self.port))
         except OSError as exc:
-            sock.waiting.pop(qid, None)
-            return _timed(Exchange(error=_describe(exc)), start)
-        try:
-            result = await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            result = Exchange(timeout=True, ignored=ignored[0])
-        finally:  # timed out or cancelled: a late reply to this ID is then nobody's
-            if sock.waiting.get(qid, (None, None))[1] is done:
-                del sock.waiting[qid]
-        return _timed(result, start)
+            result = _timed(Exchange(error=_describe(exc)), start)
+            asyncio.get_running_loop().call_soon(done, result)
+            return
+        waiting[qid] = pending
+        self._sent.append((start + self.timeout, sock, pending))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = time.perf_counter()
+        sent = self._sent
+        expired = []
+        while sent and sent[0][0] <= now:
+            _, sock, pending = sent.popleft()
+            if sock.waiting.get(pending.query.id) is pending:  # not answered yet
+                del sock.waiting[pending.query.id]  # a late reply to this ID is nobody's
+                expired.append(pending)
+        if sent:
+            delay = max(sent[0][0] - now, SWEEP_TICK)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+        for pending in expired:
+            pending.done(_timed(Exchange(timeout=True, ignored=pending.ignored), pending.start))
+
+    async def exchange(self, qname: str, qtype: str) -> Exchange:
+        """One query through the pool, awaited."""
+        problem = await self.open()
+        if problem is not None:
+            return Exchange(error=problem)
+        done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
+
+        def settle(result: Exchange) -> None:
+            if not done.done():  # the caller may have been cancelled meanwhile
+                done.set_result(result)
+
+        self.send(qname, qtype, settle)
+        return await done
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for sock in self._sockets:
             if sock.transport is not None:
                 sock.transport.close()
+            sock.waiting.clear()
         self._sockets.clear()
+        self._sent.clear()
 
 
 async def stream(

@@ -115,7 +115,7 @@ async def test_unchanged_round_writes_one_row(harness: Any) -> None:
         await h.round(store)
         before = counts(h.db)
         done = await h.round(store)
-        assert done.plan.tracks == {} and done.plan.observations == ()
+        assert done.changes.tracks == {} and done.changes.transitions == 0
     after = counts(h.db)
     assert after == {**before, "rounds": before["rounds"] + 1}
 
@@ -128,7 +128,14 @@ async def test_changed_reply_is_stored_once(harness: Any) -> None:
         first = counts(h.db)["observations"]
         h.remove("youtube.com")
         done = await h.round(store)
-        stored = {(o.qname, o.resolver, o.qtype) for o, _ in done.plan.observations}
+        stored = set(
+            store.db.execute(
+                "SELECT d.name, r.name, o.qtype FROM observations o "
+                "JOIN domains d ON d.id = o.domain_id JOIN resolvers r ON r.id = o.resolver_id "
+                "WHERE o.round_id = ?",
+                (done.round_id,),
+            ).fetchall()
+        )
         assert stored == {("youtube.com", "nsdi-a", "A"), ("youtube.com", "nsdi-a", "AAAA")}
         await h.round(store)
     assert counts(h.db)["observations"] == first + 2
@@ -202,8 +209,8 @@ async def test_offline_round_changes_nothing(harness: Any) -> None:
         h.remove("youtube.com")
         for _ in range(2):  # enough to confirm a removal, were the round trusted
             done = await h.round(store)
-            assert done.plan.round.status == "offline"
-            assert done.plan.tracks == {} and done.plan.transitions == ()
+            assert done.record.status == "offline"
+            assert done.changes.tracks == {} and done.changes.transitions == 0
         assert {r["verdict"] for r in store.status()} == {"present"}
         assert {r["pending"] for r in store.status()} == {None}
 
