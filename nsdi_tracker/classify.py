@@ -6,6 +6,7 @@ failing resolver is `unreachable`, and our own lost connectivity is `unknown`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -205,21 +206,29 @@ def headline(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict.PARTIAL
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_bogon(address: str) -> bool:
-    """Not globally routable: private, loopback, link-local, unspecified, reserved, multicast."""
+    """Not globally routable: private, loopback, link-local, unspecified, reserved, multicast.
+    Cached: the same CDN addresses come back name after name."""
     ip = ipaddress.ip_address(address)
     return not ip.is_global or ip.is_multicast
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _prefix(address: str) -> tuple[int, int]:
+    """(IP version, the routing-sized prefix as an integer): equal prefixes are neighbours."""
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip) >> (ip.max_prefixlen - _PREFIX[ip.version])
+
+
 def consistent(ours: Iterable[str], theirs: Iterable[str]) -> bool:
     """Do two address sets overlap (by address or prefix) in some family both have?"""
-    nets: dict[int, tuple[set[IPNetwork], set[IPNetwork]]] = {4: (set(), set()), 6: (set(), set())}
-    for side, addrs in enumerate((ours, theirs)):
-        for a in addrs:
-            ip = ipaddress.ip_address(a)
-            nets[ip.version][side].add(ipaddress.ip_network(f"{ip}/{_PREFIX[ip.version]}", False))
-    comparable = [(a, b) for a, b in nets.values() if a and b]
-    return not comparable or any(a & b for a, b in comparable)
+    mine = {_prefix(a) for a in ours}
+    other = {_prefix(a) for a in theirs}
+    comparable = [
+        v for v in (4, 6) if any(k[0] == v for k in mine) and any(k[0] == v for k in other)
+    ]
+    return not comparable or bool(mine & other)
 
 
 def _in(address: str, networks: Sequence[IPNetwork]) -> bool:

@@ -11,6 +11,7 @@ bytes to dnspython. A differential test holds the two paths to the same Summary.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -77,6 +78,14 @@ def build_query(qid: int, qname_wire: bytes, rdtype: int) -> bytes:
     )
 
 
+def question_of(wire: bytes) -> bytes:
+    """The question section of a query we built (one question, no compression)."""
+    pos = 12
+    while wire[pos]:
+        pos += 1 + wire[pos]
+    return wire[12 : pos + 5]
+
+
 def read(query: Query, data: bytes) -> Summary | Mismatch | str:
     """A Summary of a reply to `query`, a Mismatch, TRUNCATED, or FALLBACK."""
     try:
@@ -93,11 +102,17 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
         return Mismatch("id, opcode or question does not match the query")
     if qd != 1:
         raise _Fallback
-    name, pos = _name(data, 12)
-    rdtype, rdclass = struct.unpack_from("!HH", data, pos)
-    pos += 4
-    if name != query.qname_key or rdtype != query.rdtype or rdclass != IN:
-        return Mismatch("id, opcode or question does not match the query")
+    question = query.question
+    pos = 12 + len(question)
+    if data[12:pos] == question:  # the question as we sent it: its names are known
+        known = dict(suffixes(question))  # _name adds to it: a copy
+    else:  # another case (0x20), or another question: read it
+        known = {}
+        name, pos = _name(data, 12, known)
+        rdtype, rdclass = struct.unpack_from("!HH", data, pos)
+        pos += 4
+        if name != query.qname_key or rdtype != query.rdtype or rdclass != IN:
+            return Mismatch("id, opcode or question does not match the query")
     if flags & TC:
         return TRUNCATED
     answers: list[tuple[bytes, int, int, bytes | int]] = []  # owner, type, ttl, rdata or pos
@@ -107,7 +122,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
     opts = 0
     for section, count in ((1, an), (2, ns), (3, ar)):
         for _ in range(count):
-            owner, pos = _name(data, pos)
+            owner, pos = _name(data, pos, known)
             rtype, rclass, ttl, rdlen = _RR.unpack_from(data, pos)
             pos += 10
             if ttl > 0x7FFFFFFF and rtype != OPT:
@@ -131,14 +146,14 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 if section == 1:
                     answers.append((owner, rtype, ttl, data[pos:end]))
             elif rtype in (CNAME, NS):
-                target, after = _name(data, pos)
+                target, after = _name(data, pos, known)
                 if after != end:
                     raise _Fallback
                 if section == 1 and rtype == CNAME:
                     answers.append((owner, CNAME, ttl, target))
             elif rtype == SOA:
-                _, after = _name(data, pos)
-                _, after = _name(data, after)
+                _, after = _name(data, pos, known)
+                _, after = _name(data, after, known)
                 if after + 20 != end:
                     raise _Fallback
                 if section == 2 and soa_zone is None:
@@ -154,17 +169,48 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
     addresses, chain, min_ttl = _follow(answers, query.qname_key, query.rdtype)
     return Summary(
         rcode=RCODES[rcode],
-        flags=Flags(aa=bool(flags & AA), tc=False, ra=bool(flags & RA), ad=bool(flags & AD)),
+        flags=_flags(flags & (AA | RA | AD)),
         addresses=addresses,
         cname_chain=chain,
         min_ttl=min_ttl,
-        authority=Authority(
-            soa=soa_zone is not None,
-            nsec=False,  # NSEC and NSEC3 are read by dnspython
-            soa_zone=None if soa_zone is None else (_text(soa_zone) or "."),
-        ),
+        authority=_authority(soa_zone),
         ede=tuple(ede),
     )
+
+
+@functools.cache
+def _flags(bits: int) -> Flags:
+    """One Flags per combination (8 of them): immutable, so shared."""
+    return Flags(aa=bool(bits & AA), tc=False, ra=bool(bits & RA), ad=bool(bits & AD))
+
+
+@functools.lru_cache(maxsize=4096)
+def _authority(soa_zone: bytes | None) -> Authority:
+    """NSEC and NSEC3 records are read by dnspython, so `nsec` is always False here."""
+    if soa_zone is None:
+        return Authority()
+    return Authority(soa=True, nsec=False, soa_zone=_text(soa_zone) or ".")
+
+
+@functools.lru_cache(maxsize=4096)
+def suffixes(question: bytes) -> dict[int, bytes]:
+    """Where each suffix of the question's name starts in a reply that echoes the question
+    (at offset 12), as dotted lower-case bytes: what compression pointers mostly point at."""
+    known: dict[int, bytes] = {}
+    labels: list[bytes] = []
+    offsets: list[int] = []
+    pos = 0
+    while question[pos]:
+        n = question[pos]
+        label = question[pos + 1 : pos + 1 + n].lower()
+        if not _SAFE.issuperset(label):
+            return {}  # _name walks such a name itself, and hands it to dnspython
+        offsets.append(12 + pos)
+        labels.append(label)
+        pos += 1 + n
+    for i, offset in enumerate(offsets):
+        known[offset] = b".".join(labels[i:])
+    return known
 
 
 def _follow(
@@ -203,13 +249,15 @@ def _address(rdata: bytes) -> str:
     return ipaddress.IPv6Address(rdata).compressed
 
 
-def _name(data: bytes, pos: int) -> tuple[bytes, int]:
+def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
     """A name as lower-case dotted bytes without the final dot (b"" for the root), and the
-    position after it; compression pointers followed, at most 64 of them."""
+    position after it; compression pointers followed, at most 64 of them. A pointer to a name
+    already read (`known`: offset to name) ends the walk at once."""
     labels: list[bytes] = []
     end = -1
     jumps = 0
     length = 0
+    start = pos
     while True:
         n = data[pos]
         if n == 0:
@@ -222,6 +270,14 @@ def _name(data: bytes, pos: int) -> tuple[bytes, int]:
             target = ((n & 0x3F) << 8) | data[pos + 1]
             if jumps > 64 or target >= pos:
                 raise _Fallback
+            tail = known.get(target)
+            if tail is not None:
+                if tail:
+                    length += len(tail) + 1
+                    if length > 254:
+                        raise _Fallback
+                    labels.append(tail)
+                break
             pos = target
             continue
         if n > 63:
@@ -234,7 +290,9 @@ def _name(data: bytes, pos: int) -> tuple[bytes, int]:
         if length > 254:
             raise _Fallback
         pos += 1 + n
-    return b".".join(labels), (end if end >= 0 else pos)
+    name = b".".join(labels)
+    known[start] = name  # a later pointer may come back to it
+    return name, (end if end >= 0 else pos)
 
 
 def _text(name: bytes) -> str:

@@ -14,7 +14,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -248,7 +248,7 @@ class _Stream:
         )
         observations = dict(result.observations)
         for i, n in enumerate(names):
-            observations[n] = tuple(replace(o, reasked=True) for o in again[2 * i : 2 * i + 2])
+            observations[n] = tuple(o._replace(reasked=True) for o in again[2 * i : 2 * i + 2])
         self._ready(self.judge(result.entry, observations))
 
     def _reasked(self, task: asyncio.Task[None]) -> None:

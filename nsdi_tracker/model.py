@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Role(StrEnum):
@@ -68,8 +68,12 @@ class Consensus(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
+# The records below are made once per reply, a million times a round: NamedTuples, as
+# immutable as frozen dataclasses and four to eight times cheaper to build (a frozen
+# dataclass's __init__ pays an object.__setattr__ per field).
+
+
+class Flags(NamedTuple):
     aa: bool = False
     tc: bool = False
     ra: bool = False
@@ -79,8 +83,7 @@ class Flags:
         return [n for n in ("aa", "tc", "ra", "ad") if getattr(self, n)]
 
 
-@dataclass(frozen=True, slots=True)
-class Authority:
+class Authority(NamedTuple):
     """A summary of a reply's AUTHORITY section."""
 
     soa: bool = False
@@ -88,8 +91,7 @@ class Authority:
     soa_zone: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(NamedTuple):
     """What an observation keeps of one reply; both readers (fastwire, dnspython) make it."""
 
     rcode: str
@@ -101,8 +103,11 @@ class Summary:
     ede: tuple[tuple[int, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+_NO_FLAGS = Flags()
+_NO_AUTHORITY = Authority()
+
+
+class Observation(NamedTuple):
     """The final result of asking one resolver one question, with the evidence kept."""
 
     resolver: str
@@ -113,11 +118,11 @@ class Observation:
     attempts: int = 1
     latency_ms: float | None = None
     rcode: str | None = None
-    flags: Flags = field(default_factory=Flags)
+    flags: Flags = _NO_FLAGS
     addresses: tuple[str, ...] = ()
     cname_chain: tuple[str, ...] = ()
     min_ttl: int | None = None
-    authority: Authority = field(default_factory=Authority)
+    authority: Authority = _NO_AUTHORITY
     ede: tuple[tuple[int, str], ...] = ()  # Extended DNS Errors: (code, text)
     error: str | None = None
     ignored: int = 0  # replies dropped: wrong id, question or source, malformed

@@ -12,6 +12,11 @@ from nsdi_tracker.errors import InvalidName
 
 # Letters, digits, hyphen; underscore is tolerated because real hostnames carry it.
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# A name already in canonical form (ASCII hostname labels): what nearly every line of a
+# million-name list is, checked without dnspython.
+_CANONICAL = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+)
 
 
 def normalize(text: str) -> str:
@@ -20,6 +25,14 @@ def normalize(text: str) -> str:
     Raises InvalidName with the reason when the text is not a hostname one can watch.
     """
     raw = text.strip()
+    bare = (raw[:-1] if raw.endswith(".") else raw).lower()
+    if (
+        raw.isascii()
+        and len(bare) <= 253
+        and _CANONICAL.fullmatch(bare)
+        and not bare.replace(".", "").isdigit()  # all digits: an IP address, or not a name
+    ):
+        return bare
     if not raw:
         raise InvalidName("empty name")
     if any(ch.isspace() for ch in raw):

@@ -7,7 +7,7 @@ import bisect
 import collections
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -93,7 +93,7 @@ class ResolverClient:
             if obs.outcome not in RETRYABLE:
                 break
         assert obs is not None
-        final = obs if obs.ignored == ignored else replace(obs, ignored=ignored)
+        final = obs if obs.ignored == ignored else obs._replace(ignored=ignored)
         self.counted(final)
         return final
 

@@ -205,8 +205,10 @@ class UdpPool:
                 except BaseException:
                     sock.close()
                     raise
-                # asyncio reads each datagram into a 256 KiB buffer by default; 64 KiB will do.
-                transport.max_size = 65535  # type: ignore[attr-defined]
+                # asyncio reads each datagram into a 256 KiB buffer by default; 64 KiB will do
+                # (uvloop's transport has no such attribute: it reads into its own buffer).
+                if hasattr(transport, "max_size"):
+                    transport.max_size = 65535
                 proto.transport = transport
                 opened.append(proto)
         except BaseException:

@@ -6,7 +6,7 @@ The hot path is fastwire; dnspython reads what fastwire leaves to it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import dns.edns
 import dns.exception
@@ -31,8 +31,7 @@ _RCODE_OUTCOME = {
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(NamedTuple):
     """One question as sent: its ID, name and type, and the wire bytes."""
 
     id: int
@@ -41,6 +40,7 @@ class Query:
     rdtype: int
     qname_key: bytes  # the name as fastwire compares it: lower-case dotted, no final dot
     wire: bytes
+    question: bytes  # the question section as sent: a reply that echoes it byte for byte
 
 
 def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool = False) -> Query:
@@ -63,11 +63,10 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
         message.id = ident
         data = message.to_wire()
         key = message.question[0].name.to_text(omit_final_dot=True).lower().encode()
-    return Query(ident, qname, qtype, rdtype, key, data)
+    return Query(ident, qname, qtype, rdtype, key, data, fastwire.question_of(data))
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """What a datagram or stream message turned out to be, relative to the query it may answer."""
 
     summary: Summary | None  # a reply to our query, or None
