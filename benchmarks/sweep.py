@@ -92,7 +92,9 @@ def name(i: int) -> str:
 
 
 def write_zone(folder: Path, n: int) -> Path:
-    """70% of the names get an A record; the rest do not exist."""
+    """70% of the names get an A record; the rest do not exist. The addresses look globally
+    routable (11.0.0.0/8), so the names classify as present the way real ones do (a private
+    address would make them `tampered`); nothing is ever sent to them."""
     path = folder / f"{ZONE}.zone"
     with path.open("w") as f:
         f.write(f"$ORIGIN {ZONE}.\n$TTL 300\n")
@@ -101,7 +103,7 @@ def write_zone(folder: Path, n: int) -> Path:
             f.write(f"{c} A 192.0.2.1\n")
         for i in range(n):
             if i % 10 < 7:
-                f.write(f"n{i:07d} A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+                f.write(f"n{i:07d} A 11.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
     return path
 
 

@@ -13,7 +13,7 @@ RUN_AS=${NSDI_USER:-nsdi}
 PYTHON=${PYTHON:-python3}
 
 "$PYTHON" -m venv "$APP"
-"$APP/bin/pip" install --no-cache-dir --disable-pip-version-check --quiet "$SRC"
+"$APP/bin/pip" install --no-cache-dir --disable-pip-version-check --quiet "$SRC[fast]"
 
 mkdir -p "$DATA" "$CONFIG/watchlists"
 cp "$SRC/nsdi-tracker.toml" "$CONFIG/"

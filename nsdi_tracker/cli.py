@@ -7,9 +7,9 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from nsdi_tracker import __version__
 from nsdi_tracker.config import (
@@ -27,6 +27,8 @@ from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.names import normalize
 from nsdi_tracker.watchlist import Entry, from_names, load_watchlists, merge
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from nsdi_tracker.store import Store
@@ -249,6 +251,16 @@ def _verdict_set(text: str) -> frozenset[Verdict]:
     return frozenset(out)
 
 
+def _arun(main: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (the `fast` extra: a quicker event loop for big
+    sweeps), else on the standard asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -278,7 +290,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except TrackerError as exc:
         print(f"nsdi-tracker: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return asyncio.run(_check(config, entries, as_json=args.json, fail_on=args.fail_on))
+    return _arun(_check(config, entries, as_json=args.json, fail_on=args.fail_on))
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -313,12 +325,12 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     path = database_path(args.db, config)
     if args.once:
         with Store.open(path) as store:
-            return asyncio.run(_run_once(config, entries, store, args.raw, args.deliver_timeout))
+            return _arun(_run_once(config, entries, store, args.raw, args.deliver_timeout))
     from nsdi_tracker.daemon import Daemon, DaemonOptions
 
     options = DaemonOptions(listen=listen_address(args.listen, config), raw_dir=args.raw)
     with Store.open(path) as store:
-        return asyncio.run(Daemon(config, entries, store, options).serve())
+        return _arun(Daemon(config, entries, store, options).serve())
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -372,7 +384,7 @@ def _demo(args: argparse.Namespace) -> int:
     def draw(database: Path, interval: float) -> asyncio.Future[None]:
         return asyncio.ensure_future(_live_dashboard(console, database, interval, 0.5))
 
-    result = asyncio.run(
+    result = _arun(
         demo.run(
             folder,
             speed=args.speed,

@@ -217,9 +217,9 @@ def event_json(
     category: str | None,
     scope: str,
     summary: Summary,
-    evidence: Mapping[str, Any],
+    evidence: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The event as sinks receive it (version 1)."""
+    """The event as sinks receive it (version 1). A baseline's evidence is null."""
     return {
         "version": EVENT_VERSION,
         "id": event_id,
@@ -243,7 +243,7 @@ def event_json(
             "reference_consensus": summary.reference_consensus,
             "reference_addresses": list(summary.reference_addresses),
         },
-        "evidence": dict(evidence),
+        "evidence": None if evidence is None else dict(evidence),
     }
 
 

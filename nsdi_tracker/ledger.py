@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nsdi_tracker.config import SinkSpec
-from nsdi_tracker.confirm import NATIONAL, Change, Policy, Track, step
+from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.events import (
     Summary,
     event_id,
@@ -125,7 +125,10 @@ def plan_batch(
                 changed[(domain, scope)] = new
             if change is None:
                 continue
-            summary, evidence = scope_evidence(result, scope, roles)
+            summary, full = scope_evidence(result, scope, roles)
+            # A baseline is not a change, and a first sweep makes millions: its summary says
+            # what was seen; the replies themselves are in the observations stored this round.
+            evidence = None if change.type is EventType.BASELINE else full
             eid = event_id(domain, scope, change)
             event = event_json(
                 event_id=eid,
