@@ -66,9 +66,7 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
         assert count(store, "transitions") == 240 and count(store, "observations") == 120 * 4
 
 
-async def test_cut_off_round_leaves_nothing(
-    harness: Any, tmp_path: Any, monkeypatch: Any
-) -> None:
+async def test_cut_off_round_leaves_nothing(harness: Any, tmp_path: Any, monkeypatch: Any) -> None:
     """A round cancelled after some batches were staged writes no row; the next round is
     whole, and its raw file has only its own lines."""
     monkeypatch.setattr(measure, "BATCH", 7)
