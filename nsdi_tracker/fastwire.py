@@ -122,7 +122,14 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
     opts = 0
     for section, count in ((1, an), (2, ns), (3, ar)):
         for _ in range(count):
-            owner, pos = _name(data, pos, known)
+            # The owner is read only where it matters (answers, an authority SOA); elsewhere
+            # it is only checked, which is most of the records a server adds (NS, glue).
+            start = pos
+            first = data[pos]
+            if first >= 0xC0 and (((first & 0x3F) << 8) | data[pos + 1]) in known:
+                pos += 2  # a pointer to a name already read: the common case
+            else:
+                pos = _skip(data, pos)
             rtype, rclass, ttl, rdlen = _RR.unpack_from(data, pos)
             pos += 10
             if ttl > 0x7FFFFFFF and rtype != OPT:
@@ -132,7 +139,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 raise _Fallback
             if rtype == OPT:
                 opts += 1
-                if section != 3 or owner != b"" or opts > 1:
+                if section != 3 or first != 0 or opts > 1:
                     raise _Fallback
                 ext_rcode = ttl >> 24
                 if (ttl >> 16) & 0xFF:  # an EDNS version we did not ask for
@@ -140,24 +147,24 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 ede += _ede(data, pos, end)
             elif rclass != IN:
                 raise _Fallback
-            elif rtype in (A, AAAA):
+            elif rtype == A or rtype == AAAA:
                 if rdlen != (4 if rtype == A else 16):
                     raise _Fallback
                 if section == 1:
-                    answers.append((owner, rtype, ttl, data[pos:end]))
-            elif rtype in (CNAME, NS):
+                    answers.append((_name(data, start, known)[0], rtype, ttl, data[pos:end]))
+            elif rtype == CNAME and section == 1:
                 target, after = _name(data, pos, known)
                 if after != end:
                     raise _Fallback
-                if section == 1 and rtype == CNAME:
-                    answers.append((owner, CNAME, ttl, target))
+                answers.append((_name(data, start, known)[0], CNAME, ttl, target))
+            elif rtype == CNAME or rtype == NS:
+                if _skip(data, pos) != end:
+                    raise _Fallback
             elif rtype == SOA:
-                _, after = _name(data, pos, known)
-                _, after = _name(data, after, known)
-                if after + 20 != end:
+                if _skip(data, _skip(data, pos)) + 20 != end:
                     raise _Fallback
                 if section == 2 and soa_zone is None:
-                    soa_zone = owner
+                    soa_zone = _name(data, start, known)[0]
             else:
                 raise _Fallback  # DNSSEC data, or a type this reader does not know
             pos = end
@@ -293,6 +300,35 @@ def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
     name = b".".join(labels)
     known[start] = name  # a later pointer may come back to it
     return name, (end if end >= 0 else pos)
+
+
+def _skip(data: bytes, pos: int) -> int:
+    """The position after a name that is only checked, not read: the same structure rules as
+    _name (label sizes, backward pointers, at most 255 bytes), but any label bytes."""
+    end = -1
+    jumps = 0
+    length = 0
+    while True:
+        n = data[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n >= 0xC0:
+            if end < 0:
+                end = pos + 2
+            jumps += 1
+            target = ((n & 0x3F) << 8) | data[pos + 1]
+            if jumps > 64 or target >= pos:
+                raise _Fallback
+            pos = target
+            continue
+        if n > 63 or pos + 1 + n >= len(data):
+            raise _Fallback
+        length += n + 1
+        if length > 254:
+            raise _Fallback
+        pos += 1 + n
+    return end if end >= 0 else pos
 
 
 def _text(name: bytes) -> str:
