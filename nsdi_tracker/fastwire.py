@@ -33,6 +33,7 @@ RCODES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "N
                  5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
                  10: "NOTZONE", 16: "BADVERS"}  # fmt: skip
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_SAFE_DOTTED = _SAFE | {ord(".")}
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 EDNS_PAYLOAD = 1232
@@ -104,8 +105,9 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
         raise _Fallback
     question = query.question
     pos = 12 + len(question)
-    if data[12:pos] == question:  # the question as we sent it: its names are known
-        known = dict(suffixes(question))  # _name adds to it: a copy
+    key = query.qname_key
+    if data[12:pos] == question and _SAFE_DOTTED.issuperset(key):
+        known = {12: key}  # the question as we sent it: pointers to it need no walk
     else:  # another case (0x20), or another question: read it
         known = {}
         name, pos = _name(data, 12, known)
@@ -197,27 +199,6 @@ def _authority(soa_zone: bytes | None) -> Authority:
     if soa_zone is None:
         return Authority()
     return Authority(soa=True, nsec=False, soa_zone=_text(soa_zone) or ".")
-
-
-@functools.lru_cache(maxsize=4096)
-def suffixes(question: bytes) -> dict[int, bytes]:
-    """Where each suffix of the question's name starts in a reply that echoes the question
-    (at offset 12), as dotted lower-case bytes: what compression pointers mostly point at."""
-    known: dict[int, bytes] = {}
-    labels: list[bytes] = []
-    offsets: list[int] = []
-    pos = 0
-    while question[pos]:
-        n = question[pos]
-        label = question[pos + 1 : pos + 1 + n].lower()
-        if not _SAFE.issuperset(label):
-            return {}  # _name walks such a name itself, and hands it to dnspython
-        offsets.append(12 + pos)
-        labels.append(label)
-        pos += 1 + n
-    for i, offset in enumerate(offsets):
-        known[offset] = b".".join(labels[i:])
-    return known
 
 
 def _follow(

@@ -103,6 +103,7 @@ async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
 POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
 RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
 SWEEP_TICK = 0.05  # seconds: how often expired queries are looked for (timeouts end this late)
+DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
 
 Done = Callable[[Exchange], None]
 
@@ -116,13 +117,32 @@ class _Pending:
         self.query, self.done, self.start, self.ignored = query, done, start, 0
 
 
-class _PoolSocket(asyncio.DatagramProtocol):
-    """One socket of a pool: many queries in flight at once, told apart by message ID."""
+class _PoolSocket:
+    """One socket of a pool: many queries in flight at once, told apart by message ID.
 
-    def __init__(self, pool: UdpPool) -> None:
+    A plain non-blocking socket watched with add_reader, not an asyncio transport: each
+    wake-up drains up to DRAIN datagrams, where a transport costs an event-loop callback per
+    datagram, and a send is one system call with no transport bookkeeping.
+    """
+
+    def __init__(self, pool: UdpPool, sock: socket.socket) -> None:
         self.pool = pool
+        self.sock = sock
         self.waiting: dict[int, _Pending] = {}
-        self.transport: asyncio.DatagramTransport | None = None
+
+    def readable(self) -> None:
+        recv = self.sock.recvfrom_into
+        buf = self.pool.buffer
+        view = memoryview(buf)
+        for _ in range(DRAIN):
+            try:
+                size, addr = recv(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable, where the kernel reports it
+                self.error_received(exc)
+                return
+            self.datagram_received(bytes(view[:size]), addr)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         pool = self.pool
@@ -141,11 +161,16 @@ class _PoolSocket(asyncio.DatagramProtocol):
         pending.done(_timed(result, pending.start))
 
     def error_received(self, exc: Exception) -> None:
-        failed = list(self.waiting.values())  # e.g. ICMP port unreachable
+        failed = list(self.waiting.values())
         self.waiting.clear()
         for pending in failed:
             result = Exchange(error=_describe(exc), ignored=pending.ignored)
             pending.done(_timed(result, pending.start))
+
+    def close(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.waiting.clear()
 
 
 class UdpPool:
@@ -164,12 +189,15 @@ class UdpPool:
     def __init__(self, host: str, port: int, timeout: float, size: int = POOL_SOCKETS) -> None:
         self.host, self.port, self.timeout, self.size = host, port, timeout, size
         self.server_ip = str(ipaddress.ip_address(host))
+        self.address = (host, port)
+        self.buffer = bytearray(65535)  # every datagram is read into this, then copied out
         self.ignored = 0  # replies no query of ours could claim
         self._sockets: list[_PoolSocket] = []
         self._opening: asyncio.Lock | None = None
         self._next = 0
         self._sent: collections.deque[tuple[float, _PoolSocket, _Pending]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # IDs from a generator seeded by the OS: unpredictable to an off-path spoofer, without
         # a system call per query.
         self._rng = random.Random(secrets.randbits(128))
@@ -196,27 +224,22 @@ class UdpPool:
             for _ in range(self.size):
                 sock = socket.socket(family, socket.SOCK_DGRAM)
                 try:
+                    sock.setblocking(False)
                     with contextlib.suppress(OSError):
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
                     sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-                    transport, proto = await loop.create_datagram_endpoint(
-                        lambda: _PoolSocket(self), sock=sock
-                    )
                 except BaseException:
                     sock.close()
                     raise
-                # asyncio reads each datagram into a 256 KiB buffer by default; 64 KiB will do
-                # (uvloop's transport has no such attribute: it reads into its own buffer).
-                if hasattr(transport, "max_size"):
-                    transport.max_size = 65535
-                proto.transport = transport
-                opened.append(proto)
+                member = _PoolSocket(self, sock)
+                loop.add_reader(sock.fileno(), member.readable)
+                opened.append(member)
         except BaseException:
-            for p in opened:
-                assert p.transport is not None
-                p.transport.close()
+            for member in opened:
+                member.close(loop)
             raise
         self._sockets = opened
+        self._loop = loop
 
     def send(self, qname: str, qtype: str, done: Done) -> None:
         """Send one query on an open pool; `done` gets its Exchange exactly once, from the
@@ -230,10 +253,9 @@ class UdpPool:
         query = make_query(qname, qtype, qid=qid)
         start = time.perf_counter()
         pending = _Pending(query, done, start)
-        assert sock.transport is not None
         try:
-            sock.transport.sendto(query.wire, (self.host, self.port))
-        except OSError as exc:
+            sock.sock.sendto(query.wire, self.address)
+        except OSError as exc:  # a full send buffer too: the lane retries on a fresh socket
             result = _timed(Exchange(error=_describe(exc)), start)
             asyncio.get_running_loop().call_soon(done, result)
             return
@@ -276,11 +298,10 @@ class UdpPool:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for sock in self._sockets:
-            if sock.transport is not None:
-                sock.transport.close()
-            sock.waiting.clear()
-        self._sockets.clear()
+        if self._loop is not None:
+            for member in self._sockets:
+                member.close(self._loop)
+        self._sockets = []
         self._sent.clear()
 
 
