@@ -159,7 +159,7 @@ def judge(
         return Judgement(Verdict.UNREACHABLE, f"no usable answer after retries ({outcome})")
 
     if outcome is Outcome.ANSWER:
-        bad = sorted(a for a in view.addresses if is_bogon(a) or _in(a, sinkholes))
+        bad = sorted(a for a in view.addresses if is_bogon(a) or _in(a, tuple(sinkholes)))
         if bad:
             return Judgement(Verdict.TAMPERED, f"bogon or sinkhole address: {', '.join(bad)}")
         if ref.consensus is Consensus.NONEXISTENT:
@@ -231,6 +231,7 @@ def consistent(ours: Iterable[str], theirs: Iterable[str]) -> bool:
     return not comparable or bool(mine & other)
 
 
-def _in(address: str, networks: Sequence[IPNetwork]) -> bool:
+@functools.lru_cache(maxsize=1 << 16)
+def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip in net for net in networks)

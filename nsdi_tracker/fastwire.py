@@ -149,7 +149,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 ede += _ede(data, pos, end)
             elif rclass != IN:
                 raise _Fallback
-            elif rtype == A or rtype == AAAA:
+            elif rtype in (A, AAAA):
                 if rdlen != (4 if rtype == A else 16):
                     raise _Fallback
                 if section == 1:
@@ -159,7 +159,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 if after != end:
                     raise _Fallback
                 answers.append((_name(data, start, known)[0], CNAME, ttl, target))
-            elif rtype == CNAME or rtype == NS:
+            elif rtype in (CNAME, NS):
                 if _skip(data, pos) != end:
                     raise _Fallback
             elif rtype == SOA:

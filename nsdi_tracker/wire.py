@@ -5,6 +5,7 @@ The hot path is fastwire; dnspython reads what fastwire leaves to it.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import NamedTuple
 
@@ -51,19 +52,31 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
     """
     ident = 0 if zero_id else (qid if qid is not None else secrets.randbelow(65536))
     rdtype = fastwire.QTYPES.get(qtype) or dns.rdatatype.from_text(qtype)
+    plain = _plain(qname)
+    if plain is not None:
+        key, name = plain
+        data = fastwire.build_query(ident, name, rdtype)
+        return Query(ident, qname, qtype, rdtype, key, data, data[12 : 16 + len(name)])
+    message = dns.message.make_query(
+        qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
+    )
+    message.id = ident
+    data = message.to_wire()
+    key = message.question[0].name.to_text(omit_final_dot=True).lower().encode()
+    return Query(ident, qname, qtype, rdtype, key, data, fastwire.question_of(data))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _plain(qname: str) -> tuple[bytes, bytes] | None:
+    """(fastwire's key, the wire name) of a lower-case hostname, or None when the name needs
+    dnspython's encoder. Cached: a name is asked for A and AAAA on every resolver in a row."""
     try:
         key = qname.rstrip(".").encode("ascii")
         if key != key.lower() or not _SAFE.issuperset(key):
-            raise ValueError(qname)
-        data = fastwire.build_query(ident, fastwire.encode_name(qname), rdtype)
+            return None
+        return key, fastwire.encode_name(qname)
     except (ValueError, UnicodeError):
-        message = dns.message.make_query(
-            qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
-        )
-        message.id = ident
-        data = message.to_wire()
-        key = message.question[0].name.to_text(omit_final_dot=True).lower().encode()
-    return Query(ident, qname, qtype, rdtype, key, data, fastwire.question_of(data))
+        return None
 
 
 class Parsed(NamedTuple):
