@@ -7,12 +7,13 @@ is derived from what it reports, so a redelivery, a replay or a restart gives th
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.confirm import NATIONAL, Change
 from nsdi_tracker.model import Observation, Role
@@ -31,6 +32,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=256)  # a round's batch stamps thousands of rows with one time
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a Z: fixed width, so text order is time order."""
     return (
@@ -149,10 +151,23 @@ def scope_resolvers(result: DomainResult, scope: str, roles: Mapping[str, Role])
     return [scope]
 
 
+@overload
 def scope_evidence(
     result: DomainResult, scope: str, roles: Mapping[str, Role]
-) -> tuple[Summary, dict[str, Any]]:
-    """The evidence for a verdict of `scope` on this round: summary columns and full JSON."""
+) -> tuple[Summary, dict[str, Any]]: ...
+
+
+@overload
+def scope_evidence(
+    result: DomainResult, scope: str, roles: Mapping[str, Role], *, full: bool
+) -> tuple[Summary, dict[str, Any] | None]: ...
+
+
+def scope_evidence(
+    result: DomainResult, scope: str, roles: Mapping[str, Role], *, full: bool = True
+) -> tuple[Summary, dict[str, Any] | None]:
+    """The evidence for a verdict of `scope` on this round: summary columns and (unless not
+    `full`) the full JSON."""
     names = scope_resolvers(result, scope, roles)
     observations = [o for n in names for o in result.observations[n]]
     reasons = [result.judgements[n].reason for n in names]
@@ -168,7 +183,9 @@ def scope_evidence(
         reference_consensus=str(ref.consensus),
         reference_addresses=tuple(sorted(ref.addresses)),
     )
-    full = {
+    if not full:
+        return summary, None
+    whole = {
         "resolvers": {
             n: {
                 "verdict": str(result.judgements[n].verdict),
@@ -185,7 +202,7 @@ def scope_evidence(
             "ignored": list(ref.ignored),
         },
     }
-    return summary, full
+    return summary, whole
 
 
 def _label(label: object) -> str | None:

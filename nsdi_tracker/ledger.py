@@ -125,10 +125,11 @@ def plan_batch(
                 changed[(domain, scope)] = new
             if change is None:
                 continue
-            summary, full = scope_evidence(result, scope, roles)
             # A baseline is not a change, and a first sweep makes millions: its summary says
             # what was seen; the replies themselves are in the observations stored this round.
-            evidence = None if change.type is EventType.BASELINE else full
+            summary, evidence = scope_evidence(
+                result, scope, roles, full=change.type is not EventType.BASELINE
+            )
             eid = event_id(domain, scope, change)
             event = event_json(
                 event_id=eid,

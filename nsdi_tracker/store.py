@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -848,7 +849,8 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it."""
+    return orjson.dumps(value).decode()
 
 
 def _opt(value: object) -> str | None:
