@@ -8,8 +8,9 @@ pinned to one CPU where possible. Measures the server's ceiling with dnsperf (-l
 the same names, then runs the real `nsdi-tracker run --once` over the names as a plain-text
 watchlist against two resolvers on that server (one national, one reference), twice: a first
 round and an unchanged second one. Then the same for the large watchlist (default 1,000,000
-names; memory and storage). Prints a table, writes JSON under benchmarks/results/, and stops
-every server it started. Every run is bounded by --limit seconds.
+names; memory and storage). After each, it times a dashboard frame (120x50) and a CSV export
+of the change log from that database. Prints a table, writes JSON under benchmarks/results/,
+and stops every server it started. Every run is bounded by --limit seconds.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class RoundFigures:
     outcomes: dict[str, int] = field(default_factory=dict)
     finished: bool = True
     note: str = ""
+    dashboard_frame_s: float = 0.0  # one 120x50 frame (read + draw) of the database after
+    export_rows: int = 0  # the change log as CSV
+    export_rows_per_s: float = 0.0
 
 
 def ensure_tools() -> None:
@@ -260,7 +264,33 @@ def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
     fig.db_bytes_second = db_bytes(db) - fig.db_bytes_first
     if not done2:
         fig.note = "second round cut off"
+    fig.dashboard_frame_s, fig.export_rows, fig.export_rows_per_s = readers(db)
     return fig
+
+
+def readers(db: Path) -> tuple[float, int, float]:
+    """The dashboard's frame for a 120x50 terminal (best of three, read and draw) and a CSV
+    export of the change log to /dev/null (rows, rows/s), as the CLI does them."""
+    import io
+
+    from rich.console import Console
+
+    from nsdi_tracker.dashboard import read, render
+    from nsdi_tracker.events import utcnow
+    from nsdi_tracker.export import write_csv
+    from nsdi_tracker.store import Store
+
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        console = Console(width=120, height=50, file=io.StringIO(), color_system="truecolor")
+        console.print(render(read(db, utcnow(), 300, (120, 50)), 120, 50))
+        best = min(best, time.perf_counter() - start)
+    with Store.open_readonly(db) as store, open(os.devnull, "w") as sink:
+        start = time.perf_counter()
+        rows = write_csv(store.changelog_csv(), sink)
+        took = time.perf_counter() - start
+    return round(best, 3), rows, round(rows / took, 0)
 
 
 def main() -> int:
@@ -316,6 +346,8 @@ def print_table(runs: list[RoundFigures], ceiling: float) -> None:
         ("timeouts + errors", lambda r: f"{r.timeouts:,}"),
         ("DB after round 1", lambda r: f"{r.db_bytes_first / 1e6:.1f} MB"),
         ("DB added by round 2", lambda r: f"{r.db_bytes_second / 1e3:.1f} KB"),
+        ("dashboard frame", lambda r: f"{r.dashboard_frame_s:.2f} s"),
+        ("CSV export", lambda r: f"{r.export_rows_per_s:,.0f} rows/s"),
         ("note", lambda r: r.note or "-"),
     ]
     print(f"\n{'':<22}" + "".join(f"{r.names:>16,}" for r in runs))

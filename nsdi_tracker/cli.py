@@ -354,8 +354,8 @@ def _dashboard(args: argparse.Namespace) -> int:
     interval = config.schedule.interval if config else None
     path = Path(args.db) if args.db else database_path(None, config)
 
-    def frame(width: int, height: int | None) -> Any:
-        return render(read(path, utcnow(), interval), width, height)
+    def frame(width: int, height: int) -> Any:
+        return render(read(path, utcnow(), interval, (width, height)), width, height)
 
     console = Console()
     if args.once or not console.is_terminal:
@@ -420,7 +420,7 @@ async def _live_dashboard(console: Any, database: Path, interval: float, every: 
     def snap() -> Any:
         if not database.exists():  # the daemon has not created it yet
             return None
-        return read(database, utcnow(), interval)
+        return read(database, utcnow(), interval, tuple(console.size))
 
     # Live draws on its own thread: drawing on the event loop would delay the replies the
     # demo's resolvers are timing.
@@ -578,7 +578,7 @@ def _export(store: Store, args: argparse.Namespace) -> int:
 
     def emit(out: TextIO) -> int:
         if args.format == "csv":
-            return write_csv(store.changelog_rows(flt), out)
+            return write_csv(store.changelog_csv(flt), out)
         return write(store.changelog(flt, with_event=True), out, args.format)
 
     n = emit(sys.stdout) if args.output is None else _write_atomically(args.output, emit)

@@ -61,6 +61,9 @@ class Snapshot:
     changes: Sequence[tuple[str, int, str | None, str]]  # headline transitions in `rounds`
     transitions: Sequence[Row]  # recent, newest first
     backlog: Mapping[str, int]
+    # Read for a screen (`limit`): `status` holds only the domains it can show, and these
+    # count every watched domain by headline verdict (None: not yet). None: status is whole.
+    totals: Mapping[str | None, int] | None = None
 
     def last_round_health(self) -> Mapping[str, Any]:
         if self.hour and self.last_round and self.hour[-1]["id"] == self.last_round["id"]:
@@ -68,19 +71,33 @@ class Snapshot:
         return {}
 
 
-def read(path: Path, now: datetime, interval: float | None) -> Snapshot:
+def read(
+    path: Path, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
+) -> Snapshot:
     """A snapshot on a fresh read-only connection, closed at once: a dashboard never holds
-    a read transaction (and so the writer's checkpoints) between frames."""
+    a read transaction (and so the writer's checkpoints) between frames. With a `screen`
+    (width, height), only the domains that fit it are read."""
     from nsdi_tracker.store import Store
 
     with Store.open_readonly(path) as store:
-        return take(store, now, interval)
+        return take(store, now, interval, screen)
 
 
-def take(store: Store, now: datetime, interval: float | None) -> Snapshot:
+def take(
+    store: Store, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
+) -> Snapshot:
     """Read a frame's worth from the store in one read transaction."""
     with store.read_transaction():  # one consistent view across the reads below
         rounds = store.recent_rounds(STRIP_MAX)
+        first = rounds[0]["id"] if rounds else 0
+        totals = names = None
+        if screen is not None:
+            width, height = screen
+            strip = rounds[-_strip_width(width) :]
+            shown_from = strip[0]["id"] if strip else 0
+            rank = [str(v) for v in sorted(RANK, key=RANK.__getitem__)]
+            names = store.first_domains(max(height, 1), shown_from, rank)
+            totals = store.headline_totals()
         return Snapshot(
             database=str(store.path),
             now=now,
@@ -88,11 +105,16 @@ def take(store: Store, now: datetime, interval: float | None) -> Snapshot:
             last_round=rounds[-1] if rounds else None,
             rounds=rounds,
             hour=store.round_health_since(now - timedelta(hours=1)),
-            status=store.status(),
-            changes=store.national_changes_since(rounds[0]["id"]) if rounds else [],
+            status=store.status(domains=names),
+            changes=store.national_changes_since(first, names) if rounds else [],
             transitions=store.recent_transitions(RECENT),
             backlog=store.backlog(),
+            totals=totals,
         )
+
+
+def _strip_width(width: int) -> int:
+    return STRIP_MAX if width >= 120 else 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +184,7 @@ def _strip(
 def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableType:
     """One frame for a terminal of `width` columns (and `height` rows, if it is one)."""
     wide = width >= 120
-    strip = STRIP_MAX if wide else 12
+    strip = _strip_width(width)
     rows = domain_rows(snap, strip)
     resolvers = _resolvers(snap)
     health = _health_table(snap, resolvers)
@@ -210,13 +232,17 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
     if health:
         up = sum(1 for h in health.values() if h.get("controls_passed"))
         t.append(f" · resolvers {up}/{len(health)} up", style="" if up == len(health) else "yellow")
-    counts = Counter(r.verdict for r in rows if r.verdict is not None)
+    if snap.totals is not None:
+        counts = Counter({Verdict(v): n for v, n in snap.totals.items() if v is not None and n})
+        new = snap.totals.get(None, 0)
+    else:
+        counts = Counter(r.verdict for r in rows if r.verdict is not None)
+        new = sum(1 for r in rows if r.verdict is None)
     c = Text("headline: ", no_wrap=True, overflow="ellipsis")
     parts = [(v, counts[v]) for v in sorted(counts, key=lambda v: RANK[v])]
     for i, (verdict, n) in enumerate(parts):
         c.append(", " if i else "")
         c.append(f"{n} {verdict}", style=STYLES[verdict])
-    new = sum(1 for r in rows if r.verdict is None)
     if new:
         c.append(f"{', ' if parts else ''}{new} awaiting a first verdict", style="dim")
     if not parts and not new:
@@ -257,10 +283,16 @@ def _matrix(
         cells += [_cell(r.scopes.get(name), snap.now, wide) for name, _ in judged]
         cells.append(_strip_text(r.strip))
         table.add_row(*cells)
-    if hidden:
-        counts = Counter(str(r.verdict or "new") for r in hidden)
-        summary = ", ".join(f"{n:,} {v}" for v, n in counts.most_common())
-        table.add_row(Text(f"+ {len(hidden):,} more", style="dim"), Text(summary, style="dim"))
+    counts = Counter(str(r.verdict or "new") for r in hidden)
+    if snap.totals is not None:  # the domains that were never read are hidden too
+        counts = Counter({str(v or "new"): n for v, n in snap.totals.items() if n})
+        counts.subtract(str(r.verdict or "new") for r in shown)
+        counts = +counts
+    if counts:
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        summary = ", ".join(f"{n:,} {v}" for v, n in ordered)
+        more = sum(counts.values())
+        table.add_row(Text(f"+ {more:,} more", style="dim"), Text(summary, style="dim"))
     if not rows:
         table.add_row(Text("no domain measured yet", style="dim"))
     return table

@@ -215,7 +215,7 @@ def _export(database: Path, out: Path) -> None:
     from nsdi_tracker.export import write_csv
 
     with Store.open_readonly(database) as store, out.open("w", encoding="utf-8", newline="") as f:
-        write_csv(store.changelog_rows(), f)
+        write_csv(store.changelog_csv(), f)
 
 
 def quiet_logs(folder: Path) -> None:

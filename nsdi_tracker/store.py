@@ -675,17 +675,58 @@ class Store:
         return _decode(_row_dict(cursor, row)) if row else None
 
     def status(
-        self, *, include_unwatched: bool = False, domain: str | None = None
+        self,
+        *,
+        include_unwatched: bool = False,
+        domain: str | None = None,
+        domains: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         clauses = ([] if include_unwatched or domain else ["watched = 1"]) + (
             ["domain = ?"] if domain else []
         )
+        params: list[Any] = [domain] if domain else []
+        if domains is not None:
+            clauses.append("domain IN (SELECT value FROM json_each(?))")
+            params.append(_json(list(domains)))
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         cursor = self.db.execute(
             f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope",
-            (*([domain] if domain else []), NATIONAL),
+            (*params, NATIONAL),
         )
         return [_row_dict(cursor, row) for row in cursor]
+
+    def headline_totals(self) -> dict[str | None, int]:
+        """Watched domains by confirmed headline verdict (None: no verdict yet)."""
+        return dict(
+            self.db.execute(
+                "SELECT s.verdict, COUNT(*) FROM domains d LEFT JOIN states s "
+                "ON s.domain_id = d.id AND s.scope = ? WHERE d.watched = 1 GROUP BY s.verdict",
+                (NATIONAL,),
+            ).fetchall()
+        )
+
+    def first_domains(self, limit: int, since_round: int, rank: Sequence[str]) -> list[str]:
+        """The `limit` watched domains a screen shows first, chosen in SQL so a frame of a
+        million-name database reads a screenful: those worth a look (a headline that is not
+        `present` or none yet, a pending change in any scope, a headline change after round
+        `since_round` other than a baseline), then the rest; each group by headline verdict
+        in `rank` order, pending first, then category and name."""
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(rank)))
+        cursor = self.db.execute(
+            "SELECT d.name, ("
+            "  s.verdict IS NULL OR s.verdict != 'present'"
+            "  OR EXISTS (SELECT 1 FROM states p WHERE p.domain_id = d.id"
+            "             AND p.candidate IS NOT NULL)"
+            "  OR EXISTS (SELECT 1 FROM transitions t WHERE t.domain_id = d.id"
+            "             AND t.scope = ? AND t.round_id > ? AND t.type != 'baseline')"
+            ") AS interesting "
+            "FROM domains d LEFT JOIN states s ON s.domain_id = d.id AND s.scope = ? "
+            f"WHERE d.watched = 1 ORDER BY interesting DESC, CASE s.verdict {order} "
+            f"ELSE {len(rank)} END, s.candidate IS NULL, COALESCE(d.category, '~'), d.name "
+            "LIMIT ?",
+            (NATIONAL, since_round, NATIONAL, *rank, limit),
+        )
+        return [name for name, _ in cursor]
 
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[None]:
@@ -712,16 +753,19 @@ class Store:
         )
         return [_decode(_row_dict(cursor, row)) for row in cursor]
 
-    def national_changes_since(self, round_id: int) -> list[tuple[str, int, str | None, str]]:
+    def national_changes_since(
+        self, round_id: int, domains: Sequence[str] | None = None
+    ) -> list[tuple[str, int, str | None, str]]:
         """(domain, round, from, to) of headline transitions from round `round_id` on, for
-        watched domains, oldest first: with the current verdicts, the headline of every
-        round since (as confirmed then)."""
+        watched domains (or these `domains`), oldest first: with the current verdicts, the
+        headline of every round since (as confirmed then)."""
+        only = "" if domains is None else " AND d.name IN (SELECT value FROM json_each(?))"
         return list(
             self.db.execute(
                 "SELECT d.name, t.round_id, t.from_verdict, t.to_verdict FROM transitions t "
                 "JOIN domains d ON d.id = t.domain_id "
-                "WHERE t.scope = ? AND t.round_id >= ? AND d.watched = 1 ORDER BY t.id",
-                (NATIONAL, round_id),
+                f"WHERE t.scope = ? AND t.round_id >= ? AND d.watched = 1{only} ORDER BY t.id",
+                (NATIONAL, round_id, *([] if domains is None else [_json(list(domains))])),
             )
         )
 
@@ -769,16 +813,22 @@ class Store:
         for row in cursor:
             yield _decode(_row_dict(cursor, row))
 
-    def changelog_rows(self, flt: ChangelogFilter = ChangelogFilter()) -> Iterator[tuple[Any, ...]]:
-        """The change log as flat tuples in CHANGELOG_COLUMNS order, lists space-separated: the
-        CSV export's fast path (no per-row Python decoding)."""
+    def changelog_csv(self, flt: ChangelogFilter = ChangelogFilter()) -> Iterator[str]:
+        """The change log as CSV lines (RFC 4180, CRLF; what csv.writer writes), oldest first,
+        formatted by SQLite: one string per row to Python, so an export streams at hundreds
+        of thousands of rows a second."""
         where, params = flt.where()
-        columns = ", ".join(
-            f"{_SPACED.format(c)}" if c in LIST_COLUMNS else f'"{c}"' for c in CHANGELOG_COLUMNS
-        )
-        yield from self.db.execute(
-            f"SELECT {columns} FROM changelog{where} ORDER BY transition_id", params
-        )
+        fields = [
+            _SPACED.format(c) if c in LIST_COLUMNS  # no commas left: nothing to quote
+            else _csv_field(f'"{c}"') if c in _FREE_TEXT
+            else f'IFNULL("{c}", \'\')'  # ids, times, names, verdicts, numbers: never quoted
+            for c in CHANGELOG_COLUMNS
+        ]  # fmt: skip
+        line = " || ',' || ".join(fields) + " || char(13, 10)"
+        for (text,) in self.db.execute(
+            f"SELECT {line} FROM changelog{where} ORDER BY transition_id", params
+        ):
+            yield text
 
     def writable_problem(self) -> str | None:
         """Why the writer could not write here (file or folder permissions), or None."""
@@ -837,7 +887,25 @@ def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
 
 LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
 # A JSON array of addresses or flags (no commas, quotes or brackets inside) as "a b c".
-_SPACED = "replace(replace(replace(replace({0}, '[', ''), ']', ''), '\"', ''), ',', ' ')"
+# A compact JSON array of plain strings ('["a","b"]') as 'a b'.
+_SPACED = "trim(replace(replace({0}, '\",\"', ' '), '\"', ''), '[]')"
+
+
+# Change-log columns whose text comes from outside (watchlists, replies) or is prose.
+_FREE_TEXT = frozenset({"label", "category", "reason", "authority"})
+
+
+def _csv_field(column: str) -> str:
+    """SQL for one text column as csv.writer's QUOTE_MINIMAL writes it: NULL empty, quoted
+    (quotes doubled) when it holds a comma, a quote, CR or LF."""
+    c = column
+    return (
+        f"(CASE WHEN instr({c}, ',') OR instr({c}, '\"') OR instr({c}, char(10)) "
+        f"OR instr({c}, char(13)) THEN '\"' || replace({c}, '\"', '\"\"') || '\"' "
+        f"ELSE IFNULL({c}, '') END)"
+    )
+
+
 _JSON_COLUMNS = (*LIST_COLUMNS, "evidence", "event", "outcomes", "health")
 
 

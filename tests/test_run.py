@@ -144,6 +144,42 @@ async def test_kill_at_random_moments(harness: Any, receiver: Any) -> None:
     assert ids == {changes[0]["event_id"]}
 
 
+async def test_csv_is_what_the_csv_module_writes(tmp_path: Path) -> None:
+    """SQLite formats the CSV lines; byte for byte they are what csv.writer writes, commas,
+    quotes, line breaks and empty lists included."""
+    path = tmp_path / "odd.db"
+    with Store.open(path) as store, store.db.atomic():
+        db = store.db
+        db.execute(
+            "INSERT INTO domains (id, name, label, category, first_seen) "
+            "VALUES (1, 'dw.com', ?, 'news, \"foreign\"', 'x')",
+            ('Deutsche Welle, "DW"\nRussian service\r',),
+        )
+        db.execute("INSERT INTO domains (id, name, first_seen) VALUES (2, 'bbc.com', 'x')")
+        db.execute("INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 1, 1, 1, '{}', '{}', 'n.x')")
+        db.conn.executemany(
+            "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
+            "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
+            "addresses, authority, reference_consensus, reference_addresses, event) "
+            "VALUES (?, 1, ?, 'national', 'removed', ?, 'removed', 'f', 'c', 2, ?, 'NXDOMAIN', "
+            "'', ?, ?, ?, 'exists', ?, '{}')",
+            [
+                ("e1", 1, "present", 'bogon, "sinkhole": 10.0.0.1, 10.0.0.2', '["aa","ra"]',
+                 '["10.0.0.1","10.0.0.2"]', "SOA a,b.example", '["1.2.3.4"]'),
+                ("e2", 2, None, "plain", "[]", "[]", "none", "[]"),
+            ],
+        )  # fmt: skip
+    code, out, err = await run_cli("export", "--db", str(path))
+    assert code == 0, err
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(CHANGELOG_COLUMNS)
+    with Store.open_readonly(path) as store:
+        writer.writerows(csv_row(r) for r in store.changelog())
+    assert out == expected.getvalue()
+    assert '"Deutsche Welle, ""DW""' in out and ",aa ra,10.0.0.1 10.0.0.2," in out
+
+
 async def test_a_million_row_export_in_bounded_memory(tmp_path: Path) -> None:
     """Exporting 1,000,000 transitions streams: peak memory stays near a 1,000-row export's."""
     path = tmp_path / "big.db"
