@@ -27,7 +27,7 @@ from nsdi_tracker.events import utcnow
 from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.names import normalize
-from nsdi_tracker.watchlist import Entry, from_names, load_watchlists, merge
+from nsdi_tracker.watchlist import Entry, Watchlist, from_names, load_watchlists, merge
 
 T = TypeVar("T")
 
@@ -464,7 +464,7 @@ def _health(args: argparse.Namespace) -> int:
 
 
 async def _run_once(
-    config: Config, entries: list[Entry], store: Store, raw: Path | None, deliver_for: float
+    config: Config, entries: Sequence[Entry], store: Store, raw: Path | None, deliver_for: float
 ) -> int:
     from nsdi_tracker.outbox import Outbox
     from nsdi_tracker.tracker import persisted_round
@@ -489,7 +489,7 @@ async def _run_once(
     return EXIT_OK
 
 
-def _entries(config: Config, watchlists: list[str], domains: list[str]) -> list[Entry]:
+def _entries(config: Config, watchlists: list[str], domains: list[str]) -> Watchlist:
     """Names on the command line replace the config's watchlists."""
     if watchlists or domains:
         return merge([*load_watchlists(Path(p) for p in watchlists), *from_names(domains)])
@@ -497,7 +497,7 @@ def _entries(config: Config, watchlists: list[str], domains: list[str]) -> list[
 
 
 async def _check(
-    config: Config, entries: list[Entry], *, as_json: bool, fail_on: frozenset[Verdict]
+    config: Config, entries: Sequence[Entry], *, as_json: bool, fail_on: frozenset[Verdict]
 ) -> int:
     from rich.console import Console
 

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import signal
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,7 +68,7 @@ class Daemon:
     def __init__(
         self,
         config: Config,
-        entries: list[Entry],
+        entries: Sequence[Entry],
         store: Store,
         options: DaemonOptions = DaemonOptions(),
         *,

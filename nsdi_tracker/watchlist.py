@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple, overload
 
 from nsdi_tracker.errors import InvalidName, WatchlistError
 from nsdi_tracker.names import normalize
@@ -15,8 +15,7 @@ from nsdi_tracker.names import normalize
 _ENTRY_KEYS = {"domain", "label", "category", "note", "source"}
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One watched name and what a reader needs to know about it."""
 
     domain: str
@@ -26,27 +25,94 @@ class Entry:
     source: str | None = None
 
 
+class Watchlist(Sequence[Entry]):
+    """Merged entries, in order, kept compact: a name per entry, and the label, category,
+    note and source only where an entry has one. A million-name list is mostly bare names,
+    and its entries are made as they are read (a tuple each), not kept."""
+
+    __slots__ = ("_extra", "_names")
+
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        """Merge duplicates, keeping the first entry's place and filling in fields it
+        lacks from later ones."""
+        self._names: list[str] = []
+        self._extra: dict[int, tuple[str | None, ...]] = {}
+        where: dict[str, int] = {}  # only while merging
+        for e in entries:
+            i = where.get(e.domain)
+            if i is None:
+                where[e.domain] = len(self._names)
+                self._names.append(e.domain)
+                if e[1:] != _BARE:
+                    self._extra[len(self._names) - 1] = e[1:]
+            elif e[1:] != _BARE:
+                old = self._extra.get(i, _BARE)
+                self._extra[i] = tuple(a or b for a, b in zip(old, e[1:], strict=True))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # IndexError, negative indices
+        return Entry(self._names[i], *self._extra.get(i, _BARE))
+
+    def __iter__(self) -> Iterator[Entry]:
+        extra = self._extra
+        for i, name in enumerate(self._names):
+            yield Entry(name, *extra[i]) if i in extra else Entry(name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Watchlist):
+            return self._names == other._names and self._extra == other._extra
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)  # the same entries in the same order
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def domains(self) -> list[str]:
+        return list(self._names)
+
+
+_BARE: tuple[str | None, ...] = (None, None, None, None)
+
+
 def load_watchlist(path: Path) -> list[Entry]:
-    """Read one watchlist; the suffix picks the format (.toml, .csv, anything else text)."""
+    """Read one watchlist, duplicates and all; the suffix picks the format (.toml, .csv,
+    anything else text)."""
+    return list(read_watchlist(path))
+
+
+def read_watchlist(path: Path) -> Iterator[Entry]:
+    """The entries of one watchlist as they are read (text and CSV a line at a time)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            suffix = path.suffix.lower()
+            if suffix == ".toml":
+                yield from _from_toml(f.read(), path)
+            elif suffix == ".csv":
+                yield from _from_csv(f, path)
+            else:
+                yield from _from_text(f, path)
     except OSError as exc:
         raise WatchlistError(f"{path}: cannot read watchlist: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise WatchlistError(f"{path}: not UTF-8 text") from None
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        return list(_from_toml(text, path))
-    if suffix == ".csv":
-        return list(_from_csv(text, path))
-    return list(_from_text(text, path))
 
 
-def load_watchlists(paths: Iterable[Path]) -> list[Entry]:
-    return merge(e for p in paths for e in load_watchlist(p))
+def load_watchlists(paths: Iterable[Path]) -> Watchlist:
+    return Watchlist(e for p in paths for e in read_watchlist(p))
 
 
-def from_names(names: Iterable[str], origin: str = "command line") -> list[Entry]:
+def from_names(names: Iterable[str], origin: str = "command line") -> Watchlist:
     entries = []
     for i, name in enumerate(names, 1):
         try:
@@ -56,34 +122,21 @@ def from_names(names: Iterable[str], origin: str = "command line") -> list[Entry
     return merge(entries)
 
 
-def merge(entries: Iterable[Entry]) -> list[Entry]:
+def merge(entries: Iterable[Entry]) -> Watchlist:
     """Merge duplicates, keeping the first entry's order and filling in fields it lacks."""
-    merged: dict[str, Entry] = {}
-    for e in entries:
-        old = merged.get(e.domain)
-        if old is None:
-            merged[e.domain] = e
-        else:
-            merged[e.domain] = Entry(
-                domain=e.domain,
-                label=old.label or e.label,
-                category=old.category or e.category,
-                note=old.note or e.note,
-                source=old.source or e.source,
-            )
-    return list(merged.values())
+    return Watchlist(entries)
 
 
-def _from_text(text: str, path: Path) -> Iterator[Entry]:
-    for lineno, line in enumerate(text.splitlines(), 1):
+def _from_text(lines: Iterable[str], path: Path) -> Iterator[Entry]:
+    for lineno, line in enumerate(lines, 1):
         name = line.split("#", 1)[0].strip()
         if name:
             yield Entry(domain=_normalize(name, path, lineno))
 
 
-def _from_csv(text: str, path: Path) -> Iterator[Entry]:
+def _from_csv(lines: Iterable[str], path: Path) -> Iterator[Entry]:
     """`rank,domain` (Tranco, Umbrella) or a single `domain` column; a header row is skipped."""
-    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
+    for lineno, row in enumerate(csv.reader(lines), 1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue

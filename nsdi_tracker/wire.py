@@ -66,7 +66,7 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
     return Query(ident, qname, qtype, rdtype, key, data, fastwire.question_of(data))
 
 
-@functools.lru_cache(maxsize=1 << 14)
+@functools.lru_cache(maxsize=1024)
 def _plain(qname: str) -> tuple[bytes, bytes] | None:
     """(fastwire's key, the wire name) of a lower-case hostname, or None when the name needs
     dnspython's encoder. Cached: a name is asked for A and AAAA on every resolver in a row."""

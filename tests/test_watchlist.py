@@ -130,6 +130,24 @@ def test_merge_keeps_first_order() -> None:
     ]
 
 
+def test_watchlist_keeps_fields_only_where_given() -> None:
+    """Merged in first-seen order, later duplicates filling in what the first lacked; read
+    back by index, slice and iteration as the same entries."""
+    w = merge([
+        Entry("b.com"), Entry("a.com", label="A"), Entry("b.com", category="news", label="B"),
+        Entry("c.com"), Entry("a.com", label="other", note="n"),
+    ])  # fmt: skip
+    expected = [
+        Entry("b.com", label="B", category="news"),
+        Entry("a.com", label="A", note="n"),
+        Entry("c.com"),
+    ]
+    assert list(w) == expected and w == expected and len(w) == 3
+    assert w[-1] == Entry("c.com") and w[0:2] == expected[:2] and w.domains()[1] == "a.com"
+    with pytest.raises(IndexError):
+        w[3]
+
+
 def test_shipped_watchlists() -> None:
     """The February 2026 list carries Na Svyazi's names; the controls resolve everywhere."""
     feb = {e.domain: e for e in load_watchlist(shipped_dir() / "watchlists/nsdi-2026-02.toml")}
