@@ -40,7 +40,7 @@ from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError
 from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
-from nsdi_tracker.metrics import Metrics
+from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.store import Store
 from nsdi_tracker.tracker import RoundDone, commit_staged, staged_round
@@ -195,11 +195,10 @@ class Daemon:
         await asyncio.gather(*background, return_exceptions=True)
 
     async def _load_state(self) -> None:
-        tracks = await self.db.run(self.store.tracks)
         last = await self.db.run(self.store.last_round)
         measured = await self.db.run(self.store.last_round, MEASURED)
-        self.metrics.verdicts.load(tracks)
-        self.metrics.watch(e.domain for e in self.entries)
+        await self._load_verdicts()
+        self.metrics.watch(len(self.entries))
         self.metrics.set_backlog(await self.db.run(self.store.backlog))
         if last is not None:
             self.metrics.last_round.set(parse_iso(last["finished"]).timestamp())
@@ -248,8 +247,7 @@ class Daemon:
         self.db_problem = None
         seconds = loop.time() - t0
         self.metrics.round_done(done, seconds)
-        if done.changes.tracks is None:  # too many changed to hand over: read them back
-            self.metrics.verdicts.load(await self.db.run(self.store.tracks))
+        await self._load_verdicts()
         if done.changes.delivering:
             self._wake.set()
         backlog = await self.db.run(self.store.backlog)
@@ -257,6 +255,16 @@ class Daemon:
         _log_round(done, seconds, backlog)
         if self.options.on_round is not None:
             self.options.on_round(done)
+
+    async def _load_verdicts(self) -> None:
+        """The verdict gauges from the database: above DOMAIN_SERIES_LIMIT watched names,
+        per-domain series only for names that are not `present` (the counts cover all)."""
+        thin = len(self.entries) > DOMAIN_SERIES_LIMIT
+
+        def read() -> tuple[dict[str | None, int], list[tuple[str, str, str]]]:
+            return self.store.headline_totals(), self.store.verdict_series(thin=thin)
+
+        self.metrics.verdicts.load(*await self.db.run(read))
 
     def _on_progress(self, answered: int) -> None:
         self._progress = answered
@@ -358,7 +366,7 @@ class Daemon:
         self.config, self.entries = config, entries
         if retimed and self.scheduler.running:
             self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger())
-        self.metrics.watch(after)
+        self.metrics.watch(len(after))
         self.metrics.reloaded(True)
         self._seen = self._signature()
         self._wake.set()  # the sinks may have changed

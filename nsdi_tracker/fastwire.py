@@ -239,53 +239,39 @@ def _address(rdata: bytes) -> str:
 
 def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
     """A name as lower-case dotted bytes without the final dot (b"" for the root), and the
-    position after it; compression pointers followed, at most 64 of them. A pointer to a name
-    already read (`known`: offset to name) ends the walk at once."""
-    labels: list[bytes] = []
-    end = -1
-    jumps = 0
-    length = 0
+    position after it. Its structure is checked by _skip; a pointer to a name already read
+    (`known`: offset to name) ends the walk at once."""
+    first = data[pos]
+    if first >= 0xC0:
+        target = ((first & 0x3F) << 8) | data[pos + 1]
+        tail = known.get(target)
+        if tail is not None and target < pos:
+            return tail, pos + 2
+    end = _skip(data, pos)
     start = pos
-    while True:
-        n = data[pos]
-        if n == 0:
-            pos += 1
-            break
+    labels: list[bytes] = []
+    while n := data[pos]:
         if n >= 0xC0:
-            if end < 0:
-                end = pos + 2
-            jumps += 1
-            target = ((n & 0x3F) << 8) | data[pos + 1]
-            if jumps > 64 or target >= pos:
-                raise _Fallback
-            tail = known.get(target)
+            tail = known.get(((n & 0x3F) << 8) | data[pos + 1])
             if tail is not None:
                 if tail:
-                    length += len(tail) + 1
-                    if length > 254:
-                        raise _Fallback
                     labels.append(tail)
                 break
-            pos = target
+            pos = ((n & 0x3F) << 8) | data[pos + 1]
             continue
-        if n > 63:
-            raise _Fallback
         label = data[pos + 1 : pos + 1 + n].lower()
-        if len(label) != n or not _SAFE.issuperset(label):
+        if not _SAFE.issuperset(label):
             raise _Fallback  # escapes and odd bytes: dnspython's text form decides
         labels.append(label)
-        length += n + 1
-        if length > 254:
-            raise _Fallback
         pos += 1 + n
     name = b".".join(labels)
     known[start] = name  # a later pointer may come back to it
-    return name, (end if end >= 0 else pos)
+    return name, end
 
 
 def _skip(data: bytes, pos: int) -> int:
-    """The position after a name that is only checked, not read: the same structure rules as
-    _name (label sizes, backward pointers, at most 255 bytes), but any label bytes."""
+    """The position after a name, its structure checked as dnspython checks it: label sizes,
+    pointers that go backwards (at most 64), at most 255 bytes in all."""
     end = -1
     jumps = 0
     length = 0

@@ -17,9 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from nsdi_tracker import __version__
-from nsdi_tracker.confirm import NATIONAL, Track
 from nsdi_tracker.events import LATENCY_EDGES_MS
-from nsdi_tracker.ledger import TrackKey
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.tracker import RoundDone
 
@@ -30,19 +28,20 @@ _ROUND_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class VerdictCollector(Collector):
-    """The confirmed verdict of every watched domain per scope, mirrored from the database."""
+    """The confirmed verdicts of the watched domains, as the database has them after the last
+    round: counts by headline verdict, and a series per (domain, scope). The daemon loads
+    them with two queries after every round (no mirror of every track in memory, which a
+    million-name watchlist could not afford)."""
 
     def __init__(self) -> None:
-        self.verdicts: dict[TrackKey, Verdict] = {}
-        self.watched: frozenset[str] = frozenset()
+        self.totals: dict[str, int] = {}  # watched domains by headline verdict
+        self.series: list[tuple[str, str, str]] = []  # (domain, scope, verdict)
 
-    def load(self, tracks: Mapping[TrackKey, Track]) -> None:
-        self.verdicts = {k: t.verdict for k, t in tracks.items() if t.verdict is not None}
-
-    def update(self, tracks: Mapping[TrackKey, Track]) -> None:
-        for key, track in tracks.items():
-            if track.verdict is not None:
-                self.verdicts[key] = track.verdict
+    def load(
+        self, totals: Mapping[str | None, int], series: Iterable[tuple[str, str, str]]
+    ) -> None:
+        self.totals = {v: n for v, n in totals.items() if v is not None}
+        self.series = list(series)
 
     def collect(self) -> Iterator[Metric]:
         per = GaugeMetricFamily(
@@ -51,22 +50,16 @@ class VerdictCollector(Collector):
             "resolver): 1 on the series whose verdict label is the current verdict",
             labels=["domain", "scope", "verdict"],
         )
-        counts = dict.fromkeys((v.value for v in Verdict if v is not Verdict.UNKNOWN), 0)
-        thin = len(self.watched) > DOMAIN_SERIES_LIMIT
-        for (domain, scope), verdict in sorted(self.verdicts.items()):
-            if domain not in self.watched:
-                continue
-            if scope == NATIONAL:
-                counts[verdict.value] = counts.get(verdict.value, 0) + 1
-            if not thin or verdict is not Verdict.PRESENT:
-                per.add_metric([domain, scope, verdict.value], 1)
+        for domain, scope, verdict in self.series:
+            per.add_metric([domain, scope, verdict], 1)
         totals = GaugeMetricFamily(
             "nsdi_tracker_domains",
             "Watched domains by confirmed national (headline) verdict",
             labels=["verdict"],
         )
-        for verdict_name, n in counts.items():
-            totals.add_metric([verdict_name], n)
+        for verdict in Verdict:
+            if verdict is not Verdict.UNKNOWN:
+                totals.add_metric([verdict.value], self.totals.get(verdict.value, 0))
         yield per
         yield totals
 
@@ -189,9 +182,8 @@ class Metrics:
         self.verdicts = VerdictCollector()
         r.register(self.verdicts)
 
-    def watch(self, domains: Iterable[str]) -> None:
-        self.verdicts.watched = frozenset(domains)
-        self.watched.set(len(self.verdicts.watched))
+    def watch(self, count: int) -> None:
+        self.watched.set(count)
 
     def round_done(self, done: RoundDone, seconds: float) -> None:
         r = done.record
@@ -210,8 +202,6 @@ class Metrics:
             self.controls.labels(name).set(1 if health.controls_passed else 0)
         for (kind, scope), n in done.changes.by_type.items():
             self.transitions.labels(kind, scope).inc(n)
-        if done.changes.tracks is not None:  # else too many: the daemon reloads them
-            self.verdicts.update(done.changes.tracks)
 
     def round_timed_out(self, finished: datetime, seconds: float) -> None:
         self.rounds.labels("timeout").inc()

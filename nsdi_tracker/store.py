@@ -695,6 +695,18 @@ class Store:
         )
         return [_row_dict(cursor, row) for row in cursor]
 
+    def verdict_series(self, *, thin: bool) -> list[tuple[str, str, str]]:
+        """(domain, scope, verdict) of every confirmed verdict of the watched domains, by
+        name; `thin`: only those that are not `present` (for metrics of huge watchlists)."""
+        skip = " AND s.verdict != 'present'" if thin else ""
+        return list(
+            self.db.execute(
+                "SELECT d.name, s.scope, s.verdict FROM states s "
+                "JOIN domains d ON d.id = s.domain_id "
+                f"WHERE d.watched = 1 AND s.verdict IS NOT NULL{skip} ORDER BY d.name, s.scope"
+            )
+        )
+
     def headline_totals(self) -> dict[str | None, int]:
         """Watched domains by confirmed headline verdict (None: no verdict yet)."""
         return dict(

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from nsdi_tracker.config import Config
-from nsdi_tracker.confirm import Track
 from nsdi_tracker.dbthread import INLINE, DbThread
 from nsdi_tracker.events import iso, utcnow
-from nsdi_tracker.ledger import BatchPlan, RoundRecord, TrackKey, plan_batch, round_record
+from nsdi_tracker.ledger import BatchPlan, RoundRecord, plan_batch, round_record
 from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep
 from nsdi_tracker.raw import RawRound
 from nsdi_tracker.store import Store
@@ -28,7 +27,7 @@ from nsdi_tracker.watchlist import Entry
 log = logging.getLogger(__name__)
 
 SHOWN = 10  # transitions a round names in its summary line
-TRACKS_KEPT = 10_000  # changed tracks a round hands to the metrics; more: they reload
+QUEUED_KEPT = 10_000  # ids of queued events a round hands back
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Changes:
     by_type: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, scope)
     shown: list[str] = field(default_factory=list)  # "type domain (scope)", the first SHOWN
     queued: list[str] = field(default_factory=list)  # ids of events for sinks, the first 10,000
-    tracks: dict[TrackKey, Track] | None = field(default_factory=dict)  # None: too many
+    tracks: int = 0  # (domain, scope) states written: confirmed or pending changes
 
     def add(self, plan: BatchPlan) -> None:
         for t in plan.transitions:
@@ -49,12 +48,9 @@ class Changes:
             self.by_type[(str(t.change.type), t.scope)] += 1
             if len(self.shown) < SHOWN:
                 self.shown.append(f"{t.change.type} {t.domain} ({t.scope})")
-            if t.sinks and len(self.queued) < TRACKS_KEPT:
+            if t.sinks and len(self.queued) < QUEUED_KEPT:
                 self.queued.append(t.event_id)
-        if self.tracks is not None:
-            self.tracks.update(plan.tracks)
-            if len(self.tracks) > TRACKS_KEPT:
-                self.tracks = None
+        self.tracks += len(plan.tracks)
 
 
 @dataclass(frozen=True, slots=True)

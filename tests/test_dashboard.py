@@ -84,10 +84,8 @@ def test_wide_frame_spells_verdicts_and_shows_more_history(seeded: Path) -> None
     assert max(len(line) for line in text.splitlines()) <= 160
 
 
-def test_five_thousand_domains_are_summarised(tmp_path: Path) -> None:
-    """With 5,000 names in a 40-line terminal: the removed ones are all shown, the rest is
-    one summary line, and the frame fits."""
-    db = tmp_path / "big.db"
+def five_thousand(db: Path, pending: int | None = None) -> Path:
+    """One round over 5,000 names, every 500th removed; name `pending` with a pending change."""
     with Store.open(db) as store, store.db.atomic():
         at = iso(T0)
         store.db.execute(
@@ -98,10 +96,25 @@ def test_five_thousand_domains_are_summarised(tmp_path: Path) -> None:
             ((i, f"name{i:04d}.ru", at) for i in range(5000)),
         )
         store.db.conn.executemany(
-            "INSERT INTO states (domain_id, scope, verdict, since, round_id) "
-            "VALUES (?, 'national', ?, ?, 1)",
-            ((i, "removed" if i % 500 == 7 else "present", at) for i in range(5000)),
+            "INSERT INTO states (domain_id, scope, verdict, since, round_id, candidate) "
+            "VALUES (?, 'national', ?, ?, 1, ?)",
+            (
+                (
+                    i,
+                    "removed" if i % 500 == 7 else "present",
+                    at,
+                    "absent" if i == pending else None,
+                )
+                for i in range(5000)
+            ),
         )
+    return db
+
+
+def test_five_thousand_domains_are_summarised(tmp_path: Path) -> None:
+    """With 5,000 names in a 40-line terminal: the removed ones are all shown, the rest is
+    one summary line, and the frame fits."""
+    db = five_thousand(tmp_path / "big.db")
     t0 = time.perf_counter()
     text = frame(db, 100, height=40, now=T0 + timedelta(minutes=1))
     took = time.perf_counter() - t0
@@ -175,24 +188,7 @@ def test_screen_read_draws_the_same_frame(seeded: Path, width: int, height: int)
 
 def test_screen_read_of_many_domains(tmp_path: Path) -> None:
     """5,000 names, 40 lines: the screen read shows the same frame as the whole read."""
-    db = tmp_path / "big.db"
-    with Store.open(db) as store, store.db.atomic():
-        at = iso(T0)
-        store.db.execute(
-            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 5000, 20000, 0, '{}', '{}', 'x')", (at, at)
-        )
-        store.db.conn.executemany(
-            "INSERT INTO domains (id, name, watched, first_seen) VALUES (?, ?, 1, ?)",
-            ((i, f"name{i:04d}.ru", at) for i in range(5000)),
-        )
-        store.db.conn.executemany(
-            "INSERT INTO states (domain_id, scope, verdict, since, round_id, candidate) "
-            "VALUES (?, 'national', ?, ?, 1, ?)",
-            (
-                (i, "removed" if i % 500 == 7 else "present", at, "absent" if i == 42 else None)
-                for i in range(5000)
-            ),
-        )
+    db = five_thousand(tmp_path / "big.db", pending=42)
     now = T0 + timedelta(minutes=1)
     text = screen_frame(db, 100, 40, now)
     assert text == frame(db, 100, height=40, now=now)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nsdi_tracker import metrics
-from nsdi_tracker.confirm import Track
-from nsdi_tracker.model import Verdict
+from nsdi_tracker.store import Store
 
 
 def samples(m: metrics.Metrics, name: str) -> dict[tuple[str, ...], float]:
@@ -17,34 +17,50 @@ def samples(m: metrics.Metrics, name: str) -> dict[tuple[str, ...], float]:
     return {tuple(s.labels.values()): s.value for s in family.samples}
 
 
-def test_verdict_series_follow_the_watchlist_and_updates() -> None:
-    """Only watched names have series; an update moves the series to the new verdict."""
+def seed(path: Path) -> None:
+    """Five watched names (one removed, one without a verdict yet) and one no longer watched."""
+    with Store.open(path) as store, store.db.atomic():
+        db = store.db
+        db.execute("INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 5, 20, 0, '{}', '{}', 'x')")
+        rows = [
+            (1, "a.ru", 1, "present"), (2, "b.ru", 1, "removed"), (3, "c.ru", 1, None),
+            (4, "d.ru", 1, "present"), (5, "e.ru", 1, "present"), (6, "gone.ru", 0, "removed"),
+        ]  # fmt: skip
+        db.conn.executemany(
+            "INSERT INTO domains (id, name, watched, first_seen) VALUES (?, ?, ?, 'x')",
+            [(i, n, w) for i, n, w, _ in rows],
+        )
+        db.conn.executemany(
+            "INSERT INTO states (domain_id, scope, verdict, round_id) VALUES (?, ?, ?, 1)",
+            [(i, scope, v) for i, _, _, v in rows for scope in ("national", "nsdi-a")],
+        )
+
+
+def loaded(path: Path, *, thin: bool) -> metrics.Metrics:
     m = metrics.Metrics()
-    m.verdicts.load({
-        ("a.ru", "national"): Track(Verdict.PRESENT),
-        ("b.ru", "national"): Track(Verdict.REMOVED),
-        ("gone.ru", "national"): Track(Verdict.REMOVED),
-        ("c.ru", "national"): Track(None),  # no confirmed verdict yet: no series
-    })  # fmt: skip
-    m.watch(["a.ru", "b.ru", "c.ru"])
-    assert samples(m, "nsdi_tracker_verdict") == {
-        ("a.ru", "national", "present"): 1,
-        ("b.ru", "national", "removed"): 1,
-    }
-    m.verdicts.update({("a.ru", "national"): Track(Verdict.REMOVED)})
-    assert samples(m, "nsdi_tracker_verdict")[("a.ru", "national", "removed")] == 1
+    with Store.open_readonly(path) as store:
+        m.verdicts.load(store.headline_totals(), store.verdict_series(thin=thin))
+    return m
+
+
+def test_verdict_series_of_the_watched_names(tmp_path: Path) -> None:
+    """A series per confirmed (domain, scope) of a watched name; counts by headline."""
+    seed(tmp_path / "m.db")
+    m = loaded(tmp_path / "m.db", thin=False)
+    series = samples(m, "nsdi_tracker_verdict")
+    assert len(series) == 8 and series[("b.ru", "nsdi-a", "removed")] == 1
+    assert not any(k[0] in ("c.ru", "gone.ru") for k in series)  # no verdict; not watched
     counts = samples(m, "nsdi_tracker_domains")
-    assert counts[("removed",)] == 2 and counts[("present",)] == 0
+    assert counts[("present",)] == 3 and counts[("removed",)] == 1 and counts[("absent",)] == 0
 
 
-def test_huge_watchlists_keep_only_the_interesting_series(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above DOMAIN_SERIES_LIMIT watched names, present names lose their per-domain series
-    (the counts keep them); everything else is still there."""
-    monkeypatch.setattr(metrics, "DOMAIN_SERIES_LIMIT", 3)
-    m = metrics.Metrics()
-    names = [f"n{i}.ru" for i in range(5)]
-    m.verdicts.load({(n, "national"): Track(Verdict.PRESENT) for n in names})
-    m.verdicts.update({("n4.ru", "national"): Track(Verdict.REMOVED)})
-    m.watch(names)
-    assert samples(m, "nsdi_tracker_verdict") == {("n4.ru", "national", "removed"): 1}
-    assert samples(m, "nsdi_tracker_domains")[("present",)] == 4
+def test_huge_watchlists_keep_only_the_interesting_series(tmp_path: Path) -> None:
+    """Thinned (above DOMAIN_SERIES_LIMIT watched names), present names lose their
+    per-domain series; the counts keep them."""
+    seed(tmp_path / "m.db")
+    m = loaded(tmp_path / "m.db", thin=True)
+    assert samples(m, "nsdi_tracker_verdict") == {
+        ("b.ru", "national", "removed"): 1,
+        ("b.ru", "nsdi-a", "removed"): 1,
+    }
+    assert samples(m, "nsdi_tracker_domains")[("present",)] == 3

@@ -115,7 +115,7 @@ async def test_unchanged_round_writes_one_row(harness: Any) -> None:
         await h.round(store)
         before = counts(h.db)
         done = await h.round(store)
-        assert done.changes.tracks == {} and done.changes.transitions == 0
+        assert done.changes.tracks == 0 and done.changes.transitions == 0
     after = counts(h.db)
     assert after == {**before, "rounds": before["rounds"] + 1}
 
@@ -210,7 +210,7 @@ async def test_offline_round_changes_nothing(harness: Any) -> None:
         for _ in range(2):  # enough to confirm a removal, were the round trusted
             done = await h.round(store)
             assert done.record.status == "offline"
-            assert done.changes.tracks == {} and done.changes.transitions == 0
+            assert done.changes.tracks == 0 and done.changes.transitions == 0
         assert {r["verdict"] for r in store.status()} == {"present"}
         assert {r["pending"] for r in store.status()} == {None}
 

@@ -60,7 +60,7 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
         assert count(store, "domains") == 120
         assert count(store, "states") == 120 * 2  # national and nsdi-a
         assert count(store, "observations") == 120 * 4
-        assert done.changes.transitions == 0 and len(done.changes.tracks or {}) == 240  # pending
+        assert done.changes.transitions == 0 and done.changes.tracks == 240  # pending
         done = await persisted_round(config, load_watchlists(config.watchlists), store)
         assert done.changes.transitions == 240 and len(done.changes.shown) == 10  # baselines
         assert count(store, "transitions") == 240 and count(store, "observations") == 120 * 4
