@@ -89,7 +89,8 @@ def five_thousand(db: Path, pending: int | None = None) -> Path:
     with Store.open(db) as store, store.db.atomic():
         at = iso(T0)
         store.db.execute(
-            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 5000, 20000, 0, '{}', '{}', 'x')", (at, at)
+            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 5000, 20000, 0, '{}', '{}', 'x', NULL)",
+            (at, at),
         )
         store.db.conn.executemany(
             "INSERT INTO domains (id, name, watched, first_seen) VALUES (?, ?, 1, ?)",

@@ -36,6 +36,7 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
         assert [m.name for m in migrations.applied(store.db)] == [
             "m001_initial",
             "m002_timed_out_rounds",
+            "m003_screen_indexes",
         ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
@@ -51,7 +52,12 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 2
+        assert len(migrations.applied(store.db)) == 3
+
+
+V1_ROUNDS = (
+    "id, started, finished, status, domains, queries, transitions, outcomes, health, negative_name"
+)
 
 
 async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, harness) -> None:
@@ -61,19 +67,25 @@ async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, 
     with Store.open(h.db) as store:
         await h.round(store)
         await h.round(store)
-        before = store.db.execute("SELECT * FROM rounds ORDER BY id").fetchall()
-        # Put the file back to schema 1: the old CHECK, and m002 not recorded.
+        before = store.db.execute(f"SELECT {V1_ROUNDS} FROM rounds ORDER BY id").fetchall()
+        # Put the file back to schema 1: the old CHECK and columns, m002 and m003 not recorded.
         store.db.execute("PRAGMA foreign_keys = OFF")
         with store.db.atomic():
-            store.db.execute("CREATE TABLE r1 AS SELECT * FROM rounds")
+            store.db.execute(f"CREATE TABLE r1 AS SELECT {V1_ROUNDS} FROM rounds")
             store.db.execute("DROP TABLE rounds")
             store.db.execute(_SCHEMA_1[2])
             store.db.execute(_SCHEMA_1[3])
             store.db.execute("INSERT INTO rounds SELECT * FROM r1")
             store.db.execute("DROP TABLE r1")
-            store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_timed_out_rounds'")
+            for index in ("states_notable", "transitions_changes", "domains_shown"):
+                store.db.execute(f"DROP INDEX {index}")
+            store.db.execute(
+                "DELETE FROM _sqlite_migrations WHERE name IN "
+                "('m002_timed_out_rounds', 'm003_screen_indexes')"
+            )
     with Store.open(h.db) as store:
-        assert store.db.execute("SELECT * FROM rounds ORDER BY id").fetchall() == before
+        rows = store.db.execute(f"SELECT {V1_ROUNDS} FROM rounds ORDER BY id").fetchall()
+        assert rows == before
         assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert store.integrity() == "ok"
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
