@@ -373,6 +373,9 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 10000")
             store.db.enable_wal()
             conn.execute("PRAGMA synchronous = FULL")
+            # A first sweep of a million names commits gigabytes through the WAL; after the
+            # checkpoint the file shrinks back to this instead of keeping that size for good.
+            conn.execute("PRAGMA journal_size_limit = 67108864")
             conn.execute("PRAGMA foreign_keys = ON")
             store._refuse_newer()
             migrations.apply(store.db)
