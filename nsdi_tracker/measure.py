@@ -164,7 +164,7 @@ class _Stream:
         self.entries = iter(entries)
         self.consume = consume
         self.progress = progress
-        self.lanes = [Lane(clients[n], self._deliver) for n in self.names]
+        self.lanes = [Lane(clients[n], self._deliver, self._fail) for n in self.names]
         self.width = 2 * len(self.names)
         self.ready: list[DomainResult] = []
         self.batches: asyncio.Queue[list[DomainResult] | None] = asyncio.Queue()

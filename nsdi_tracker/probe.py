@@ -218,12 +218,17 @@ class Lane:
     no task, future or timer of its own; only a job that needs more (a retry, TCP after
     truncation) becomes a task, running ResolverClient.query from where the pool left it.
     Other transports run one task per job in flight. `deliver(token, index, observation)` is
-    called once per job, from the event loop; the lane takes the next job itself.
+    called once per job, from the event loop; the lane takes the next job itself. An error
+    that is not a DNS outcome (a bug) goes to `fail`, so the round ends instead of waiting for
+    an answer that will never be delivered.
     """
 
-    def __init__(self, client: ResolverClient, deliver: Deliver) -> None:
+    def __init__(
+        self, client: ResolverClient, deliver: Deliver, fail: Callable[[BaseException], None]
+    ) -> None:
         self.client = client
         self.deliver = deliver
+        self.fail = fail
         self.jobs: collections.deque[tuple[Any, int, str, str]] = collections.deque()
         self.inflight = 0
         self.window = client.spec.max_inflight
@@ -266,11 +271,14 @@ class Lane:
         client.counters.queries += 1
 
         def done(ex: Exchange) -> None:
-            obs = client.quick(qname, qtype, ex)
-            if obs is None:
-                self._follow(token, index, qname, qtype, ex)
-            else:
-                self._finish(token, index, obs)
+            try:
+                obs = client.quick(qname, qtype, ex)
+                if obs is None:
+                    self._follow(token, index, qname, qtype, ex)
+                else:
+                    self._finish(token, index, obs)
+            except Exception as exc:  # in the pool's reader: nobody else would see it
+                self.fail(exc)
 
         pool.send(qname, qtype, done)
 
@@ -283,7 +291,12 @@ class Lane:
 
         task = self._loop.create_task(run())
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.fail(task.exception())  # type: ignore[arg-type]
 
     def _finish(self, token: Any, index: int, obs: Observation) -> None:
         self.inflight -= 1

@@ -109,3 +109,26 @@ async def test_cut_off_round_leaves_nothing(harness: Any, tmp_path: Any, monkeyp
     gone = [x for x in lines if x["qname"] == NAMES[0] and x["resolver"] == "nsdi-a"]
     assert {x["outcome"] for x in gone} == {"nxdomain"}
     assert all(x["reasked"] for x in gone)  # asked again on a fresh socket before it counted
+
+
+@pytest.mark.parametrize("where", ["judge", "reply"])
+async def test_a_bug_ends_the_round_instead_of_hanging_it(
+    harness: Any, monkeypatch: Any, where: str
+) -> None:
+    """An exception while judging a name, or while reading a pooled reply, ends the round
+    with that exception at once; nothing is written."""
+    h = await harness(NAMES[:30])
+    config = h.config()
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError(f"bug in {where}")
+
+    if where == "judge":
+        monkeypatch.setattr(measure, "_judge", boom)
+    else:
+        monkeypatch.setattr("nsdi_tracker.probe.ResolverClient.quick", boom)
+    with Store.open(h.db) as store:
+        entries = load_watchlists(config.watchlists)
+        with pytest.raises(RuntimeError, match=f"bug in {where}"):
+            await asyncio.wait_for(persisted_round(config, entries, store), 5)
+        assert count(store, "rounds") == 0
