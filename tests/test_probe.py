@@ -284,3 +284,34 @@ async def test_rate_limit_holds_at_speed_through_the_pool(sim: Any) -> None:
         elapsed = time.monotonic() - start
     assert all(o.outcome is Outcome.ANSWER for o in got)
     assert 600 / elapsed <= 2000 * 1.05, 600 / elapsed
+
+
+async def test_rate_limit_holds_in_a_lane(sim: Any) -> None:
+    """The sweep's path (a Lane sending pooled first attempts by callback): 600 jobs at
+    2,000 qps with 200 in flight take at least 0.3 s, and every job is delivered once."""
+    from nsdi_tracker.probe import Lane
+
+    zone = Zone()
+    for i in range(600):
+        zone.set(f"n{i}.com", answer("151.101.1.1"))
+    spec = spec_for(await sim(zone), qps=2000, max_inflight=200)
+    delivered: dict[int, Any] = {}
+    finished = asyncio.get_running_loop().create_future()
+
+    def deliver(token: Any, index: int, obs: Any) -> None:
+        delivered[index] = obs
+        if len(delivered) == 600:
+            finished.set_result(None)
+
+    async with ResolverClient(spec) as client:
+        lane = Lane(client, deliver, finished.set_exception)
+        await lane.open()
+        assert lane.pooled
+        start = time.monotonic()
+        lane.jobs.extend((None, i, f"n{i}.com", "A") for i in range(600))
+        lane.pump()
+        await asyncio.wait_for(finished, 10)
+        elapsed = time.monotonic() - start
+    assert all(o.outcome is Outcome.ANSWER for o in delivered.values())
+    assert 600 / elapsed <= 2000 * 1.05, 600 / elapsed
+    assert client.counters.queries == 600
