@@ -75,11 +75,13 @@ def evidence(obs: Observation) -> dict[str, Any]:
 LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
-def latency_histogram(latencies_ms: Iterable[float]) -> list[int]:
-    counts = [0] * (len(LATENCY_EDGES_MS) + 1)
-    for ms in latencies_ms:
-        counts[bisect.bisect_left(LATENCY_EDGES_MS, ms)] += 1
-    return counts
+def empty_histogram() -> list[int]:
+    return [0] * (len(LATENCY_EDGES_MS) + 1)
+
+
+def latency_bucket(ms: float) -> int:
+    """The histogram bucket of one latency."""
+    return bisect.bisect_left(LATENCY_EDGES_MS, ms)
 
 
 def histogram_quantile(counts: Sequence[int], q: float) -> float | None:

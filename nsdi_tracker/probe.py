@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import collections
 import time
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import aiohttp
 
 from nsdi_tracker import transport
 from nsdi_tracker.config import ResolverSpec
-from nsdi_tracker.events import LATENCY_EDGES_MS
+from nsdi_tracker.events import empty_histogram, latency_bucket
 from nsdi_tracker.model import Observation, Outcome, Transport
 from nsdi_tracker.transport import Exchange
 from nsdi_tracker.wire import Query, make_query, observe
@@ -62,7 +61,7 @@ class ResolverClient:
         self.spec = spec
         self.session = session
         self.counters = Counters()
-        self.latency = [0] * (len(LATENCY_EDGES_MS) + 1)  # final observations, by bucket
+        self.latency = empty_histogram()  # final observations, by LATENCY_EDGES_MS bucket
         self._inflight = asyncio.Semaphore(spec.max_inflight)
         self._pool = (
             transport.UdpPool(spec.host, spec.port, spec.timeout)
@@ -103,7 +102,7 @@ class ResolverClient:
         by[obs.outcome] = by.get(obs.outcome, 0) + 1
         self.counters.ignored += obs.ignored
         if obs.latency_ms is not None:
-            self.latency[bisect.bisect_left(LATENCY_EDGES_MS, obs.latency_ms)] += 1
+            self.latency[latency_bucket(obs.latency_ms)] += 1
             self.counters.latency_sum_ms += obs.latency_ms
 
     @property

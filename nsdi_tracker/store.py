@@ -23,11 +23,10 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from nsdi_tracker.config import ResolverSpec
-from nsdi_tracker.confirm import NATIONAL, Track
+from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.errors import StoreError
 from nsdi_tracker.events import evidence, iso, parse_iso
 from nsdi_tracker.ledger import BatchPlan, ObsKey, RoundRecord, StoredTrack, TrackKey
-from nsdi_tracker.model import Verdict
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)
@@ -431,22 +430,6 @@ class Store:
         self.close()
 
     # -- reading what the next round needs -------------------------------------------------
-
-    def tracks(self) -> dict[TrackKey, Track]:
-        rows = self.db.execute(
-            "SELECT d.name, s.scope, s.verdict, s.since, s.candidate, s.candidate_count, "
-            "s.candidate_since FROM states s JOIN domains d ON d.id = s.domain_id"
-        )
-        return {
-            (name, scope): Track(
-                Verdict(verdict) if verdict else None,
-                parse_iso(since) if since else None,
-                Verdict(cand) if cand else None,
-                count,
-                parse_iso(cand_since) if cand_since else None,
-            )
-            for name, scope, verdict, since, cand, count, cand_since in rows
-        }
 
     def lookup(
         self, domains: Sequence[str]

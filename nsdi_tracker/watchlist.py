@@ -78,9 +78,6 @@ class Watchlist(Sequence[Entry]):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def domains(self) -> list[str]:
-        return list(self._names)
-
 
 _BARE: tuple[str | None, ...] = (None, None, None, None)
 

@@ -143,7 +143,7 @@ def test_watchlist_keeps_fields_only_where_given() -> None:
         Entry("c.com"),
     ]
     assert list(w) == expected and w == expected and len(w) == 3
-    assert w[-1] == Entry("c.com") and w[0:2] == expected[:2] and w.domains()[1] == "a.com"
+    assert w[-1] == Entry("c.com") and w[0:2] == expected[:2] and w[1].domain == "a.com"
     with pytest.raises(IndexError):
         w[3]
 
