@@ -927,9 +927,12 @@ def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
 
 
 LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
-# A JSON array of addresses or flags (no commas, quotes or brackets inside) as "a b c".
-# A compact JSON array of plain strings ('["a","b"]') as 'a b'.
-_SPACED = "trim(replace(replace({0}, '\",\"', ' '), '\"', ''), '[]')"
+# A compact JSON array of plain strings ('["a","b"]': addresses or flags, no commas, quotes
+# or brackets inside) as 'a b': the brackets and outer quotes cut off, the inner ones spaced.
+_SPACED = (
+    "(CASE WHEN length({0}) < 3 THEN '' "
+    "ELSE replace(substr({0}, 3, length({0}) - 4), '\",\"', ' ') END)"
+)
 
 
 # Change-log columns whose text comes from outside (watchlists, replies) or is prose.
