@@ -10,6 +10,7 @@ import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nsdi_tracker.model import Consensus, NxLabel, Observation, Outcome, Role, Verdict
 
@@ -22,17 +23,17 @@ _PREFIX = {4: 24, 6: 48}
 ADDRESS_CACHE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class NameView:
-    """One resolver's answer about one name, A and AAAA combined."""
+class NameView(NamedTuple):
+    """One resolver's answer about one name, A and AAAA combined. This and the other records
+    made per name (ReferenceView, Judgement) are NamedTuples: a million-name round makes
+    millions of them, and a frozen dataclass costs several times more to build."""
 
     outcome: Outcome
     addresses: frozenset[str] = frozenset()
     nx_label: NxLabel | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReferenceView:
+class ReferenceView(NamedTuple):
     """What the trusted reference resolvers together say about one name."""
 
     consensus: Consensus
@@ -58,8 +59,7 @@ class Health:
         return self.controls_total == 0 or self.controls_ok * 2 >= self.controls_total
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(NamedTuple):
     verdict: Verdict
     reason: str
     nx_label: NxLabel | None = None
@@ -162,7 +162,8 @@ def judge(
         return Judgement(Verdict.UNREACHABLE, f"no usable answer after retries ({outcome})")
 
     if outcome is Outcome.ANSWER:
-        bad = sorted(a for a in view.addresses if is_bogon(a) or _in(a, tuple(sinkholes)))
+        nets = tuple(sinkholes)
+        bad = sorted(a for a in view.addresses if is_bogon(a) or (nets and _in(a, nets)))
         if bad:
             return Judgement(Verdict.TAMPERED, f"bogon or sinkhole address: {', '.join(bad)}")
         if ref.consensus is Consensus.NONEXISTENT:
@@ -209,23 +210,73 @@ def headline(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict.PARTIAL
 
 
-@functools.lru_cache(maxsize=ADDRESS_CACHE)
+def _special_octets() -> frozenset[int]:
+    """The first octets of the IPv4 /8s that hold a block ipaddress treats as not global
+    (IANA's special-purpose registry, as this Python knows it), read from its own tables;
+    every octet if those tables are not where they were (a future Python): no shortcut."""
+    try:
+        known = ipaddress._IPv4Constants  # type: ignore[attr-defined]
+        blocks = [
+            *known._private_networks,
+            *getattr(known, "_private_networks_exceptions", ()),
+            known._public_network,  # 100.64.0.0/10, shared address space, despite the name
+            known._multicast_network,
+            known._reserved_network,
+            known._linklocal_network,
+            known._loopback_network,
+        ]
+        octets: set[int] = set()
+        for block in blocks:
+            octets.update(
+                range(int(block.network_address) >> 24, (int(block.broadcast_address) >> 24) + 1)
+            )
+        return frozenset(octets)
+    except (AttributeError, TypeError, ValueError):
+        return frozenset(range(256))
+
+
+# An IPv4 address outside these /8s is global and not multicast, decided from its first
+# octet without building an address object: a top-million sweep meets hundreds of thousands
+# of distinct addresses, far more than any cache holds. tests/test_classify.py checks the
+# shortcut against ipaddress.
+_SPECIAL_OCTETS = _special_octets()
+
+
 def is_bogon(address: str) -> bool:
     """Not globally routable: private, loopback, link-local, unspecified, reserved, multicast.
-    Cached: the same CDN addresses come back name after name."""
+    `address` is the text a reply parser wrote (dotted quad, or IPv6)."""
+    dot = address.find(".")
+    if 0 < dot < 4 and ":" not in address and int(address[:dot]) not in _SPECIAL_OCTETS:
+        return False
+    return _is_bogon(address)
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE)
+def _is_bogon(address: str) -> bool:
+    """Cached: the same CDN addresses come back name after name."""
     ip = ipaddress.ip_address(address)
     return not ip.is_global or ip.is_multicast
 
 
-@functools.lru_cache(maxsize=ADDRESS_CACHE)
 def _prefix(address: str) -> tuple[int, int]:
     """(IP version, the routing-sized prefix as an integer): equal prefixes are neighbours."""
+    if ":" not in address:
+        a, b, c, _ = address.split(".")  # a dotted quad, as the reply parsers write it
+        return 4, (int(a) << 16) | (int(b) << 8) | int(c)
+    return _prefix6(address)
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE)
+def _prefix6(address: str) -> tuple[int, int]:
     ip = ipaddress.ip_address(address)
     return ip.version, int(ip) >> (ip.max_prefixlen - _PREFIX[ip.version])
 
 
 def consistent(ours: Iterable[str], theirs: Iterable[str]) -> bool:
     """Do two address sets overlap (by address or prefix) in some family both have?"""
+    ours, theirs = frozenset(ours), frozenset(theirs)
+    if ours & theirs:
+        return True  # a shared address: the same family and the same prefix
     mine = {_prefix(a) for a in ours}
     other = {_prefix(a) for a in theirs}
     comparable = [
