@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.confirm import NATIONAL, Change
-from nsdi_tracker.model import Observation, Role
+from nsdi_tracker.model import Authority, Flags, NxLabel, Observation, Outcome, Role
 
 if TYPE_CHECKING:
     from nsdi_tracker.classify import Health
@@ -120,15 +120,30 @@ def fingerprint(obs: Observation) -> str:
 
     Two observations with the same fingerprint need not both be stored.
     """
+    return _fingerprint(
+        (obs.outcome, obs.rcode, obs.flags, obs.addresses, obs.cname_chain, obs.authority,
+         obs.nx_label, obs.ede)
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(
+    key: tuple[
+        Outcome, str | None, Flags, tuple[str, ...], tuple[str, ...], Authority,
+        NxLabel | None, tuple[tuple[int, str], ...],
+    ],
+) -> str:  # fmt: skip
+    """Cached: most NXDOMAIN and NODATA replies of a sweep say the same thing (one SOA)."""
+    outcome, rcode, flags, addresses, chain, authority, nx_label, ede = key
     parts = (
-        obs.outcome,
-        obs.rcode or "",
-        ",".join(obs.flags.names()),
-        ",".join(sorted(obs.addresses)),
-        ",".join(obs.cname_chain),
-        f"{obs.authority.soa}:{obs.authority.nsec}:{obs.authority.soa_zone}",
-        str(obs.nx_label or ""),
-        ",".join(f"{c}:{t}" for c, t in obs.ede),
+        outcome,
+        rcode or "",
+        ",".join(flags.names()),
+        ",".join(sorted(addresses)),
+        ",".join(chain),
+        f"{authority.soa}:{authority.nsec}:{authority.soa_zone}",
+        str(nx_label or ""),
+        ",".join(f"{c}:{t}" for c, t in ede),
     )
     return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
 

@@ -162,24 +162,13 @@ def observe(
     else:
         outcome = _RCODE_OUTCOME.get(reply.rcode, Outcome.ERROR)
         error = None if outcome is not Outcome.ERROR else f"rcode {reply.rcode}"
-    return Observation(
-        resolver=resolver,
-        qname=qname,
-        qtype=qtype,
-        outcome=outcome,
-        transport=transport,
-        attempts=attempts,
-        latency_ms=latency_ms,
-        rcode=reply.rcode,
-        flags=reply.flags,
-        addresses=reply.addresses,
-        cname_chain=reply.cname_chain,
-        min_ttl=reply.min_ttl,
-        authority=reply.authority,
-        ede=reply.ede,
-        error=error,
-        ignored=ignored,
-    )
+    # Observation holds a Summary's fields, in its order, after its own first seven: built
+    # from one tuple, as every reply of a sweep is (keyword arguments cost twice as much).
+    return _observation((resolver, qname, qtype, outcome, transport, attempts, latency_ms,
+                         *reply, error, ignored, False))  # fmt: skip
+
+
+_observation = Observation._make  # tests/test_fastwire.py holds the field order to Summary's
 
 
 def _follow(

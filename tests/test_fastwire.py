@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nsdi_tracker import fastwire
-from nsdi_tracker.model import Summary
-from nsdi_tracker.wire import Parsed, _parse_slow, make_query, parse_reply, summarize
+from nsdi_tracker.model import Authority, Flags, Observation, Outcome, Summary
+from nsdi_tracker.wire import Parsed, _parse_slow, make_query, observe, parse_reply, summarize
 
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
 NAMES = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
@@ -178,3 +178,15 @@ def test_summarize_matches_on_an_unusual_reply() -> None:
     parsed = parse_reply(query, wire)
     assert parsed.slow and parsed.summary == summarize(msg, "odd.example", "A")
     assert parsed.summary.cname_chain == ("we\\.ird.example",)
+
+
+def test_an_observation_keeps_every_field_of_its_summary() -> None:
+    """observe() builds an Observation from a Summary's fields in order: the two records
+    must keep those fields in the same order, under the same names."""
+    assert Observation._fields[7:14] == Summary._fields
+    summary = Summary("NXDOMAIN", Flags(aa=True), (), (), 60, Authority(soa=True), ((3, "x"),))
+    obs = observe(summary, resolver="r", qname="n.example", qtype="A", transport="udp")
+    assert tuple(getattr(obs, f) for f in Summary._fields) == summary
+    assert (obs.outcome, obs.error, obs.ignored, obs.reasked) == (Outcome.NXDOMAIN, None, 0, False)
+    assert observe(summary._replace(rcode="BADVERS"), resolver="r", qname="n", qtype="A",
+                   transport="udp").error == "rcode BADVERS"  # fmt: skip
