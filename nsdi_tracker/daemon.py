@@ -258,7 +258,8 @@ class Daemon:
 
     async def _load_verdicts(self) -> None:
         """The verdict gauges from the database: above DOMAIN_SERIES_LIMIT watched names,
-        per-domain series only for names that are not `present` (the counts cover all)."""
+        per-domain series only for names neither `present` nor `absent` (the counts cover
+        all)."""
         thin = len(self.entries) > DOMAIN_SERIES_LIMIT
 
         def read() -> tuple[dict[str | None, int], list[tuple[str, str, str]]]:

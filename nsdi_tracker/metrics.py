@@ -22,7 +22,8 @@ from nsdi_tracker.model import Verdict
 from nsdi_tracker.tracker import RoundDone
 
 # Above this many watched domains, per-domain verdict series are kept only for the names
-# whose verdict is not `present`, so that a million-name sweep does not flood Prometheus.
+# whose verdict is neither `present` nor `absent` (NXDOMAIN everywhere), so that a
+# million-name sweep does not flood Prometheus.
 DOMAIN_SERIES_LIMIT = 10_000
 _ROUND_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 

@@ -707,8 +707,10 @@ class Store:
 
     def verdict_series(self, *, thin: bool) -> list[tuple[str, str, str]]:
         """(domain, scope, verdict) of every confirmed verdict of the watched domains, by
-        name; `thin`: only those that are not `present` (for metrics of huge watchlists)."""
-        skip = " AND s.verdict != 'present'" if thin else ""
+        name; `thin`: only those worth a series of their own, not `present` or `absent` (for
+        metrics of huge watchlists: a top-million list holds hundreds of thousands of names
+        that exist nowhere)."""
+        skip = " AND s.verdict NOT IN ('present', 'absent')" if thin else ""
         return list(
             self.db.execute(
                 "SELECT d.name, s.scope, s.verdict FROM states s "

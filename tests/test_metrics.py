@@ -18,13 +18,15 @@ def samples(m: metrics.Metrics, name: str) -> dict[tuple[str, ...], float]:
 
 
 def seed(path: Path) -> None:
-    """Five watched names (one removed, one without a verdict yet) and one no longer watched."""
+    """Seven watched names (one removed, one tampered, one absent, one without a verdict
+    yet) and one no longer watched."""
     with Store.open(path) as store, store.db.atomic():
         db = store.db
         db.execute("INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 5, 20, 0, '{}', '{}', 'x', NULL)")
         rows = [
             (1, "a.ru", 1, "present"), (2, "b.ru", 1, "removed"), (3, "c.ru", 1, None),
             (4, "d.ru", 1, "present"), (5, "e.ru", 1, "present"), (6, "gone.ru", 0, "removed"),
+            (7, "nx.ru", 1, "absent"), (8, "f.ru", 1, "tampered"),
         ]  # fmt: skip
         db.conn.executemany(
             "INSERT INTO domains (id, name, watched, first_seen) VALUES (?, ?, ?, 'x')",
@@ -48,19 +50,23 @@ def test_verdict_series_of_the_watched_names(tmp_path: Path) -> None:
     seed(tmp_path / "m.db")
     m = loaded(tmp_path / "m.db", thin=False)
     series = samples(m, "nsdi_tracker_verdict")
-    assert len(series) == 8 and series[("b.ru", "nsdi-a", "removed")] == 1
+    assert len(series) == 12 and series[("b.ru", "nsdi-a", "removed")] == 1
+    assert series[("nx.ru", "national", "absent")] == 1
     assert not any(k[0] in ("c.ru", "gone.ru") for k in series)  # no verdict; not watched
     counts = samples(m, "nsdi_tracker_domains")
-    assert counts[("present",)] == 3 and counts[("removed",)] == 1 and counts[("absent",)] == 0
+    assert counts[("present",)] == 3 and counts[("removed",)] == 1 and counts[("absent",)] == 1
 
 
 def test_huge_watchlists_keep_only_the_interesting_series(tmp_path: Path) -> None:
-    """Thinned (above DOMAIN_SERIES_LIMIT watched names), present names lose their
-    per-domain series; the counts keep them."""
+    """Thinned (above DOMAIN_SERIES_LIMIT watched names), present and absent names lose
+    their per-domain series; the counts keep them."""
     seed(tmp_path / "m.db")
     m = loaded(tmp_path / "m.db", thin=True)
     assert samples(m, "nsdi_tracker_verdict") == {
         ("b.ru", "national", "removed"): 1,
         ("b.ru", "nsdi-a", "removed"): 1,
+        ("f.ru", "national", "tampered"): 1,
+        ("f.ru", "nsdi-a", "tampered"): 1,
     }
-    assert samples(m, "nsdi_tracker_domains")[("present",)] == 3
+    counts = samples(m, "nsdi_tracker_domains")
+    assert counts[("present",)] == 3 and counts[("absent",)] == 1
