@@ -7,7 +7,8 @@ an A record, 30% absent, so NXDOMAIN) and serves it from NSD on 127.0.0.1 and a 
 pinned to one CPU where possible. Measures the server's ceiling with dnsperf (-l 10) against
 the same names, then runs the real `nsdi-tracker run --once` over the names as a plain-text
 watchlist against two resolvers on that server (one national, one reference), twice: a first
-round and an unchanged second one. Then the same for the large watchlist (default 1,000,000
+round and an unchanged second one (each timed as a whole run: wall, queries/s, CPU per
+query). Then the same for the large watchlist (default 1,000,000
 names; memory and storage). After each, it times a dashboard frame (120x50) and a CSV export
 of the change log from that database. Prints a table, writes JSON under benchmarks/results/,
 and stops every server it started. Every run is bounded by --limit seconds.
@@ -44,6 +45,10 @@ class RoundFigures:
     qps: float = 0.0
     cpu_us_per_query: float = 0.0
     peak_rss_mb: float = 0.0
+    # The unchanged second round, also a whole `run --once`: what a daemon does every interval.
+    second_seconds: float = 0.0
+    second_qps: float = 0.0
+    second_cpu_us_per_query: float = 0.0
     db_bytes_first: int = 0
     db_bytes_second: int = 0
     timeouts: int = 0
@@ -235,6 +240,18 @@ def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, finished
 
 
+def last_round(db: Path) -> tuple[int, dict[str, int]]:
+    """(queries, outcomes) of the database's last round."""
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        queries, outcomes = conn.execute(
+            "SELECT queries, outcomes FROM rounds ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()  # an open reader would keep the -wal and -shm files (and their bytes)
+    return int(queries), json.loads(outcomes)
+
+
 def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
     config = write_config(folder, port, n)
     db = folder / f"bench-{n}.db"
@@ -246,24 +263,23 @@ def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
     if not done:
         fig.note = f"first round cut off after {limit:g} s"
         return fig
-    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
-    try:
-        queries, outcomes = conn.execute(
-            "SELECT queries, outcomes FROM rounds ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    finally:
-        conn.close()  # an open reader would keep the -wal and -shm files (and their bytes)
+    queries, outcomes = last_round(db)
     fig.queries = queries
-    fig.outcomes = json.loads(outcomes)
+    fig.outcomes = outcomes
     fig.timeouts = fig.outcomes.get("timeout", 0) + fig.outcomes.get("error", 0)
     fig.seconds = round(wall, 2)
     fig.qps = round(queries / wall, 1)
     fig.cpu_us_per_query = round(cpu / queries * 1e6, 1)
-    _, _, rss2, done2 = one_round(config, db, limit)
+    wall2, cpu2, rss2, done2 = one_round(config, db, limit)
     fig.peak_rss_mb = round(max(rss, rss2), 1)
     fig.db_bytes_second = db_bytes(db) - fig.db_bytes_first
     if not done2:
         fig.note = "second round cut off"
+    else:
+        queries2, _ = last_round(db)
+        fig.second_seconds = round(wall2, 2)
+        fig.second_qps = round(queries2 / wall2, 1)
+        fig.second_cpu_us_per_query = round(cpu2 / queries2 * 1e6, 1)
     fig.dashboard_frame_s, fig.export_rows, fig.export_rows_per_s = readers(db)
     return fig
 
@@ -342,6 +358,10 @@ def print_table(runs: list[RoundFigures], ceiling: float) -> None:
         ("queries/s", lambda r: f"{r.qps:,.0f}"),
         ("vs dnsperf", lambda r: f"{r.qps / ceiling:.2f} x" if ceiling else "-"),
         ("CPU per query", lambda r: f"{r.cpu_us_per_query:.1f} us"),
+        ("round 2 wall time", lambda r: f"{r.second_seconds:.1f} s"),
+        ("round 2 queries/s", lambda r: f"{r.second_qps:,.0f}"),
+        ("round 2 vs dnsperf", lambda r: f"{r.second_qps / ceiling:.2f} x" if ceiling else "-"),
+        ("round 2 CPU/query", lambda r: f"{r.second_cpu_us_per_query:.1f} us"),
         ("peak RSS", lambda r: f"{r.peak_rss_mb:.0f} MB"),
         ("timeouts + errors", lambda r: f"{r.timeouts:,}"),
         ("DB after round 1", lambda r: f"{r.db_bytes_first / 1e6:.1f} MB"),
