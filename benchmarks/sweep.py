@@ -8,9 +8,9 @@ pinned to one CPU where possible. Measures the server's ceiling with dnsperf (-l
 the same names, then runs the real `nsdi-tracker run --once` over the names as a plain-text
 watchlist against two resolvers on that server (one national, one reference), twice: a first
 round and an unchanged second one (each timed as a whole run: wall, queries/s, CPU per
-query). Then the same for the large watchlist (default 1,000,000
-names; memory and storage). After each, it times a dashboard frame (120x50) and a CSV export
-of the change log from that database. Prints a table, writes JSON under benchmarks/results/,
+query). Then the same for the large watchlist (default 1,000,000 names; memory and storage).
+After each, it times a dashboard frame (120x50) and a CSV export of the change log from that
+database. Prints a table, writes JSON under benchmarks/results/,
 and stops every server it started. Every run is bounded by --limit seconds.
 """
 
