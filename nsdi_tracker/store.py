@@ -557,28 +557,28 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _sync_resolvers(self, resolvers: Sequence[ResolverSpec], at: str) -> dict[str, int]:
+    def _sync_resolvers(self, resolvers: Sequence[ResolverSpec], at: str) -> None:
+        """Add the configured resolvers the database does not know; update changed ones (the
+        staged rows name their resolver, and the commit joins on the name)."""
         have = {
-            name: (rid, (role, transport, address))
-            for rid, name, role, transport, address in self.db.execute(
-                "SELECT id, name, role, transport, address FROM resolvers"
+            name: (role, transport, address)
+            for name, role, transport, address in self.db.execute(
+                "SELECT name, role, transport, address FROM resolvers"
             )
         }
         for spec in resolvers:
             now = (str(spec.role), str(spec.transport), spec.address)
             if spec.name not in have:
-                rid = self._insert(
+                self.db.execute(
                     "INSERT INTO resolvers (name, role, transport, address, first_seen) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (spec.name, *now, at),
                 )
-                have[spec.name] = (rid, now)
-            elif have[spec.name][1] != now:
+            elif have[spec.name] != now:
                 self.db.execute(
                     "UPDATE resolvers SET role = ?, transport = ?, address = ? WHERE name = ?",
                     (*now, spec.name),
                 )
-        return {name: rid for name, (rid, _) in have.items()}
 
     def _sync_domains(self, at: str) -> None:
         """Insert the round's new names, update changed labels, flag what left or rejoined
