@@ -144,7 +144,8 @@ async def sweep(
     )
 
 
-_Slot = list[Any]  # [entry, observations by (resolver index * 2 + type index), left to come]
+# [entry, observations by (resolver index * len(QTYPES) + type index), answers left to come]
+_Slot = list[Any]
 
 
 class _Stream:
@@ -165,7 +166,7 @@ class _Stream:
         self.consume = consume
         self.progress = progress
         self.lanes = [Lane(clients[n], self._deliver, self._fail) for n in self.names]
-        self.width = 2 * len(self.names)
+        self.width = len(QTYPES) * len(self.names)  # a slot per (resolver, type)
         self.ready: list[DomainResult] = []
         self.batches: asyncio.Queue[list[DomainResult] | None] = asyncio.Queue()
         self.admitted = 0  # names taken and not yet consumed
@@ -208,9 +209,9 @@ class _Stream:
             domain = entry.domain
             i = 0
             for lane in self.lanes:
-                lane.jobs.append((slot, i, domain, "A"))
-                lane.jobs.append((slot, i + 1, domain, "AAAA"))
-                i += 2
+                for qtype in QTYPES:
+                    lane.jobs.append((slot, i, domain, qtype))
+                    i += 1
             self.admitted += 1
             self.unjudged += 1
         for lane in self.lanes:
@@ -224,9 +225,9 @@ class _Stream:
         if slot[2]:
             return
         try:
-            found = slot[1]
+            found, k = slot[1], len(QTYPES)
             observations: dict[str, tuple[Observation, ...]] = {
-                n: (found[2 * i], found[2 * i + 1]) for i, n in enumerate(self.names)
+                n: tuple(found[k * i : k * i + k]) for i, n in enumerate(self.names)
             }
             result = self.judge(slot[0], observations)
             doubt = [n for n, j in result.judgements.items() if j.verdict is Verdict.REMOVED]
@@ -247,8 +248,9 @@ class _Stream:
             *(self.clients[n].query(domain, t, fresh=True) for n in names for t in QTYPES)
         )
         observations = dict(result.observations)
+        k = len(QTYPES)
         for i, n in enumerate(names):
-            observations[n] = tuple(o._replace(reasked=True) for o in again[2 * i : 2 * i + 2])
+            observations[n] = tuple(o._replace(reasked=True) for o in again[k * i : k * i + k])
         self._ready(self.judge(result.entry, observations))
 
     def _reasked(self, task: asyncio.Task[None]) -> None:
