@@ -33,7 +33,7 @@ RCODES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "N
                  5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
                  10: "NOTZONE", 16: "BADVERS"}  # fmt: skip
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
-_SAFE_DOTTED = _SAFE | {ord(".")}
+SAFE_NAME = _SAFE | {ord(".")}  # the bytes of a dotted name this reader and make_query take
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 EDNS_PAYLOAD = 1232
@@ -106,7 +106,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
     question = query.question
     pos = 12 + len(question)
     key = query.qname_key
-    if data[12:pos] == question and _SAFE_DOTTED.issuperset(key):
+    if data[12:pos] == question and SAFE_NAME.issuperset(key):
         known = {12: key}  # the question as we sent it: pointers to it need no walk
     else:  # another case (0x20), or another question: read it
         known = {}

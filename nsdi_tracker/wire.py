@@ -29,7 +29,6 @@ _RCODE_OUTCOME = {
     "SERVFAIL": Outcome.SERVFAIL,
     "REFUSED": Outcome.REFUSED,
 }
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 class Query(NamedTuple):
@@ -72,7 +71,7 @@ def _plain(qname: str) -> tuple[bytes, bytes] | None:
     dnspython's encoder. Cached: a name is asked for A and AAAA on every resolver in a row."""
     try:
         key = qname.rstrip(".").encode("ascii")
-        if key != key.lower() or not _SAFE.issuperset(key):
+        if key != key.lower() or not fastwire.SAFE_NAME.issuperset(key):
             return None
         return key, fastwire.encode_name(qname)
     except (ValueError, UnicodeError):
