@@ -283,11 +283,12 @@ def _matrix(
         cells += [_cell(r.scopes.get(name), snap.now, wide) for name, _ in judged]
         cells.append(_strip_text(r.strip))
         table.add_row(*cells)
-    counts = Counter(str(r.verdict or "new") for r in hidden)
     if snap.totals is not None:  # the domains that were never read are hidden too
         counts = Counter({str(v or "new"): n for v, n in snap.totals.items() if n})
         counts.subtract(str(r.verdict or "new") for r in shown)
         counts = +counts
+    else:
+        counts = Counter(str(r.verdict or "new") for r in hidden)
     if counts:
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         summary = ", ".join(f"{n:,} {v}" for v, n in ordered)
