@@ -501,7 +501,7 @@ async def _check(
 ) -> int:
     from rich.console import Console
 
-    from nsdi_tracker.measure import measure
+    from nsdi_tracker.measure import QTYPES, measure
     from nsdi_tracker.report import render, round_json
 
     err = Console(stderr=True)
@@ -511,7 +511,9 @@ async def _check(
         from rich.progress import Progress
 
         with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("measuring", total=len(entries) * 2 * len(config.resolvers))
+            task = bar.add_task(
+                "measuring", total=len(entries) * len(QTYPES) * len(config.resolvers)
+            )
             report = await measure(
                 config, entries, progress=lambda done: bar.update(task, completed=done)
             )
