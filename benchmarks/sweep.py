@@ -10,8 +10,8 @@ watchlist against two resolvers on that server (one national, one reference), tw
 round and an unchanged second one (each timed as a whole run: wall, queries/s, CPU per
 query). Then the same for the large watchlist (default 1,000,000 names; memory and storage).
 After each, it times a dashboard frame (120x50) and a CSV export of the change log from that
-database. Prints a table, writes JSON under benchmarks/results/,
-and stops every server it started. Every run is bounded by --limit seconds.
+database. Prints a table, writes JSON under benchmarks/results/, and stops every server it
+started. Every run is bounded by --limit seconds.
 """
 
 from __future__ import annotations
