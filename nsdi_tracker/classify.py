@@ -52,11 +52,27 @@ class Health:
     controls_total: int
     rewrites_nxdomain: bool = False  # answered the negative control with addresses
     rewrite_addresses: frozenset[str] = frozenset()
+    answering: bool = True  # some control or the negative control got a usable reply
 
     @property
     def controls_passed(self) -> bool:
         # A majority, so that one control being censored itself does not blind the round.
         return self.controls_total == 0 or self.controls_ok * 2 >= self.controls_total
+
+    @property
+    def up(self) -> bool:
+        """Its answers about names count this round: it passed the positive controls and
+        said something usable (which matters when no controls are configured)."""
+        return self.controls_passed and self.answering
+
+    @property
+    def problem(self) -> str:
+        """Why it is down this round ("" when it is up)."""
+        if not self.controls_passed:
+            return f"failed the positive controls ({self.controls_ok}/{self.controls_total})"
+        if not self.answering:
+            return "no usable reply to the controls or the negative control"
+        return ""
 
 
 class Judgement(NamedTuple):
@@ -92,6 +108,7 @@ def health(
 ) -> Health:
     """Controls: how many positive controls got addresses; did a nonexistent name get any?"""
     rewrite = frozenset(a for o in negative if o.outcome is Outcome.ANSWER for a in o.addresses)
+    asked = (*controls, *negative)
     return Health(
         name=name,
         role=role,
@@ -99,6 +116,7 @@ def health(
         controls_total=len(controls),
         rewrites_nxdomain=bool(rewrite),
         rewrite_addresses=rewrite,
+        answering=not asked or any(o.outcome.usable for o in asked),
     )
 
 
@@ -114,7 +132,7 @@ def reference_view(views: dict[str, NameView], healths: dict[str, Health]) -> Re
     saw_exists = saw_nx = False
     for name in sorted(views):
         view, h = views[name], healths[name]
-        trusted = h.controls_passed and not h.rewrites_nxdomain
+        trusted = h.up and not h.rewrites_nxdomain
         if not trusted or view.nx_label is NxLabel.FORGED:
             ignored.append(name)
             continue
@@ -136,7 +154,7 @@ def reference_view(views: dict[str, NameView], healths: dict[str, Health]) -> Re
 
 def connectivity_ok(healths: Iterable[Health]) -> bool:
     """False when every reference failed the controls: our own connection is down."""
-    return any(h.controls_passed for h in healths if h.role is Role.REFERENCE)
+    return any(h.up for h in healths if h.role is Role.REFERENCE)
 
 
 def judge(
@@ -150,11 +168,8 @@ def judge(
     """The verdict for one (name, national or observed resolver)."""
     if not connectivity:
         return Judgement(Verdict.UNKNOWN, "every reference failed the controls: no connectivity")
-    if not h.controls_passed:
-        return Judgement(
-            Verdict.UNREACHABLE,
-            f"failed the positive controls this round ({h.controls_ok}/{h.controls_total})",
-        )
+    if not h.up:  # not even asked about the name: see measure.sweep
+        return Judgement(Verdict.UNREACHABLE, f"resolver down this round: {h.problem}")
     outcome, label = view.outcome, view.nx_label
     if outcome is Outcome.ANSWER and h.rewrites_nxdomain and view.addresses <= h.rewrite_addresses:
         outcome, label = Outcome.NXDOMAIN, NxLabel.REWRITTEN

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from nsdi_tracker.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
 from nsdi_tracker.errors import ConfigError, InvalidName
-from nsdi_tracker.model import Role, Transport, Verdict
+from nsdi_tracker.model import ResolverState, Role, Transport, Verdict
 from nsdi_tracker.names import normalize
 from nsdi_tracker.watchlist import load_watchlist
 
@@ -326,16 +326,21 @@ def listen_address(
 
 
 def _parse_confirm(value: object, fail: Any) -> Policy:
-    """`confirm = 2`, or a table: `[confirm] default = 2, present = 1` (per new verdict)."""
+    """`confirm = 2`, or a table: `[confirm] default = 2, present = 1` (per new verdict, or
+    resolver state: `down`, `up`)."""
     if not isinstance(value, dict):
         return Policy(_integer(value, "confirm", fail, 1, 1000))
-    per: dict[Verdict, int] = {}
+    per: dict[Verdict | ResolverState, int] = {}
     default = DEFAULT_CONFIRM
     for key, n in value.items():
         if key == "default":
             default = _integer(n, "confirm.default", fail, 1, 1000)
             continue
-        verdict = _enum(Verdict, key, f"confirm.{key}", fail)
+        verdict: Verdict | ResolverState
+        if key in {str(state) for state in ResolverState}:
+            verdict = ResolverState(key)
+        else:
+            verdict = _enum(Verdict, key, f"confirm.{key}", fail)
         if verdict is Verdict.UNKNOWN:
             raise fail("confirm.unknown", "unknown rounds never count, so they need no setting")
         per[verdict] = _integer(n, f"confirm.{key}", fail, 1, 1000)

@@ -3,7 +3,8 @@
 A verdict replaces the confirmed one only after it has been seen in `need(verdict)` consecutive
 rounds. `unknown` rounds (our own connectivity failed, or the evidence was inconclusive) neither
 count nor reset; seeing the confirmed verdict again drops the pending candidate, so a flap that
-returns before confirmation leaves no transition behind.
+returns before confirmation leaves no transition behind. A resolver's own health (up or down)
+is confirmed by the same rule, once per resolver.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
-from nsdi_tracker.model import Verdict
+from nsdi_tracker.model import ResolverState, Verdict
 
 NATIONAL = "national"  # the scope of the headline verdict; other scopes are resolver names
 DEFAULT_CONFIRM = 2
@@ -27,15 +29,26 @@ class EventType(StrEnum):
     UNREACHABLE = "unreachable"
     RECOVERED = "recovered"
     CHANGED = "changed"
+    RESOLVER_DOWN = "resolver_down"  # a resolver (or every national one) failed its controls
+    RESOLVER_UP = "resolver_up"  # ... and passes them again
 
+
+V = TypeVar("V", Verdict, ResolverState)
 
 _RESOLVES = (Verdict.PRESENT, Verdict.DIFFERS)
 _BLOCKED = (Verdict.REMOVED, Verdict.TAMPERED, Verdict.PARTIAL)
+# First verdicts that are news: a name that is already gone or forged when it is first watched
+# (added during an event, say) must be announced; any other first verdict is a baseline.
+FIRST_NEWS = frozenset({Verdict.REMOVED, Verdict.TAMPERED, Verdict.PARTIAL})
 
 
-def event_type(old: Verdict | None, new: Verdict) -> EventType:
+def event_type(old: V | None, new: V) -> EventType:
     """Name a confirmed change, most specific first."""
-    if old is None:
+    if isinstance(new, ResolverState):
+        if new is ResolverState.DOWN:
+            return EventType.RESOLVER_DOWN  # a first verdict too: a resolver dead from the start
+        return EventType.BASELINE if old is None else EventType.RESOLVER_UP
+    if old is None and new not in FIRST_NEWS:
         return EventType.BASELINE
     if new is Verdict.REMOVED:
         return EventType.REMOVED
@@ -55,36 +68,45 @@ class Policy:
     """How many consecutive rounds each new verdict needs before it is confirmed."""
 
     default: int = DEFAULT_CONFIRM
-    per_verdict: Mapping[Verdict, int] = field(default_factory=dict)
+    # per new verdict, or resolver state (`down`, `up`)
+    per_verdict: Mapping[Verdict | ResolverState, int] = field(default_factory=dict)
 
-    def need(self, verdict: Verdict) -> int:
+    def need(self, verdict: Verdict | ResolverState) -> int:
         return self.per_verdict.get(verdict, self.default)
 
 
 @dataclass(frozen=True, slots=True)
-class Track:
-    """The persisted state of one (domain, scope): confirmed verdict and pending candidate."""
+class Track(Generic[V]):
+    """The persisted state of one (domain, scope), or of one resolver's health: confirmed
+    verdict and pending candidate."""
 
-    verdict: Verdict | None = None  # None until the first verdict is confirmed
+    verdict: V | None = None  # None until the first verdict is confirmed
     since: datetime | None = None  # when the confirmed verdict was first seen
-    candidate: Verdict | None = None
+    candidate: V | None = None
     count: int = 0  # consecutive rounds the candidate has been seen
     candidate_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class Change(Generic[V]):
     """A confirmed transition."""
 
     type: EventType
-    old: Verdict | None
-    new: Verdict
+    old: V | None
+    new: V
     first_seen: datetime
     confirmed_at: datetime
     rounds: int
 
+    @property
+    def first(self) -> bool:
+        """The first confirmed verdict: not a change, though it may be news (FIRST_NEWS)."""
+        return self.old is None
 
-def step(track: Track, seen: Verdict, at: datetime, policy: Policy) -> tuple[Track, Change | None]:
+
+def step(
+    track: Track[V], seen: V, at: datetime, policy: Policy
+) -> tuple[Track[V], Change[V] | None]:
     """Advance one round. Returns the new track (equal to the old one when nothing changed)."""
     if seen is Verdict.UNKNOWN:
         return track, None

@@ -84,12 +84,13 @@ STORY = (
          World.move_cdn),
     Step(5, "WhatsApp, Facebook and Instagram are removed",
          lambda w: w.remove("whatsapp.com", "facebook.com", "instagram.com")),
-    Step(7, "nsdi-b goes dark (unreachable, not removed)",
+    Step(7, "nsdi-b goes dark: one resolver_down, its verdicts held (nothing removed)",
          lambda w: setattr(w.nat_b, "outage", silent())),
     Step(8, "bbc.com and dw.com are removed", lambda w: w.remove("bbc.com", "dw.com")),
     Step(9, "the Russian public resolver forges an NXDOMAIN for themoscowtimes.com",
          lambda w: w.ru.set("themoscowtimes.com", nxdomain(soa=False, aa=True))),
-    Step(11, "nsdi-b is back", lambda w: setattr(w.nat_b, "outage", None)),
+    Step(11, "nsdi-b is back: bbc.com and dw.com are gone there too",
+         lambda w: setattr(w.nat_b, "outage", None)),
     Step(13, "youtube.com is restored", lambda w: w.restore("youtube.com")),
 )  # fmt: skip
 ROUNDS = 16

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
 
-from nsdi_tracker.confirm import NATIONAL, Change
+from nsdi_tracker.confirm import NATIONAL, Change, EventType
 from nsdi_tracker.model import Authority, Flags, NxLabel, Observation, Outcome, Role
 
 if TYPE_CHECKING:
     from nsdi_tracker.classify import Health
-    from nsdi_tracker.measure import DomainResult
+    from nsdi_tracker.measure import DomainResult, RoundInfo
     from nsdi_tracker.probe import Counters
 
 EVENT_VERSION = 1
@@ -104,6 +104,7 @@ def health_json(
     latency histogram over LATENCY_EDGES_MS (when the caller has one)."""
     extra = {} if latency is None else {"latency_hist": list(latency)}
     return {
+        "up": health.up,
         "controls_ok": health.controls_ok,
         "controls_total": health.controls_total,
         "controls_passed": health.controls_passed,
@@ -222,6 +223,49 @@ def scope_evidence(
     return summary, whole
 
 
+def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any]]:
+    """The evidence for a resolver's health (or, for `national`, every national resolver's)
+    in this round: summary columns and each resolver's controls."""
+    roles = {r.name: r.role for r in info.resolvers}
+    if scope == NATIONAL:
+        names = [n for n in info.health if roles[n] is Role.NATIONAL]
+        down = [info.health[n] for n in names if not info.health[n].up]
+        if len(down) == len(names):
+            reason = "every national resolver is down: " + "; ".join(
+                f"{h.name} {h.problem}" for h in down
+            )
+        else:
+            reason = "up: " + ", ".join(n for n in names if info.health[n].up)
+    else:
+        names = [scope]
+        h = info.health[scope]
+        reason = h.problem or f"passes its controls ({h.controls_ok}/{h.controls_total})"
+    observations = [o for n in names for o in (*info.controls[n], *info.negative[n])]
+    summary = Summary(
+        reason=reason,
+        rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in observations})),
+        nxdomain="",
+        flags=tuple(sorted({f for o in observations for f in o.flags.names()})),
+        addresses=(),
+        authority=_authority(observations),
+        reference_consensus="",
+        reference_addresses=(),
+    )
+    whole = {
+        "resolvers": {
+            n: {
+                "state": "up" if info.health[n].up else "down",
+                "reason": info.health[n].problem or None,
+                **health_json(info.health[n], info.counters[n]),
+                "controls": {o.qname: evidence(o) for o in info.controls[n]},
+                "negative_control": {o.qname: evidence(o) for o in info.negative[n]},
+            }
+            for n in names
+        }
+    }
+    return summary, whole
+
+
 def _label(label: object) -> str | None:
     return str(label) if label else None
 
@@ -236,28 +280,34 @@ def _authority(observations: Iterable[Observation]) -> str:
     return " ".join(parts) or "none"
 
 
-def event_id(domain: str, scope: str, change: Change) -> str:
-    """Stable: the same confirmed change always gets the same id."""
-    key = f"{domain}|{scope}|{change.old}|{change.new}|{iso(change.first_seen)}"
+RESOLVER_LEVEL = "*"  # the domain of a resolver's own transitions, where one is written
+
+
+def event_id(domain: str | None, scope: str, change: Change[Any]) -> str:
+    """Stable: the same confirmed change always gets the same id. A resolver's own
+    transitions (no domain) are keyed as domain `*`."""
+    key = f"{domain or RESOLVER_LEVEL}|{scope}|{change.old}|{change.new}|{iso(change.first_seen)}"
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
 def event_json(
     *,
     event_id: str,
-    change: Change,
-    domain: str,
+    change: Change[Any],
+    domain: str | None,
     label: str | None,
     category: str | None,
     scope: str,
     summary: Summary,
     evidence: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The event as sinks receive it (version 1). A baseline's evidence is null."""
+    """The event as sinks receive it (version 1). A baseline's evidence is null; a resolver's
+    own transition has no domain (null) and the resolver, or `national`, as its scope."""
     return {
         "version": EVENT_VERSION,
         "id": event_id,
         "type": str(change.type),
+        "first_verdict": change.first,
         "domain": domain,
         "label": label,
         "category": category,
@@ -283,7 +333,23 @@ def event_json(
 
 def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:
     """A title and a body for people (notifications)."""
-    who = "the national DNS" if event["scope"] == NATIONAL else event["scope"]
+    national = event["scope"] == NATIONAL
+    who = "the national DNS" if national else event["scope"]
+    if event["domain"] is None:  # a resolver's own health
+        title = {
+            (EventType.RESOLVER_DOWN, True): "every national resolver is down",
+            (EventType.RESOLVER_DOWN, False): f"{who} is down",
+            (EventType.RESOLVER_UP, True): "the national resolvers answer again",
+            (EventType.RESOLVER_UP, False): f"{who} is up again",
+        }.get((event["type"], national), f"{who}: {event['to']}")
+        s = event["summary"]
+        held = "the verdicts on it are held until it is back\n" if event["to"] == "down" else ""
+        body = (
+            f"{event['from'] or 'none'} -> {event['to']} (first seen {event['first_seen']}, "
+            f"confirmed {event['confirmed_at']} after {event['rounds']} rounds)\n"
+            f"controls: {s['rcode']}\n{s['reason']}\n{held}event {event['id']}"
+        )
+        return title, body
     name = event["domain"] + (f" ({event['label']})" if event.get("label") else "")
     verbs = {
         "removed": f"{name} removed from {who}",
@@ -293,7 +359,10 @@ def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:
         "recovered": f"{who} answers again for {name}",
         "baseline": f"{name}: first verdict on {who} is {event['to']}",
     }
-    title = verbs.get(event["type"], f"{name} on {who}: {event['from']} -> {event['to']}")
+    if event.get("first_verdict") and event["type"] != EventType.BASELINE:
+        title = f"{name}: already {event['to']} on {who} when first checked"
+    else:
+        title = verbs.get(event["type"], f"{name} on {who}: {event['from']} -> {event['to']}")
     s = event["summary"]
     body = (
         f"{event['from'] or 'none'} -> {event['to']} (first seen {event['first_seen']}, "

@@ -3,6 +3,12 @@
 Pure: takes a batch of judged names with their persisted tracks and last stored observation
 fingerprints, and returns what the store stages for the round's one transaction. Only what
 changed is in a plan, so a round in which nothing changed writes one `rounds` row.
+
+A resolver's health is its own track (scope: the resolver; `national` for "some national
+resolver is up"), planned once per round. While a resolver fails its controls, the names'
+tracks on it do not move: their confirmed verdicts are held, and when it is back each name's
+new verdict is compared with the held one. The headline is held only while every national
+resolver is down.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
@@ -20,17 +26,19 @@ from nsdi_tracker.events import (
     event_id,
     event_json,
     fingerprint,
+    health_evidence,
     health_json,
     parse_iso,
     scope_evidence,
 )
-from nsdi_tracker.model import Observation, Role, Verdict
+from nsdi_tracker.model import Observation, ResolverState, Role, Verdict
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo
 
 TrackKey = tuple[str, str]  # (domain, scope)
 ObsKey = tuple[str, str, str]  # (domain, resolver, qtype)
+V = TypeVar("V", Verdict, ResolverState)
 
 
 class StoredTrack(NamedTuple):
@@ -42,11 +50,14 @@ class StoredTrack(NamedTuple):
     candidate_count: int
     candidate_since: str | None
 
-    def track(self) -> Track:
+    def track(self) -> Track[Verdict]:
+        return self.parse(Verdict)
+
+    def parse(self, kind: type[V]) -> Track[V]:
         return Track(
-            Verdict(self.verdict) if self.verdict else None,
+            kind(self.verdict) if self.verdict else None,
             parse_iso(self.since) if self.since else None,
-            Verdict(self.candidate) if self.candidate else None,
+            kind(self.candidate) if self.candidate else None,
             self.candidate_count,
             parse_iso(self.candidate_since) if self.candidate_since else None,
         )
@@ -60,9 +71,9 @@ class RoundStatus:
 
 @dataclass(frozen=True, slots=True)
 class TransitionRecord:
-    domain: str
+    domain: str | None  # None: a resolver's own health (scope: the resolver, or national)
     scope: str
-    change: Change
+    change: Change[Any]
     event_id: str
     summary: Summary
     event: dict[str, Any]  # its "evidence" holds every reply of the confirming round
@@ -86,18 +97,65 @@ class RoundRecord:
 class BatchPlan:
     """What one batch of judged names changes."""
 
-    tracks: dict[TrackKey, Track]  # only the tracks that changed
+    tracks: dict[TrackKey, Track[Verdict]]  # only the tracks that changed
     transitions: tuple[TransitionRecord, ...]
     observations: tuple[tuple[Observation, str], ...]  # (observation, fingerprint) to store
     watched: tuple[tuple[str, str | None, str | None], ...]  # (domain, label, category)
 
 
+@dataclass(frozen=True, slots=True)
+class HealthPlan:
+    """What one round changes in the resolvers' own health."""
+
+    tracks: dict[str, Track[ResolverState]]  # by scope: only the tracks that changed
+    transitions: tuple[TransitionRecord, ...]
+
+
 def round_status(info: RoundInfo) -> str:
     if not info.connectivity:
         return RoundStatus.OFFLINE
-    if all(h.controls_passed for h in info.health.values()):
+    if all(h.up for h in info.health.values()):
         return RoundStatus.OK
     return RoundStatus.PARTIAL
+
+
+def plan_health(
+    info: RoundInfo,
+    tracks: Mapping[str, StoredTrack],
+    at: datetime,
+    policy: Policy,
+    sinks: Sequence[SinkSpec],
+) -> HealthPlan:
+    """Each resolver's health, and `national` (down only when every national resolver is),
+    through the confirmation rule. An offline round (our own connectivity failed) moves
+    nothing, as it moves no verdict. A first `up` is stored without a transition; a first
+    `down` is a `resolver_down` like any other."""
+    if not info.connectivity:
+        return HealthPlan({}, ())
+    roles = {r.name: r.role for r in info.resolvers}
+    seen = {n: ResolverState.UP if h.up else ResolverState.DOWN for n, h in info.health.items()}
+    national = [seen[n] for n in seen if roles[n] is Role.NATIONAL]
+    if national:
+        seen[NATIONAL] = ResolverState.UP if ResolverState.UP in national else ResolverState.DOWN
+    changed: dict[str, Track[ResolverState]] = {}
+    transitions: list[TransitionRecord] = []
+    for scope, state in seen.items():
+        stored = tracks.get(scope)
+        old: Track[ResolverState] = stored.parse(ResolverState) if stored else Track()
+        new, change = step(old, state, at, policy)
+        if new != old:
+            changed[scope] = new
+        if change is None or change.type is EventType.BASELINE:
+            continue  # a resolver that works from the start is no news (resolvers.first_seen)
+        summary, evidence = health_evidence(info, scope)
+        eid = event_id(None, scope, change)
+        event = event_json(
+            event_id=eid, change=change, domain=None, label=None, category=None, scope=scope,
+            summary=summary, evidence=evidence,
+        )  # fmt: skip
+        wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
+        transitions.append(TransitionRecord(None, scope, change, eid, summary, event, wanted))
+    return HealthPlan(changed, tuple(transitions))
 
 
 def plan_batch(
@@ -109,12 +167,16 @@ def plan_batch(
     policy: Policy,
     sinks: Sequence[SinkSpec],
 ) -> BatchPlan:
-    changed: dict[TrackKey, Track] = {}
+    changed: dict[TrackKey, Track[Verdict]] = {}
     transitions: list[TransitionRecord] = []
     to_store: list[tuple[Observation, str]] = []
     for result in results:
         domain = result.entry.domain
         seen = {NATIONAL: result.national, **{n: j.verdict for n, j in result.judgements.items()}}
+        if result.down:  # held: a resolver that is down says nothing about the name
+            national = [n for n in result.judgements if roles[n] is Role.NATIONAL]
+            held = result.down.union([NATIONAL]) if result.down.issuperset(national) else None
+            seen = {s: v for s, v in seen.items() if s not in (held or result.down)}
         for scope, verdict in seen.items():
             stored = tracks.get((domain, scope))
             if stored is not None and stored.verdict == verdict and stored.candidate is None:

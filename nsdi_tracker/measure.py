@@ -41,7 +41,10 @@ class DomainResult:
     national: Verdict  # the headline from the national resolvers
     reference: ReferenceView
     judgements: dict[str, Judgement]  # per national or observed resolver
-    observations: dict[str, tuple[Observation, ...]]  # per resolver: (A, AAAA)
+    observations: dict[str, tuple[Observation, ...]]  # per resolver: (A, AAAA); () if down
+    # Resolvers down this round (failed their controls): not asked about the name, so their
+    # judgements say nothing about it. One set shared by every result of the round.
+    down: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,9 @@ async def sweep(
     The names stream: at most AHEAD of them are in flight or judged and waiting, and judged
     names go to `consume` in batches of BATCH as they are done (in no particular order), so
     memory does not grow with the watchlist. A name whose answers look like a removal is asked
-    again on fresh sockets before it is handed over.
+    again on fresh sockets before it is handed over. A resolver that is down this round
+    (failed its controls) is not asked about the names at all: whatever it said would not
+    count, and a dead resolver would make every name wait for its timeouts.
     """
     rng = rng or random.Random()
     negative_name = f"nsdi-tracker-{rng.getrandbits(48):012x}.{config.negative_control_zone}"
@@ -123,11 +128,17 @@ async def sweep(
         roles = {r.name: r.role for r in config.resolvers}
         ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
+        down = frozenset(n for n, h in healths.items() if not h.up)
+        unasked: dict[str, tuple[Observation, ...]] = {n: () for n in down}
 
         def judge(entry: Entry, observations: dict[str, tuple[Observation, ...]]) -> DomainResult:
-            return _judge(config, roles, healths, ref_healths, connectivity, entry, observations)
+            return _judge(
+                config, roles, healths, ref_healths, connectivity, down, entry,
+                {**observations, **unasked} if down else observations,
+            )  # fmt: skip
 
-        stream = _Stream(clients, judge, entries, consume, progress)
+        asked = {n: c for n, c in clients.items() if n not in down}
+        stream = _Stream(asked, judge, entries, consume, progress)
         judged = await stream.run()
     return RoundInfo(
         started=started,
@@ -214,6 +225,8 @@ class _Stream:
                     i += 1
             self.admitted += 1
             self.unjudged += 1
+            if not width:  # every resolver is down this round: nothing to ask
+                self._complete(slot)
         for lane in self.lanes:
             lane.pump()
         self._maybe_done()
@@ -222,8 +235,11 @@ class _Stream:
         slot[1][index] = obs
         slot[2] -= 1
         self.answered += 1
-        if slot[2]:
-            return
+        if not slot[2]:
+            self._complete(slot)
+
+    def _complete(self, slot: Any) -> None:
+        """Every answer of a name is in: judge it (after a re-ask, if it looks removed)."""
         try:
             found, k = slot[1], len(QTYPES)
             observations: dict[str, tuple[Observation, ...]] = {
@@ -289,6 +305,7 @@ def _judge(
     healths: dict[str, Health],
     ref_healths: dict[str, Health],
     connectivity: bool,
+    down: frozenset[str],
     entry: Entry,
     observations: dict[str, tuple[Observation, ...]],
 ) -> DomainResult:
@@ -306,7 +323,7 @@ def _judge(
     national = classify.headline(
         [j.verdict for n, j in judgements.items() if roles[n] is Role.NATIONAL]
     )
-    return DomainResult(entry, national, ref, judgements, observations)
+    return DomainResult(entry, national, ref, judgements, observations, down)
 
 
 async def _sweep(

@@ -60,6 +60,15 @@ class Verdict(StrEnum):
     PARTIAL = "partial"  # headline only: the national resolvers disagree
 
 
+class ResolverState(StrEnum):
+    """A resolver's own health, confirmed like a verdict: `down` when it fails its controls
+    (or answers nothing usable). It is tracked once per resolver, not per name: while a
+    resolver is down, the verdicts of the names on it are held as they were."""
+
+    UP = "up"
+    DOWN = "down"
+
+
 class Consensus(StrEnum):
     """What the reference resolvers together say about a name."""
 

@@ -26,7 +26,15 @@ from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.errors import StoreError
 from nsdi_tracker.events import evidence, iso, parse_iso
-from nsdi_tracker.ledger import BatchPlan, ObsKey, RoundRecord, StoredTrack, TrackKey
+from nsdi_tracker.ledger import (
+    BatchPlan,
+    HealthPlan,
+    ObsKey,
+    RoundRecord,
+    StoredTrack,
+    TrackKey,
+    TransitionRecord,
+)
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)
@@ -304,6 +312,92 @@ def m003_screen_indexes(db: Database) -> None:
     )
 
 
+@migration(transactional=False)
+def m004_resolver_health(db: Database) -> None:
+    """A resolver's health is tracked once, not per name: `resolver_states` holds each
+    resolver's confirmed up/down (and `national`'s: down when every national resolver is),
+    and its transitions are change-log rows without a domain, so `transitions.domain_id` may
+    be NULL. SQLite cannot drop a NOT NULL, so `transitions` is rebuilt with its ids (the
+    outbox points at them) and every recorded row as it was, foreign keys off, in one
+    transaction; the change-log view is made anew to keep the domainless rows."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'transitions'").fetchone()
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute("DROP VIEW IF EXISTS changelog")
+            if "domain_id INTEGER NOT NULL" in sql:  # not yet rebuilt (a kill can come later)
+                db.execute(_TRANSITIONS_4.replace("TABLE transitions", "TABLE transitions_new"))
+                db.execute("INSERT INTO transitions_new SELECT * FROM transitions")
+                db.execute("DROP TABLE transitions")
+                db.execute("ALTER TABLE transitions_new RENAME TO transitions")
+                db.execute("CREATE INDEX transitions_confirmed ON transitions (confirmed_at)")
+                db.execute(
+                    "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)"
+                )
+                db.execute(
+                    "CREATE INDEX transitions_changes ON transitions (round_id) "
+                    "WHERE type != 'baseline'"
+                )
+            db.execute(_CHANGELOG_4)
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS resolver_states (
+                    scope TEXT PRIMARY KEY,  -- a resolver's name, or 'national'
+                    state TEXT,              -- confirmed 'up' or 'down'; NULL until one is
+                    since TEXT,
+                    candidate TEXT,
+                    candidate_count INTEGER NOT NULL DEFAULT 0,
+                    candidate_since TEXT,
+                    round_id INTEGER NOT NULL REFERENCES rounds (id)
+                ) WITHOUT ROWID"""
+            )
+            db.execute(
+                """CREATE VIEW IF NOT EXISTS resolver_status AS
+                SELECT s.scope AS resolver, COALESCE(r.role, 'headline') AS role, s.state,
+                       s.since, s.candidate AS pending, s.candidate_count AS pending_rounds,
+                       s.candidate_since AS pending_since
+                FROM resolver_states s LEFT JOIN resolvers r ON r.name = s.scope"""
+            )
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError(
+                    "m004: foreign keys broken by the transitions rebuild; rolled back"
+                )
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+_TRANSITIONS_4 = """CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        domain_id INTEGER REFERENCES domains (id),  -- NULL: a resolver's own health
+        scope TEXT NOT NULL,
+        type TEXT NOT NULL,
+        from_verdict TEXT,
+        to_verdict TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        rounds INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        rcode TEXT NOT NULL,
+        nxdomain TEXT NOT NULL,
+        flags TEXT NOT NULL,               -- JSON array
+        addresses TEXT NOT NULL,           -- JSON array
+        authority TEXT NOT NULL,
+        reference_consensus TEXT NOT NULL,
+        reference_addresses TEXT NOT NULL, -- JSON array
+        event TEXT NOT NULL                -- JSON: the event as delivered, with its evidence
+    )"""
+_CHANGELOG_4 = """CREATE VIEW changelog AS
+        SELECT t.event_id, t.confirmed_at, t.first_seen, d.name AS domain, d.label, d.category,
+               t.scope, COALESCE(r.role, 'headline') AS role, t.type,
+               t.from_verdict AS "from", t.to_verdict AS "to", t.rounds, t.reason, t.rcode,
+               t.nxdomain, t.flags, t.addresses, t.authority, t.reference_consensus,
+               t.reference_addresses, t.id AS transition_id
+        FROM transitions t
+        LEFT JOIN domains d ON d.id = t.domain_id
+        LEFT JOIN resolvers r ON r.name = t.scope"""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
@@ -456,6 +550,16 @@ class Store:
         }
         return tracks, latest
 
+    def lookup_health(self) -> dict[str, StoredTrack]:
+        """Every resolver's (and `national`'s) health track."""
+        return {
+            scope: StoredTrack(state, since, cand, count, cand_since)
+            for scope, state, since, cand, count, cand_since in self.db.execute(
+                "SELECT scope, state, since, candidate, candidate_count, candidate_since "
+                "FROM resolver_states"
+            )
+        }
+
     # -- writing a round ---------------------------------------------------------------------
 
     def begin_round(self) -> int:
@@ -487,19 +591,8 @@ class Store:
             conn.executemany(
                 "INSERT INTO temp.s_transitions VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        tr.event_id, tr.domain, tr.scope, str(tr.change.type),
-                        _opt(tr.change.old), str(tr.change.new), iso(tr.change.first_seen),
-                        iso(tr.change.confirmed_at), tr.change.rounds, tr.summary.reason,
-                        tr.summary.rcode, tr.summary.nxdomain, _json(list(tr.summary.flags)),
-                        _json(list(tr.summary.addresses)), tr.summary.authority,
-                        tr.summary.reference_consensus,
-                        _json(list(tr.summary.reference_addresses)), _json(tr.event),
-                    )
-                    for tr in plan.transitions
-                ),
-            )  # fmt: skip
+                (_transition_columns(tr) for tr in plan.transitions),
+            )
             conn.executemany(
                 "INSERT INTO temp.s_deliveries VALUES (?, ?)",
                 ((tr.event_id, sink) for tr in plan.transitions for sink in tr.sinks),
@@ -516,10 +609,16 @@ class Store:
             )  # fmt: skip
 
     def commit_round(
-        self, round_id: int, record: RoundRecord, resolvers: Sequence[ResolverSpec]
+        self,
+        round_id: int,
+        record: RoundRecord,
+        resolvers: Sequence[ResolverSpec],
+        health: HealthPlan | None = None,
     ) -> None:
-        """Write the staged round (states, transitions, outbox, observations) atomically, as
-        round `round_id` (from begin_round: a clash fails and rolls back)."""
+        """Write the staged round (states, transitions, outbox, observations) and the
+        resolvers' health atomically, as round `round_id` (from begin_round: a clash fails
+        and rolls back). A resolver's transitions come first in the change log: they explain
+        the round."""
         r = record
         at = iso(r.finished)
         with self.db.atomic():
@@ -534,11 +633,42 @@ class Store:
                     _json(r.outcomes), _json(r.health), r.negative_name,
                 ),
             )  # fmt: skip
+            if health is not None:
+                self._write_health(round_id, health, at)
             for statement in _COMMIT:
                 self.db.execute(statement, {"round": round_id, "at": at})
         for statement in _STAGING_CLEAR:
             self.db.execute(statement)
         self.db.conn.commit()
+
+    def _write_health(self, round_id: int, plan: HealthPlan, at: str) -> None:
+        conn = self.db.conn
+        conn.executemany(
+            "INSERT INTO resolver_states (scope, state, since, candidate, candidate_count, "
+            "candidate_since, round_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET state = excluded.state, since = excluded.since, "
+            "candidate = excluded.candidate, candidate_count = excluded.candidate_count, "
+            "candidate_since = excluded.candidate_since, round_id = excluded.round_id",
+            (
+                (
+                    scope, _opt(t.verdict), _opt_time(t.since), _opt(t.candidate), t.count,
+                    _opt_time(t.candidate_since), round_id,
+                )
+                for scope, t in plan.tracks.items()
+            ),
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
+            "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
+            "addresses, authority, reference_consensus, reference_addresses, event) "
+            "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((tr.event_id, round_id, *_transition_columns(tr)[2:]) for tr in plan.transitions),
+        )
+        conn.executemany(
+            "INSERT INTO deliveries (transition_id, sink, status, created, next_attempt) "
+            "SELECT id, ?, 'pending', ?, ? FROM transitions WHERE event_id = ?",
+            ((sink, at, at, tr.event_id) for tr in plan.transitions for sink in tr.sinks),
+        )
 
     def record_timeout(
         self, started: datetime, finished: datetime, *, domains: int, queries: int
@@ -922,6 +1052,18 @@ def _writer_lock(path: Path) -> TextIO:
     lock.write(f"pid {os.getpid()}\n")
     lock.flush()
     return lock
+
+
+def _transition_columns(tr: TransitionRecord) -> tuple[Any, ...]:
+    """A transition's columns in the staging table's order (event_id, domain, scope, ...)."""
+    return (
+        tr.event_id, tr.domain, tr.scope, str(tr.change.type), _opt(tr.change.old),
+        str(tr.change.new), iso(tr.change.first_seen), iso(tr.change.confirmed_at),
+        tr.change.rounds, tr.summary.reason, tr.summary.rcode, tr.summary.nxdomain,
+        _json(list(tr.summary.flags)), _json(list(tr.summary.addresses)), tr.summary.authority,
+        tr.summary.reference_consensus, _json(list(tr.summary.reference_addresses)),
+        _json(tr.event),
+    )  # fmt: skip
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from pathlib import Path
 from nsdi_tracker.config import Config
 from nsdi_tracker.dbthread import INLINE, DbThread
 from nsdi_tracker.events import iso, utcnow
-from nsdi_tracker.ledger import BatchPlan, RoundRecord, plan_batch, round_record
+from nsdi_tracker.ledger import (
+    BatchPlan,
+    HealthPlan,
+    RoundRecord,
+    plan_batch,
+    plan_health,
+    round_record,
+)
 from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep
 from nsdi_tracker.raw import RawRound
 from nsdi_tracker.store import Store
@@ -41,16 +48,21 @@ class Changes:
     queued: list[str] = field(default_factory=list)  # ids of events for sinks, the first 10,000
     tracks: int = 0  # (domain, scope) states written: confirmed or pending changes
 
-    def add(self, plan: BatchPlan) -> None:
+    def add(self, plan: BatchPlan | HealthPlan) -> None:
+        """Count a batch's changes; a round's health goes first in what is shown."""
+        health = isinstance(plan, HealthPlan)
+        shown: list[str] = []
         for t in plan.transitions:
             self.transitions += 1
             self.delivering += bool(t.sinks)
             self.by_type[(str(t.change.type), t.scope)] += 1
-            if len(self.shown) < SHOWN:
-                self.shown.append(f"{t.change.type} {t.domain} ({t.scope})")
+            if len(self.shown) + len(shown) < SHOWN or health:
+                shown.append(f"{t.change.type} {t.domain or '*'} ({t.scope})")
             if t.sinks and len(self.queued) < QUEUED_KEPT:
                 self.queued.append(t.event_id)
-        self.tracks += len(plan.tracks)
+        self.shown = (shown + self.shown)[:SHOWN] if health else self.shown + shown
+        if not health:
+            self.tracks += len(plan.tracks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +151,13 @@ async def staged_round(
 
 
 def commit_staged(config: Config, store: Store, staged: Staged) -> RoundDone:
-    """Commit a staged round (blocking: the daemon runs this on its database thread)."""
-    record = round_record(staged.info, staged.changes.transitions)
-    store.commit_round(staged.round_id, record, config.resolvers)
+    """Commit a staged round (blocking: the daemon runs this on its database thread), with
+    what it says of the resolvers' own health."""
+    info = staged.info
+    health = plan_health(info, store.lookup_health(), info.started, config.confirm, config.sinks)
+    staged.changes.add(health)
+    record = round_record(info, staged.changes.transitions)
+    store.commit_round(staged.round_id, record, config.resolvers, health)
     if staged.raw is not None:
         try:
             staged.raw.finish(staged.info)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nsdi_tracker.confirm import Change, EventType, Policy, Track, event_type, step
-from nsdi_tracker.model import Verdict
+from nsdi_tracker.model import ResolverState, Verdict
 
 T0 = datetime(2026, 2, 10, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNKNOWN
@@ -74,7 +74,18 @@ def test_per_verdict_policy() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "kind"),
     [
-        (None, Verdict.REMOVED, EventType.BASELINE),
+        (None, P, EventType.BASELINE),
+        (None, Verdict.DIFFERS, EventType.BASELINE),
+        (None, Verdict.ABSENT, EventType.BASELINE),
+        (None, Verdict.UNREACHABLE, EventType.BASELINE),
+        # An alarming first verdict is news: a name already gone when it is first watched.
+        (None, R, EventType.REMOVED),
+        (None, Verdict.TAMPERED, EventType.TAMPERED),
+        (None, Verdict.PARTIAL, EventType.CHANGED),
+        (None, ResolverState.UP, EventType.BASELINE),
+        (None, ResolverState.DOWN, EventType.RESOLVER_DOWN),
+        (ResolverState.UP, ResolverState.DOWN, EventType.RESOLVER_DOWN),
+        (ResolverState.DOWN, ResolverState.UP, EventType.RESOLVER_UP),
         (P, R, EventType.REMOVED),
         (Verdict.PARTIAL, R, EventType.REMOVED),
         (R, P, EventType.RESTORED),
@@ -86,7 +97,9 @@ def test_per_verdict_policy() -> None:
         (P, Verdict.PARTIAL, EventType.CHANGED),
     ],
 )
-def test_event_types(old: Verdict | None, new: Verdict, kind: EventType) -> None:
+def test_event_types(
+    old: Verdict | ResolverState | None, new: Verdict | ResolverState, kind: EventType
+) -> None:
     """Each confirmed change gets its most specific name."""
     assert event_type(old, new) is kind
 

@@ -10,9 +10,10 @@ from nsdi_tracker import demo
 
 
 async def test_demo_story_produces_the_expected_transitions(tmp_path: Path) -> None:
-    """Removals confirmed in story order, a dark national resolver unreachable then
-    recovered (never removed), the CDN name changed but never removed, the forged NXDOMAIN
-    seen on the public resolver, the restoration; the CSV and the events file are written."""
+    """Removals confirmed in story order; a dark national resolver is one resolver_down and
+    one resolver_up line, with no per-name row and no removal announced twice; the CDN name
+    changed but never removed, the forged NXDOMAIN seen on the public resolver, the
+    restoration; the CSV and the events file are written."""
     said: list[str] = []
     result = await demo.run(tmp_path / "demo", speed=100, rounds=demo.ROUNDS, say=said.append)
     assert result.rounds == demo.ROUNDS
@@ -30,8 +31,17 @@ async def test_demo_story_produces_the_expected_transitions(tmp_path: Path) -> N
         ("removed", "dw.com"),
         ("restored", "youtube.com"),
     ]
-    dark = {(r["type"], r["domain"]) for r in rows if r["scope"] == "nsdi-b"}
-    assert ("unreachable", "wikipedia.org") in dark and ("recovered", "wikipedia.org") in dark
+    dark = [(r["type"], r["domain"]) for r in rows if r["scope"] == "nsdi-b"]
+    assert [t for t in dark if t[1] == ""] == [("resolver_down", ""), ("resolver_up", "")]
+    assert not {t for t, _ in dark} & {"unreachable", "recovered"}
+    # bbc.com and dw.com went while nsdi-b was dark: removed there once it is back.
+    down, up = (r for r in rows if r["scope"] == "nsdi-b" and not r["domain"])
+    late = [r for r in rows if r["scope"] == "nsdi-b" and r["type"] == "removed"]
+    late = [r for r in late if r["first_seen"] > down["confirmed_at"]]
+    assert sorted(r["domain"] for r in late) == ["bbc.com", "dw.com"]
+    assert all(r["first_seen"] >= up["first_seen"] for r in late)  # seen once it was back
+    removals = [(r["domain"], r["scope"]) for r in rows if r["type"] == "removed"]
+    assert len(removals) == len(set(removals))  # no removal announced twice
     assert not any(r["domain"] == "www.apple.com" and r["to"] == "removed" for r in rows)
     forged = [r for r in rows if r["scope"] == "ru-public"]
     assert [(r["domain"], r["nxdomain"]) for r in forged] == [("themoscowtimes.com", "forged")]

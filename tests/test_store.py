@@ -32,11 +32,13 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         names = set(store.db.table_names()) | set(store.db.view_names())
         assert {"resolvers", "domains", "rounds", "states", "transitions", "observations",
-                "latest", "deliveries", "current_status", "changelog"} <= names  # fmt: skip
+                "latest", "deliveries", "current_status", "changelog", "resolver_states",
+                "resolver_status"} <= names  # fmt: skip
         assert [m.name for m in migrations.applied(store.db)] == [
             "m001_initial",
             "m002_timed_out_rounds",
             "m003_screen_indexes",
+            "m004_resolver_health",
         ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
@@ -52,7 +54,7 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 3
+        assert len(migrations.applied(store.db)) == 4
 
 
 V1_ROUNDS = (
