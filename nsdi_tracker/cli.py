@@ -535,12 +535,13 @@ def _status(store: Store, *, as_json: bool, everything: bool) -> int:
     from nsdi_tracker.views import render_status, status_json
 
     rows = store.status(include_unwatched=everything)
-    last, backlog = store.last_round(), store.backlog()
+    last, backlog, resolvers = store.last_round(), store.backlog(), store.resolver_status()
     if as_json:
-        json.dump(status_json(rows, last, backlog), sys.stdout, ensure_ascii=False, indent=2)
+        doc = status_json(rows, last, backlog, resolvers)
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        Console().print(render_status(rows, last, backlog, utcnow()))
+        Console().print(render_status(rows, last, backlog, utcnow(), resolvers))
     return EXIT_OK
 
 

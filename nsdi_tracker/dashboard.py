@@ -20,9 +20,9 @@ from rich.text import Text
 
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.events import histogram_quantile, parse_iso
-from nsdi_tracker.model import Verdict
-from nsdi_tracker.report import STYLES
-from nsdi_tracker.views import age, verdict_style
+from nsdi_tracker.model import ResolverState, Verdict
+from nsdi_tracker.report import STATE_STYLES, STYLES
+from nsdi_tracker.views import age, resolver_line, verdict_style
 
 if TYPE_CHECKING:
     from nsdi_tracker.store import Store
@@ -64,6 +64,7 @@ class Snapshot:
     # Read for a screen (`limit`): `status` holds only the domains it can show, and these
     # count every watched domain by headline verdict (None: not yet). None: status is whole.
     totals: Mapping[str | None, int] | None = None
+    resolver_states: Sequence[Row] = ()  # each resolver's confirmed up/down (resolver_status)
 
     def last_round_health(self) -> Mapping[str, Any]:
         if self.hour and self.last_round and self.hour[-1]["id"] == self.last_round["id"]:
@@ -110,6 +111,7 @@ def take(
             transitions=store.recent_transitions(RECENT),
             backlog=store.backlog(),
             totals=totals,
+            resolver_states=store.resolver_status(),
         )
 
 
@@ -192,6 +194,7 @@ def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableT
     budget = None
     if height is not None:
         fixed = 5 + (len(resolvers) + 4) + (min(len(snap.transitions), RECENT) + 4) + 5
+        fixed += _outage(snap)
         budget = max(height - fixed, 3)
     matrix = _matrix(snap, rows, resolvers, strip, wide, budget)
     return Group(_header(snap, rows, resolvers), matrix, recent, health)
@@ -230,7 +233,7 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
             t.append(f" · next in ~{_span(secs)}" if secs > 0 else " · next due now", style="dim")
     health = snap.last_round_health()
     if health:
-        up = sum(1 for h in health.values() if h.get("controls_passed"))
+        up = sum(1 for h in health.values() if h.get("up", h.get("controls_passed")))
         t.append(f" · resolvers {up}/{len(health)} up", style="" if up == len(health) else "yellow")
     if snap.totals is not None:
         counts = Counter({Verdict(v): n for v, n in snap.totals.items() if v is not None and n})
@@ -250,7 +253,17 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
     b = snap.backlog
     c.append(f" · deliveries {b.get('pending', 0)} pending")
     c.append(f", {b.get('failed', 0)} failed", style="bold red" if b.get("failed") else "")
-    return Group(title, t, c)
+    lines = [title, t, c]
+    if _outage(snap):
+        outage = resolver_line(snap.resolver_states, snap.now)  # an outage is one line
+        outage.no_wrap, outage.overflow = True, "ellipsis"
+        lines.append(outage)
+    return Group(*lines)
+
+
+def _outage(snap: Snapshot) -> bool:
+    """A resolver is down or about to change: the header gives it a line of its own."""
+    return any(r["state"] == ResolverState.DOWN or r["pending"] for r in snap.resolver_states)
 
 
 def _matrix(
@@ -262,11 +275,13 @@ def _matrix(
     budget: int | None,
 ) -> Table:
     judged = [(n, role) for n, role in resolvers if role != "reference"]
+    down = {r["resolver"] for r in snap.resolver_states if r["state"] == ResolverState.DOWN}
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     table.add_column("domain", no_wrap=True, overflow="ellipsis", max_width=32 if wide else 22)
-    table.add_column("national", no_wrap=True)
+    table.add_column(_heading("national", NATIONAL in down), no_wrap=True)
     for name, role in judged:
-        table.add_column(name + ("*" if role == "observed" else ""), no_wrap=True, max_width=12)
+        heading = _heading(name + ("*" if role == "observed" else ""), name in down)
+        table.add_column(heading, no_wrap=True, max_width=12)
     table.add_column(f"last {strip} rounds", no_wrap=True)
     shown = rows
     hidden: list[DomainRow] = []
@@ -299,6 +314,13 @@ def _matrix(
     return table
 
 
+def _heading(name: str, down: bool) -> Text:
+    """A scope's column heading; a resolver that is down says so (its column is held)."""
+    if not down:
+        return Text(name)
+    return Text(f"{name} DOWN", style=STATE_STYLES[ResolverState.DOWN])
+
+
 def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
     if row is None:
         return Text("")
@@ -307,9 +329,12 @@ def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
         text = Text("new", style="dim")
     else:
         v = Verdict(verdict)
-        text = Text(str(v) if wide else SHORT[v], style=STYLES[v])
+        held = bool(row.get("held_since"))  # from before the outage: dim, marked `held`
+        text = Text(str(v) if wide else SHORT[v], style="dim" if held else STYLES[v])
         if row["since"]:
             text.append(f" {age(row['since'], now)}", style="dim")
+        if held:
+            text.append(" held" if wide else "⏸", style="dim italic")
     if row["pending"]:
         text.append(f" →{SHORT[Verdict(row['pending'])]}?", style="italic yellow")
     return text
@@ -337,7 +362,8 @@ def _recent_table(snap: Snapshot) -> Table:
         change.append(t["from"] or "-", style=verdict_style(t["from"]))
         change.append(" → ")
         change.append(t["to"], style=verdict_style(t["to"]))
-        table.add_row(f"{age(t['confirmed_at'], snap.now)} ago", t["domain"], t["scope"], change)
+        domain = t["domain"] or "*"  # a resolver's own up or down: no domain
+        table.add_row(f"{age(t['confirmed_at'], snap.now)} ago", domain, t["scope"], change)
     if not snap.transitions:
         table.add_row(Text("none yet", style="dim"), "", "", "")
     return table
@@ -363,7 +389,7 @@ def _health_table(snap: Snapshot, resolvers: list[tuple[str, str]]) -> Table:
             outcomes = h.get("outcomes", {})
             asked += sum(outcomes.values())
             answered += sum(outcomes.get(k, 0) for k in ("answer", "nodata", "nxdomain"))
-            failed += 0 if h.get("controls_passed") else 1
+            failed += 0 if h.get("up", h.get("controls_passed")) else 1
             rewrites = rewrites or bool(h.get("rewrites_nxdomain"))
             counts = h.get("latency_hist") or []
             hist = [a + b for a, b in zip(hist, counts, strict=True)] if hist else list(counts)

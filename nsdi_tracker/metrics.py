@@ -37,12 +37,18 @@ class VerdictCollector(Collector):
     def __init__(self) -> None:
         self.totals: dict[str, int] = {}  # watched domains by headline verdict
         self.series: list[tuple[str, str, str]] = []  # (domain, scope, verdict)
+        self.up: dict[str, bool] = {}  # each resolver's confirmed health; `national` too
 
     def load(
-        self, totals: Mapping[str | None, int], series: Iterable[tuple[str, str, str]]
+        self,
+        totals: Mapping[str | None, int],
+        series: Iterable[tuple[str, str, str]],
+        up: Mapping[str, bool] | None = None,
     ) -> None:
         self.totals = {v: n for v, n in totals.items() if v is not None}
         self.series = list(series)
+        if up is not None:
+            self.up = dict(up)
 
     def collect(self) -> Iterator[Metric]:
         per = GaugeMetricFamily(
@@ -61,8 +67,18 @@ class VerdictCollector(Collector):
         for verdict in Verdict:
             if verdict is not Verdict.UNKNOWN:
                 totals.add_metric([verdict.value], self.totals.get(verdict.value, 0))
+        up = GaugeMetricFamily(
+            "nsdi_tracker_resolver_up",
+            "1 while a resolver's confirmed health is up, 0 while it is down (it failed its "
+            "controls for `confirm` rounds: the verdicts of its scope are held from before); "
+            "resolver=national: some national resolver is up",
+            labels=["resolver"],
+        )
+        for name, ok in sorted(self.up.items()):
+            up.add_metric([name], 1 if ok else 0)
         yield per
         yield totals
+        yield up
 
 
 class LatencyCollector(Collector):

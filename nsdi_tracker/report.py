@@ -11,7 +11,7 @@ from rich.text import Text
 
 from nsdi_tracker.events import evidence, health_json
 from nsdi_tracker.measure import DomainResult, RoundReport
-from nsdi_tracker.model import Observation, Role, Verdict
+from nsdi_tracker.model import Observation, ResolverState, Role, Verdict
 
 JSON_VERSION = 1
 
@@ -25,6 +25,7 @@ STYLES = {
     Verdict.UNKNOWN: "dim",
     Verdict.PARTIAL: "bold dark_orange",
 }
+STATE_STYLES = {ResolverState.UP: "green", ResolverState.DOWN: "bold red"}
 
 
 def _by_type(observations: tuple[Observation, ...]) -> dict[str, Any]:

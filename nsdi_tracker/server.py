@@ -108,7 +108,7 @@ async def api_status(request: web.Request) -> web.Response:
 
     def read(store: Store) -> dict[str, Any]:
         rows = store.status(include_unwatched=everything)
-        return status_json(rows, store.last_round(), store.backlog())
+        return status_json(rows, store.last_round(), store.backlog(), store.resolver_status())
 
     body = await daemon.read(read)
     verdict, last = await daemon.assess()

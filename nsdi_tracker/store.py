@@ -833,6 +833,25 @@ class Store:
             f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope",
             (*params, NATIONAL),
         )
+        rows = [_row_dict(cursor, row) for row in cursor]
+        down = self.down_since()
+        for row in rows:  # a verdict on a resolver that is down is held, not measured
+            row["held_since"] = down.get(row["scope"])
+        return rows
+
+    def down_since(self) -> dict[str, str]:
+        """Since when each resolver that is down (and `national`, if every national one is)
+        has been: the verdicts in those scopes are held from before."""
+        return dict(
+            self.db.execute("SELECT scope, since FROM resolver_states WHERE state = 'down'")
+        )
+
+    def resolver_status(self) -> list[dict[str, Any]]:
+        """Each resolver's confirmed health (up or down), its pending change, `national`
+        first."""
+        cursor = self.db.execute(
+            "SELECT * FROM resolver_status ORDER BY resolver != ?, resolver", (NATIONAL,)
+        )
         return [_row_dict(cursor, row) for row in cursor]
 
     def verdict_series(self, *, thin: bool) -> list[tuple[str, str, str]]:
@@ -939,21 +958,30 @@ class Store:
         )
 
     def recent_transitions(self, n: int) -> list[dict[str, Any]]:
-        """The last `n` confirmed transitions, newest first, baselines left out."""
+        """The last `n` confirmed transitions, newest first, baselines left out; a resolver's
+        own have no domain (None)."""
         cursor = self.db.execute(  # ids grow with rounds: the changes index gives the order
             'SELECT t.confirmed_at, d.name AS domain, t.scope, t.type, t.from_verdict AS "from", '
             't.to_verdict AS "to" FROM transitions t INDEXED BY transitions_changes '
-            "JOIN domains d ON d.id = t.domain_id "
+            "LEFT JOIN domains d ON d.id = t.domain_id "
             "WHERE t.type != 'baseline' ORDER BY t.round_id DESC, t.id DESC LIMIT ?",
             (n,),
         )
         return [_row_dict(cursor, row) for row in cursor]
 
     def history(self, domain: str) -> list[dict[str, Any]]:
+        """A domain's transitions with their evidence, oldest first, and the resolvers' own
+        (an outage explains a gap) from the domain's first on."""
         cursor = self.db.execute(
+            "WITH d (id) AS (SELECT id FROM domains WHERE name = ?), "
+            "ids (id) AS ("
+            "  SELECT id FROM transitions WHERE domain_id = (SELECT id FROM d)"
+            "  UNION ALL SELECT id FROM transitions WHERE domain_id IS NULL AND confirmed_at >= "
+            "  (SELECT MIN(confirmed_at) FROM transitions WHERE domain_id = (SELECT id FROM d))) "
             "SELECT c.*, json_extract(t.event, '$.evidence') AS evidence "
             "FROM changelog c JOIN transitions t ON t.id = c.transition_id "
-            "WHERE c.domain = ? ORDER BY c.confirmed_at, c.transition_id",
+            "WHERE c.transition_id IN (SELECT id FROM ids) "
+            "ORDER BY c.confirmed_at, c.transition_id",
             (domain,),
         )
         return [_decode(_row_dict(cursor, row)) for row in cursor]

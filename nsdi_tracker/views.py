@@ -16,8 +16,8 @@ from rich.text import Text
 
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.events import parse_iso
-from nsdi_tracker.model import Verdict
-from nsdi_tracker.report import STYLES
+from nsdi_tracker.model import ResolverState, Verdict
+from nsdi_tracker.report import STATE_STYLES, STYLES
 
 Row = Mapping[str, Any]
 
@@ -34,20 +34,50 @@ def age(since: str | None, now: datetime) -> str:
 
 
 def cell(row: Row | None, now: datetime) -> Text:
-    """A verdict with its age, and a pending candidate as `-> removed? 1/2`."""
+    """A verdict with its age, a pending candidate as `-> removed? 1/2`, and `held 12m`
+    while the resolver is down (the verdict is from before)."""
     if row is None:
         return Text("")
     verdict = row["verdict"]
     text = Text(verdict or "new", style=verdict_style(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")
+    if row.get("held_since"):
+        text.append(f", held {age(row['held_since'], now)}", style="italic dim")
     if row["pending"]:
         text.append(f" → {row['pending']}? {row['pending_rounds']}", style="italic")
     return text
 
 
+def resolver_line(resolvers: Sequence[Row], now: datetime) -> Text:
+    """`resolvers: nsdi-b DOWN 12m (its verdicts held)`, pending changes, or `all up`."""
+    text = Text("resolvers: ")
+    parts = 0
+    for r in resolvers:
+        down = r["state"] == ResolverState.DOWN
+        if not down and not r["pending"]:
+            continue
+        name = "every national resolver" if r["resolver"] == NATIONAL else r["resolver"]
+        text.append(", " if parts else "")
+        parts += 1
+        if down:
+            text.append(f"{name} DOWN", style=STATE_STYLES[ResolverState.DOWN])
+            text.append(f" {age(r['since'], now)} (its verdicts held)", style="dim")
+        else:
+            text.append(f"{name} → {r['pending']}? {r['pending_rounds']}", style="italic")
+    if not parts:
+        text.append("all up" if resolvers else "none measured yet", style="dim")
+    return text
+
+
+_STATE_KEYS = ("verdict", "since", "pending", "pending_rounds", "pending_since", "held_since")
+
+
 def status_json(
-    rows: Sequence[Row], last_round: Row | None, backlog: Mapping[str, int]
+    rows: Sequence[Row],
+    last_round: Row | None,
+    backlog: Mapping[str, int],
+    resolvers: Sequence[Row] = (),
 ) -> dict[str, Any]:
     domains: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -57,7 +87,15 @@ def status_json(
              "watched": bool(r["watched"]), "national": None, "resolvers": {}},
         )  # fmt: skip
         state = {
-            k: r[k] for k in ("verdict", "since", "pending", "pending_rounds", "pending_since")
+            k: r.get(k)
+            for k in (
+                "verdict",
+                "since",
+                "pending",
+                "pending_rounds",
+                "pending_since",
+                "held_since",
+            )
         }
         if r["scope"] == NATIONAL:
             d["national"] = state
@@ -66,12 +104,17 @@ def status_json(
     return {
         "last_round": last_round,
         "deliveries": dict(backlog),
+        "resolvers": [dict(r) for r in resolvers],
         "domains": list(domains.values()),
     }
 
 
 def render_status(
-    rows: Sequence[Row], last_round: Row | None, backlog: Mapping[str, int], now: datetime
+    rows: Sequence[Row],
+    last_round: Row | None,
+    backlog: Mapping[str, int],
+    now: datetime,
+    resolvers: Sequence[Row] = (),
 ) -> RenderableType:
     scopes = list(dict.fromkeys(r["scope"] for r in rows if r["scope"] != NATIONAL))
     by: dict[str, dict[str, Row]] = {}
@@ -114,7 +157,7 @@ def render_status(
     foot.append(
         f" · deliveries: {backlog.get('pending', 0)} pending, {backlog.get('failed', 0)} failed"
     )
-    return Group(table, summary, foot)
+    return Group(table, summary, resolver_line(resolvers, now), foot)
 
 
 def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
@@ -129,6 +172,11 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
         out.append(" → ")
         out.append(r["to"], style=verdict_style(r["to"]))
         out.append(f"\n    first seen {r['first_seen']}, confirmed after {r['rounds']} rounds\n")
+        if r["domain"] is None:  # the resolver itself, not this domain
+            out.append(f"    the resolver itself: controls {r['rcode']}\n")
+            held = "; its verdicts held meanwhile" if r["to"] == ResolverState.DOWN else ""
+            out.append(f"    {r['reason']}{held}\n", style="dim")
+            continue
         reply = " ".join([r["rcode"], r["nxdomain"], *r["addresses"]]).split()
         out.append(f"    reply: {' '.join(reply)}; authority: {r['authority']}\n")
         refs = " ".join([r["reference_consensus"], *r["reference_addresses"]])
@@ -138,7 +186,10 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
 
 
 def verdict_style(verdict: str | None) -> str:
-    """The colour of a verdict given as text; dim for none (or a \"new\" name)."""
+    """The colour of a verdict (or a resolver's up/down) given as text; dim for none (or a
+    \"new\" name)."""
+    if verdict in STATE_STYLES:
+        return STATE_STYLES[ResolverState(verdict)]
     try:
         return STYLES[Verdict(verdict)] if verdict else "dim"
     except ValueError:  # "new": no verdict confirmed yet
