@@ -57,6 +57,38 @@ async def test_rhythm_one_removed_event_and_clean_stop(
     assert not [x for x in d.logs if x["level"] in ("error", "critical", "raw")]
 
 
+async def test_a_name_added_already_removed_is_announced_once(
+    harness: Any, receiver: Any, daemon: Any
+) -> None:
+    """A name added to the watchlist of a running daemon that the national resolver has
+    already removed: one `removed` event (marked a first verdict) within `confirm` rounds of
+    the reload, and none again; names added present stay silent baselines."""
+    h = await harness(["youtube.com"], extra=FAST + webhook(receiver.url))
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(2)
+    for name in ("bbc.com", "dw.com"):
+        h.ref.set(name, h.ref.script_for("youtube.com", "A"))
+    h.nat.set("dw.com", h.nat.script_for("youtube.com", "A"))
+    h.remove("bbc.com")  # gone from the national resolver before anyone watched it
+    (h.tmp_path / "watch.txt").write_text("youtube.com\nbbc.com\ndw.com\n")
+    line = await d.wait_for(lambda x: x.get("event") == "reload", timeout=10)
+    assert line["added"] == ["bbc.com", "dw.com"]
+    mark = len(d.logs)
+    await d.wait_rounds(2 + 1, start=mark)  # confirm = 2; the first may have started before
+    assert any("removed bbc.com (national)" in r["message"] for r in d.rounds(mark)[:3])
+    await d.wait_rounds(6, start=mark)  # and more rounds: no repeat
+    for _ in range(40):
+        if receiver.events():
+            break
+        await asyncio.sleep(0.05)
+    events = receiver.events()
+    assert [(e["type"], e["domain"], e["scope"], e["from"]) for e in events] == [
+        ("removed", "bbc.com", "national", None)
+    ]
+    assert events[0]["first_verdict"] is True
+    assert await d.stop() == 0
+
+
 async def test_reload_by_sighup_by_file_change_and_a_bad_config(harness: Any, daemon: Any) -> None:
     """SIGHUP after adding a name measures it next round; a config that does not load is
     logged with its problem and the running one stays; a fixed file is picked up unasked."""
