@@ -41,7 +41,6 @@ from nsdi_tracker.errors import StoreError, TrackerError
 from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
-from nsdi_tracker.model import ResolverState
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.store import Store
 from nsdi_tracker.tracker import RoundDone, commit_staged, staged_round
@@ -264,12 +263,8 @@ class Daemon:
         thin = len(self.entries) > DOMAIN_SERIES_LIMIT
 
         def read() -> tuple[dict[str | None, int], list[tuple[str, str, str]], dict[str, bool]]:
-            up = {
-                r["resolver"]: r["state"] == ResolverState.UP
-                for r in self.store.resolver_status()
-                if r["state"]
-            }
-            return self.store.headline_totals(), self.store.verdict_series(thin=thin), up
+            store = self.store
+            return store.headline_totals(), store.verdict_series(thin=thin), store.resolver_up()
 
         self.metrics.verdicts.load(*await self.db.run(read))
 

@@ -329,12 +329,12 @@ def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
         text = Text("new", style="dim")
     else:
         v = Verdict(verdict)
-        held = bool(row.get("held_since"))  # from before the outage: dim, marked `held`
+        held = bool(row.get("held_since"))  # from before the outage: dim, marked ⏸
         text = Text(str(v) if wide else SHORT[v], style="dim" if held else STYLES[v])
+        if held:
+            text.append("⏸", style="dim")
         if row["since"]:
             text.append(f" {age(row['since'], now)}", style="dim")
-        if held:
-            text.append(" held" if wide else "⏸", style="dim italic")
     if row["pending"]:
         text.append(f" →{SHORT[Verdict(row['pending'])]}?", style="italic yellow")
     return text

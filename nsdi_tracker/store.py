@@ -846,6 +846,15 @@ class Store:
             self.db.execute("SELECT scope, since FROM resolver_states WHERE state = 'down'")
         )
 
+    def resolver_up(self) -> dict[str, bool]:
+        """Each resolver's (and `national`'s) confirmed health: True up, False down."""
+        return {
+            scope: state == "up"
+            for scope, state in self.db.execute(
+                "SELECT scope, state FROM resolver_states WHERE state IS NOT NULL"
+            )
+        }
+
     def resolver_status(self) -> list[dict[str, Any]]:
         """Each resolver's confirmed health (up or down), its pending change, `national`
         first."""

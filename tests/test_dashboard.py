@@ -74,6 +74,34 @@ def test_narrow_frame_puts_removals_first_with_history(seeded: Path) -> None:
     assert "resolvers, last hour" in text and "nsdi-a" in text
 
 
+def test_a_down_resolver_is_one_line_and_a_held_column(seeded: Path) -> None:
+    """nsdi-a down (confirmed): the header gives the outage one line, its column says DOWN
+    and its verdicts are marked held; its resolver_down is one `*` row of the recent
+    transitions, not a row per name."""
+    with Store.open(seeded) as store, store.db.atomic():
+        store.db.execute(
+            "UPDATE resolver_states SET state = 'down', since = ? WHERE scope = 'nsdi-a'",
+            (iso(T0 + timedelta(minutes=30)),),
+        )
+        event = {"evidence": None}
+        store.db.execute(
+            "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
+            "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
+            "addresses, authority, reference_consensus, reference_addresses, event) VALUES "
+            "('e', 8, NULL, 'nsdi-a', 'resolver_down', 'up', 'down', ?, ?, 2, 'x', 'TIMEOUT', "
+            "'', '[]', '[]', 'none', '', '[]', ?)",
+            (iso(T0 + timedelta(minutes=30)), iso(T0 + timedelta(minutes=35)), str(event)),
+        )
+    text = frame(seeded, 80)
+    assert "resolvers: nsdi-a DOWN 6m (its verdicts held)" in text
+    assert "nsdi-a DOWN" in text.splitlines()[4]  # the matrix heading
+    assert row(text, "youtube.com").count("⏸") == 1  # nsdi-a's cell, not the headline's
+    recent = [line for line in text.splitlines() if " up → down" in line]
+    assert len(recent) == 1 and recent[0].split()[2:4] == ["*", "nsdi-a"]
+    assert "REMOVED⏸ 26m" in row(text, "youtube.com")  # the verdict's age, as before
+    assert "removed⏸ 26m" in row(frame(seeded, 160), "youtube.com")
+
+
 def test_wide_frame_spells_verdicts_and_shows_more_history(seeded: Path) -> None:
     """At 160 columns: full verdict names with their ages and a 24-round strip."""
     text = frame(seeded, 160)

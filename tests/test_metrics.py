@@ -41,8 +41,26 @@ def seed(path: Path) -> None:
 def loaded(path: Path, *, thin: bool) -> metrics.Metrics:
     m = metrics.Metrics()
     with Store.open_readonly(path) as store:
-        m.verdicts.load(store.headline_totals(), store.verdict_series(thin=thin))
+        m.verdicts.load(
+            store.headline_totals(), store.verdict_series(thin=thin), store.resolver_up()
+        )
     return m
+
+
+def test_resolver_up_per_resolver(tmp_path: Path) -> None:
+    """One nsdi_tracker_resolver_up series per resolver with a confirmed health (national
+    too): 0 while it is down, 1 while up; none before its health is confirmed."""
+    seed(tmp_path / "m.db")
+    with Store.open(tmp_path / "m.db") as store, store.db.atomic():
+        store.db.conn.executemany(
+            "INSERT INTO resolver_states (scope, state, candidate, round_id) VALUES (?, ?, ?, 1)",
+            [("nsdi-a", "up", None), ("nsdi-b", "down", None), ("national", "up", None),
+             ("ref", None, "up")],
+        )  # fmt: skip
+    m = loaded(tmp_path / "m.db", thin=False)
+    assert samples(m, "nsdi_tracker_resolver_up") == {
+        ("national",): 1, ("nsdi-a",): 1, ("nsdi-b",): 0,
+    }  # fmt: skip
 
 
 def test_verdict_series_of_the_watched_names(tmp_path: Path) -> None:

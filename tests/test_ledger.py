@@ -1,0 +1,184 @@
+"""Planning a round: held verdicts while a resolver is down, its own health as one track,
+the headline held only when every national resolver is down, alarming first verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from nsdi_tracker import classify
+from nsdi_tracker.classify import Health, Judgement, ReferenceView
+from nsdi_tracker.config import ResolverSpec, SinkSpec
+from nsdi_tracker.confirm import NATIONAL, EventType, Policy
+from nsdi_tracker.events import iso
+from nsdi_tracker.ledger import StoredTrack, plan_batch, plan_health
+from nsdi_tracker.measure import DomainResult, RoundInfo
+from nsdi_tracker.model import Consensus, Observation, Outcome, Role, Transport, Verdict
+from nsdi_tracker.probe import Counters
+from nsdi_tracker.watchlist import Entry
+
+T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)
+P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNREACHABLE
+ROLES = {"nsdi-a": Role.NATIONAL, "nsdi-b": Role.NATIONAL, "ref": Role.REFERENCE}
+SINK = SinkSpec(name="log", type="log", scopes=frozenset({"*"}))
+
+
+def spec(name: str) -> ResolverSpec:
+    return ResolverSpec(name, ROLES[name], Transport.UDP, "127.0.0.1", "127.0.0.1", 53)
+
+
+def control(name: str, ok: bool) -> Observation:
+    return Observation(name, "ya.ru", "A", Outcome.ANSWER if ok else Outcome.TIMEOUT, "udp")
+
+
+def info(down: set[str], *, connectivity: bool = True, at: datetime = T0) -> RoundInfo:
+    controls = {n: (control(n, n not in down),) for n in ROLES}
+    return RoundInfo(
+        started=at, finished=at, resolvers=tuple(spec(n) for n in ROLES),
+        health={n: classify.health(n, ROLES[n], controls[n]) for n in ROLES},
+        connectivity=connectivity, controls=controls, negative_name="x.example.com",
+        negative={n: () for n in ROLES}, counters={n: Counters() for n in ROLES},
+        latency={n: [] for n in ROLES}, domains=1,
+    )  # fmt: skip
+
+
+def result(verdicts: Mapping[str, Verdict], down: frozenset[str] = frozenset()) -> DomainResult:
+    judged = {n: Judgement(v, "test") for n, v in verdicts.items()}
+    national = classify.headline(list(verdicts.values()))
+    return DomainResult(
+        Entry("youtube.com"), national, ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"})),
+        judged, {n: () for n in ROLES}, frozenset(down),
+    )  # fmt: skip
+
+
+def stored(verdict: Verdict | str) -> StoredTrack:
+    return StoredTrack(str(verdict), iso(T0 - timedelta(days=1)), None, 0, None)
+
+
+def test_a_down_resolver_holds_the_names_verdicts() -> None:
+    """While nsdi-b is down its per-name tracks do not move (no unreachable, no candidate),
+    and the headline follows nsdi-a alone: nothing changes for a name removed on both."""
+    tracks = {("youtube.com", s): stored(R) for s in ("national", "nsdi-a", "nsdi-b")}
+    plan = plan_batch(
+        [result({"nsdi-a": R, "nsdi-b": U}, frozenset({"nsdi-b"}))],
+        ROLES,
+        tracks,
+        {},
+        T0,
+        Policy(1),
+        [SINK],
+    )
+    assert plan.tracks == {} and plan.transitions == ()
+
+
+def test_the_headline_is_held_only_when_every_national_resolver_is_down() -> None:
+    """Both national resolvers down: no per-name track moves, the headline included; the
+    same verdicts from a healthy resolver that cannot answer this one name are news."""
+    tracks = {("youtube.com", s): stored(P) for s in ("national", "nsdi-a", "nsdi-b")}
+    both = result({"nsdi-a": U, "nsdi-b": U}, frozenset({"nsdi-a", "nsdi-b"}))
+    assert both.national is U
+    plan = plan_batch([both], ROLES, tracks, {}, T0, Policy(1), [SINK])
+    assert plan.tracks == {} and plan.transitions == ()
+    healthy = result({"nsdi-a": U, "nsdi-b": U})  # SERVFAIL for this name alone
+    plan = plan_batch([healthy], ROLES, tracks, {}, T0, Policy(1), [SINK])
+    assert sorted((t.scope, t.change.type) for t in plan.transitions) == [
+        ("national", EventType.UNREACHABLE),
+        ("nsdi-a", EventType.UNREACHABLE),
+        ("nsdi-b", EventType.UNREACHABLE),
+    ]
+
+
+def test_back_from_an_outage_a_different_verdict_is_a_normal_transition() -> None:
+    """A name held `present` on nsdi-b that is `removed` once it is back: candidate first
+    seen then, confirmed by the next round as a plain `removed` from `present`."""
+    tracks = {("youtube.com", s): stored(P) for s in ("national", "nsdi-a", "nsdi-b")}
+    back = T0 + timedelta(minutes=30)
+    plan = plan_batch([result({"nsdi-a": P, "nsdi-b": R})], ROLES, tracks, {}, back, Policy(), [])
+    assert plan.tracks[("youtube.com", "nsdi-b")].candidate is R and not plan.transitions
+    pending = StoredTrack("present", iso(T0), "removed", 1, iso(back))
+    tracks[("youtube.com", "nsdi-b")] = pending
+    later = back + timedelta(minutes=5)
+    plan = plan_batch([result({"nsdi-a": P, "nsdi-b": R})], ROLES, tracks, {}, later, Policy(), [])
+    (t,) = [t for t in plan.transitions if t.scope == "nsdi-b"]
+    assert (t.change.type, t.change.old, t.change.first_seen) == (EventType.REMOVED, P, back)
+
+
+@pytest.mark.parametrize(
+    ("first", "kind", "sent"),
+    [
+        (R, EventType.REMOVED, ("log",)),
+        (Verdict.TAMPERED, EventType.TAMPERED, ("log",)),
+        (P, EventType.BASELINE, ()),
+        (Verdict.ABSENT, EventType.BASELINE, ()),
+    ],
+)
+def test_an_alarming_first_verdict_is_news(
+    first: Verdict, kind: EventType, sent: tuple[str, ...]
+) -> None:
+    """A newly watched name already removed (or tampered) is announced, marked as a first
+    verdict; present, differs and absent first verdicts stay silent baselines."""
+    sink = SinkSpec(name="log", type="log")  # the defaults: national scope, all but baseline
+    new = result({"nsdi-a": first, "nsdi-b": first})
+    plan = plan_batch([new], ROLES, {}, {}, T0, Policy(1), [sink])
+    (t,) = [t for t in plan.transitions if t.scope == NATIONAL]
+    assert t.change.type is kind and t.sinks == sent
+    assert t.event["first_verdict"] is True and t.event["from"] is None
+    if kind is not EventType.BASELINE:
+        assert t.event["evidence"] is not None  # announced with its evidence
+
+
+def test_resolver_health_is_one_confirmed_track() -> None:
+    """nsdi-b failing its controls: pending for a round, then one resolver_down with the
+    controls as evidence; back: one resolver_up. A first `up` writes no row; an offline
+    round moves nothing."""
+    first = plan_health(info(set()), {}, T0, Policy(), [SINK])
+    assert first.transitions == () and {s: t.candidate for s, t in first.tracks.items()} == {
+        "nsdi-a": "up", "nsdi-b": "up", "ref": "up", NATIONAL: "up",
+    }  # fmt: skip
+    up = {s: stored("up") for s in (*ROLES, NATIONAL)}
+    one = plan_health(info({"nsdi-b"}), up, T0, Policy(), [SINK])
+    assert one.transitions == () and one.tracks["nsdi-b"].candidate == "down"
+    pending = dict(up, **{"nsdi-b": StoredTrack("up", iso(T0), "down", 1, iso(T0))})
+    at = T0 + timedelta(minutes=5)
+    two = plan_health(info({"nsdi-b"}, at=at), pending, at, Policy(), [SINK])
+    (t,) = two.transitions
+    assert (t.domain, t.scope, t.change.type, t.change.first_seen) == (
+        None, "nsdi-b", EventType.RESOLVER_DOWN, T0,
+    )  # fmt: skip
+    assert t.sinks == ("log",) and t.event["domain"] is None
+    assert "failed the positive controls (0/1)" in t.summary.reason
+    assert t.event["evidence"]["resolvers"]["nsdi-b"]["controls"]["ya.ru"]["outcome"] == "timeout"
+    down = dict(up, **{"nsdi-b": stored("down")})
+    assert plan_health(info({"nsdi-b"}, connectivity=False), down, T0, Policy(), []).tracks == {}
+    back = plan_health(info(set()), down, T0, Policy(1), [SINK])
+    assert [tr.change.type for tr in back.transitions] == [EventType.RESOLVER_UP]
+
+
+def test_every_national_resolver_down_is_one_national_transition() -> None:
+    """Both national resolvers down: each gets its resolver_down, and the headline one more
+    (scope national), which the default sinks (national scope) receive."""
+    up = {s: stored("up") for s in (*ROLES, NATIONAL)}
+    plan = plan_health(info({"nsdi-a", "nsdi-b"}), up, T0, Policy(1), [SinkSpec("log", "log")])
+    kinds = {t.scope: (t.change.type, t.sinks) for t in plan.transitions}
+    assert kinds == {
+        "nsdi-a": (EventType.RESOLVER_DOWN, ()),
+        "nsdi-b": (EventType.RESOLVER_DOWN, ()),
+        NATIONAL: (EventType.RESOLVER_DOWN, ("log",)),
+    }
+    national = next(t for t in plan.transitions if t.scope == NATIONAL)
+    assert national.summary.reason.startswith("every national resolver is down")
+
+
+def test_a_resolver_answering_nothing_is_down_even_without_controls() -> None:
+    """With no controls configured, a resolver whose negative control got no usable reply
+    is down; one that answered it (NXDOMAIN) is up."""
+    silent = Observation("nsdi-a", "x.example.com", "A", Outcome.TIMEOUT, "udp")
+    answered = silent._replace(outcome=Outcome.NXDOMAIN)
+    assert not classify.health("nsdi-a", Role.NATIONAL, (), (silent,)).up
+    assert classify.health("nsdi-a", Role.NATIONAL, (), (answered,)).up
+    h: Health = classify.health("nsdi-a", Role.NATIONAL, (), (silent,))
+    view = classify.NameView(Outcome.NXDOMAIN)
+    ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
+    assert classify.judge(view, ref, h).verdict is U  # never a removal
