@@ -339,8 +339,11 @@ def _parse_confirm(value: object, fail: Any) -> Policy:
         verdict: Verdict | ResolverState
         if key in {str(state) for state in ResolverState}:
             verdict = ResolverState(key)
+        elif key in {str(v) for v in Verdict}:
+            verdict = Verdict(key)
         else:
-            verdict = _enum(Verdict, key, f"confirm.{key}", fail)
+            known = " | ".join([*Verdict, *ResolverState])
+            raise fail(f"confirm.{key}", f"{key!r} is not one of default | {known}")
         if verdict is Verdict.UNKNOWN:
             raise fail("confirm.unknown", "unknown rounds never count, so they need no setting")
         per[verdict] = _integer(n, f"confirm.{key}", fail, 1, 1000)

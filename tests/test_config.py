@@ -136,15 +136,20 @@ def test_cli_exits_2_on_bad_config_before_any_query(tmp_path: Path) -> None:
 
 
 def test_confirm_settings(tmp_path: Path) -> None:
-    """confirm takes a number or a per-verdict table; unknown and bad values name the key."""
+    """confirm takes a number or a per-verdict (or resolver state) table; unknown and bad
+    values name the key."""
     from nsdi_tracker.confirm import Policy
-    from nsdi_tracker.model import Verdict
+    from nsdi_tracker.model import ResolverState, Verdict
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
     path = tmp_path / "c.toml"
     path.write_text("confirm = 3\n" + base)
     assert load_config(path).confirm == Policy(3)
+    path.write_text("confirm = { down = 3, up = 1 }\n" + base)  # a resolver's own health
+    policy = load_config(path).confirm
+    assert (policy.need(ResolverState.DOWN), policy.need(ResolverState.UP)) == (3, 1)
+    assert policy.need(Verdict.REMOVED) == 2
     path.write_text("confirm = { default = 4, present = 1 }\n" + base)
     policy = load_config(path).confirm
     assert policy.need(Verdict.PRESENT) == 1 and policy.need(Verdict.REMOVED) == 4
