@@ -109,6 +109,7 @@ class HealthPlan:
 
     tracks: dict[str, Track[ResolverState]]  # by scope: only the tracks that changed
     transitions: tuple[TransitionRecord, ...]
+    gone: tuple[str, ...] = ()  # resolvers no longer configured: their health is forgotten
 
 
 def round_status(info: RoundInfo) -> str:
@@ -130,9 +131,10 @@ def plan_health(
     through the confirmation rule. An offline round (our own connectivity failed) moves
     nothing, as it moves no verdict. A first `up` is stored without a transition; a first
     `down` is a `resolver_down` like any other."""
-    if not info.connectivity:
-        return HealthPlan({}, ())
     roles = {r.name: r.role for r in info.resolvers}
+    gone = tuple(sorted(s for s in tracks if s not in roles and s != NATIONAL))
+    if not info.connectivity:
+        return HealthPlan({}, (), gone)
     seen = {n: ResolverState.UP if h.up else ResolverState.DOWN for n, h in info.health.items()}
     national = [seen[n] for n in seen if roles[n] is Role.NATIONAL]
     if national:
@@ -155,7 +157,7 @@ def plan_health(
         )  # fmt: skip
         wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
         transitions.append(TransitionRecord(None, scope, change, eid, summary, event, wanted))
-    return HealthPlan(changed, tuple(transitions))
+    return HealthPlan(changed, tuple(transitions), gone)
 
 
 def plan_batch(

@@ -135,8 +135,8 @@ def render(report: RoundReport) -> Group:
         h, c = report.info.health[r.name], report.info.counters[r.name]
         failures = sum(v for k, v in c.by_outcome.items() if not k.usable)
         notes = []
-        if not h.controls_passed:
-            notes.append("[yellow]failed controls[/]")
+        if not h.up:
+            notes.append("[yellow]down: names not asked[/]")
         if h.rewrites_nxdomain:
             notes.append("[magenta]rewrites NXDOMAIN[/]")
         health.add_row(

@@ -643,6 +643,9 @@ class Store:
 
     def _write_health(self, round_id: int, plan: HealthPlan, at: str) -> None:
         conn = self.db.conn
+        # A resolver taken out of the config is no longer down (or up): its verdicts, kept
+        # with the domains' other states, are no longer shown as held.
+        conn.executemany("DELETE FROM resolver_states WHERE scope = ?", ((s,) for s in plan.gone))
         conn.executemany(
             "INSERT INTO resolver_states (scope, state, since, candidate, candidate_count, "
             "candidate_since, round_id) VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -154,6 +154,8 @@ def test_resolver_health_is_one_confirmed_track() -> None:
     assert plan_health(info({"nsdi-b"}, connectivity=False), down, T0, Policy(), []).tracks == {}
     back = plan_health(info(set()), down, T0, Policy(1), [SINK])
     assert [tr.change.type for tr in back.transitions] == [EventType.RESOLVER_UP]
+    retired = dict(down, old=stored("down"))  # a resolver taken out of the config
+    assert plan_health(info(set()), retired, T0, Policy(1), []).gone == ("old",)
 
 
 def test_every_national_resolver_down_is_one_national_transition() -> None:
