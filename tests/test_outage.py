@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli, write_config
-from test_unbound import free_port, unbound_binary
+from test_unbound import UNBOUND_SERVER, free_port, unbound_binary
 
 from nsdi_tracker.config import ResolverSpec, load_config
 from nsdi_tracker.model import Role, Transport
@@ -31,24 +31,10 @@ NAMES = [f"site{i:04d}.example.net" for i in range(1000)]
 REMOVED = NAMES[:50]  # removed on both national resolvers before the outage
 DURING = NAMES[500:505]  # removed while nsdi-b is dark (the second variant)
 
-CONF = """\
-server:
-    interface: 127.0.0.1@{port}
-    port: {port}
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{dir}"
-    pidfile: "{dir}/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    do-ip6: no
+CONF = (
+    UNBOUND_SERVER
+    + """\
     num-threads: 1
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    module-config: "iterator"
-    qname-minimisation: no
 remote-control:
     control-enable: yes
     control-interface: 127.0.0.1
@@ -58,6 +44,7 @@ forward-zone:
     name: "."
     forward-addr: 127.0.0.1@{upstream}
 """
+)
 
 
 class Unbound:

@@ -20,7 +20,9 @@ from nsdi_tracker.sim import Zone, answer
 
 pytestmark = pytest.mark.unbound
 
-UNBOUND_CONF = """\
+# A recursive Unbound on loopback that forwards everything to a simulated upstream (the
+# `forward-zone` after it); each test adds its own lines.
+UNBOUND_SERVER = """\
 server:
     interface: 127.0.0.1@{port}
     port: {port}
@@ -37,6 +39,10 @@ server:
     do-not-query-localhost: no
     module-config: "iterator"
     qname-minimisation: no
+"""
+UNBOUND_CONF = (
+    UNBOUND_SERVER
+    + """\
     local-zone: "youtube.com." always_nxdomain
     local-zone: "whatsapp.com." always_nxdomain
 remote-control:
@@ -45,6 +51,7 @@ forward-zone:
     name: "."
     forward-addr: 127.0.0.1@{upstream}
 """
+)
 
 
 def unbound_binary() -> str:
