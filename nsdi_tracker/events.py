@@ -188,7 +188,9 @@ def scope_evidence(
     `full`) the full JSON."""
     names = scope_resolvers(result, scope, roles)
     observations = [o for n in names for o in result.observations[n]]
-    reasons = [result.judgements[n].reason for n in names]
+    # The headline's columns speak for the resolvers that made it, not one that was down.
+    counted = [n for n in names if n not in result.down] or names
+    reasons = [result.judgements[n].reason for n in counted]
     labels = sorted({str(j.nx_label) for n in names if (j := result.judgements[n]).nx_label})
     ref = result.reference
     summary = Summary(
@@ -241,9 +243,11 @@ def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any
         h = info.health[scope]
         reason = h.problem or f"passes its controls ({h.controls_ok}/{h.controls_total})"
     observations = [o for n in names for o in (*info.controls[n], *info.negative[n])]
+    # What the positive controls got (the negative control's NXDOMAIN is as it should be).
+    asked = [o for n in names for o in info.controls[n]] or observations
     summary = Summary(
         reason=reason,
-        rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in observations})),
+        rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in asked})),
         nxdomain="",
         flags=tuple(sorted({f for o in observations for f in o.flags.names()})),
         addresses=(),

@@ -40,6 +40,9 @@ async def test_demo_story_produces_the_expected_transitions(tmp_path: Path) -> N
     late = [r for r in late if r["first_seen"] > down["confirmed_at"]]
     assert sorted(r["domain"] for r in late) == ["bbc.com", "dw.com"]
     assert all(r["first_seen"] >= up["first_seen"] for r in late)  # seen once it was back
+    assert up["rcode"] == "NOERROR" and down["rcode"] == "TIMEOUT"  # the positive controls
+    # The headline's reason names the resolvers that made it, not the dark one.
+    assert not [r for r in rows if r["scope"] == "national" and "down" in r["reason"]]
     removals = [(r["domain"], r["scope"]) for r in rows if r["type"] == "removed"]
     assert len(removals) == len(set(removals))  # no removal announced twice
     assert not any(r["domain"] == "www.apple.com" and r["to"] == "removed" for r in rows)
