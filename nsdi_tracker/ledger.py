@@ -35,6 +35,7 @@ from nsdi_tracker.model import Observation, ResolverState, Role, Verdict
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo
+    from nsdi_tracker.watchlist import Entry
 
 TrackKey = tuple[str, str]  # (domain, scope)
 ObsKey = tuple[str, str, str]  # (domain, resolver, qtype)
@@ -150,14 +151,29 @@ def plan_health(
         if change is None or change.type is EventType.BASELINE:
             continue  # a resolver that works from the start is no news (resolvers.first_seen)
         summary, evidence = health_evidence(info, scope)
-        eid = event_id(None, scope, change)
-        event = event_json(
-            event_id=eid, change=change, domain=None, label=None, category=None, scope=scope,
-            summary=summary, evidence=evidence,
-        )  # fmt: skip
-        wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
-        transitions.append(TransitionRecord(None, scope, change, eid, summary, event, wanted))
+        transitions.append(_record(None, scope, change, summary, evidence, sinks))
     return HealthPlan(changed, tuple(transitions), gone)
+
+
+def _record(
+    entry: Entry | None,
+    scope: str,
+    change: Change[Any],
+    summary: Summary,
+    evidence: Mapping[str, Any] | None,
+    sinks: Sequence[SinkSpec],
+) -> TransitionRecord:
+    """A confirmed change with its event and the sinks whose filters take it; no `entry`:
+    a resolver's own health."""
+    domain = entry.domain if entry else None
+    eid = event_id(domain, scope, change)
+    event = event_json(
+        event_id=eid, change=change, domain=domain, label=entry.label if entry else None,
+        category=entry.category if entry else None, scope=scope, summary=summary,
+        evidence=evidence,
+    )  # fmt: skip
+    wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
+    return TransitionRecord(domain, scope, change, eid, summary, event, wanted)
 
 
 def plan_batch(
@@ -177,8 +193,8 @@ def plan_batch(
         seen = {NATIONAL: result.national, **{n: j.verdict for n, j in result.judgements.items()}}
         if result.down:  # held: a resolver that is down says nothing about the name
             national = [n for n in result.judgements if roles[n] is Role.NATIONAL]
-            held = result.down.union([NATIONAL]) if result.down.issuperset(national) else None
-            seen = {s: v for s, v in seen.items() if s not in (held or result.down)}
+            held = result.down | {NATIONAL} if result.down.issuperset(national) else result.down
+            seen = {s: v for s, v in seen.items() if s not in held}
         for scope, verdict in seen.items():
             stored = tracks.get((domain, scope))
             if stored is not None and stored.verdict == verdict and stored.candidate is None:
@@ -194,19 +210,7 @@ def plan_batch(
             summary, evidence = scope_evidence(
                 result, scope, roles, full=change.type is not EventType.BASELINE
             )
-            eid = event_id(domain, scope, change)
-            event = event_json(
-                event_id=eid,
-                change=change,
-                domain=domain,
-                label=result.entry.label,
-                category=result.entry.category,
-                scope=scope,
-                summary=summary,
-                evidence=evidence,
-            )
-            wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
-            transitions.append(TransitionRecord(domain, scope, change, eid, summary, event, wanted))
+            transitions.append(_record(result.entry, scope, change, summary, evidence, sinks))
         for observations in result.observations.values():
             for obs in observations:
                 fp = fingerprint(obs)
