@@ -365,37 +365,26 @@ def m004_resolver_health(db: Database) -> None:
         db.execute("PRAGMA foreign_keys = ON")
 
 
-_TRANSITIONS_4 = """CREATE TABLE transitions (
-        id INTEGER PRIMARY KEY,
-        event_id TEXT NOT NULL UNIQUE,
-        round_id INTEGER NOT NULL REFERENCES rounds (id),
-        domain_id INTEGER REFERENCES domains (id),  -- NULL: a resolver's own health
-        scope TEXT NOT NULL,
-        type TEXT NOT NULL,
-        from_verdict TEXT,
-        to_verdict TEXT NOT NULL,
-        first_seen TEXT NOT NULL,
-        confirmed_at TEXT NOT NULL,
-        rounds INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        rcode TEXT NOT NULL,
-        nxdomain TEXT NOT NULL,
-        flags TEXT NOT NULL,               -- JSON array
-        addresses TEXT NOT NULL,           -- JSON array
-        authority TEXT NOT NULL,
-        reference_consensus TEXT NOT NULL,
-        reference_addresses TEXT NOT NULL, -- JSON array
-        event TEXT NOT NULL                -- JSON: the event as delivered, with its evidence
-    )"""
-_CHANGELOG_4 = """CREATE VIEW changelog AS
-        SELECT t.event_id, t.confirmed_at, t.first_seen, d.name AS domain, d.label, d.category,
-               t.scope, COALESCE(r.role, 'headline') AS role, t.type,
-               t.from_verdict AS "from", t.to_verdict AS "to", t.rounds, t.reason, t.rcode,
-               t.nxdomain, t.flags, t.addresses, t.authority, t.reference_consensus,
-               t.reference_addresses, t.id AS transition_id
-        FROM transitions t
-        LEFT JOIN domains d ON d.id = t.domain_id
-        LEFT JOIN resolvers r ON r.name = t.scope"""
+def _m001(prefix: str) -> str:
+    """One statement of the frozen version-1 schema, found by how it starts."""
+    (statement,) = [q for q in _SCHEMA_1 if q.startswith(prefix)]
+    return statement
+
+
+def _changed(statement: str, old: str, new: str) -> str:
+    assert old in statement, old  # m001 is frozen: this holds for good
+    return statement.replace(old, new)
+
+
+# Version 1's transitions and change-log view, but a row may have no domain.
+_TRANSITIONS_4 = _changed(
+    _m001("CREATE TABLE transitions"),
+    "domain_id INTEGER NOT NULL REFERENCES domains (id),",
+    "domain_id INTEGER REFERENCES domains (id),  -- NULL: a resolver's own health",
+)
+_CHANGELOG_4 = _changed(
+    _m001("CREATE VIEW changelog"), "JOIN domains d ON", "LEFT JOIN domains d ON"
+)
 
 
 @dataclass(frozen=True, slots=True)
