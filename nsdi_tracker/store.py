@@ -1042,6 +1042,9 @@ class Store:
     def backup(self, destination: Path) -> int:
         """A consistent copy through SQLite's online backup, written beside `destination`
         and renamed into place; the writer is not blocked. Returns the copy's size."""
+        clash = self._own_file(destination)
+        if clash is not None:
+            raise StoreError(f"{destination}: is {clash}; a backup must go to another file")
         tmp = destination.with_name(f".{destination.name}.partial")
         try:
             tmp.unlink(missing_ok=True)
@@ -1055,6 +1058,34 @@ class Store:
             tmp.unlink(missing_ok=True)
             raise StoreError(f"{destination}: cannot write the backup: {exc}") from None
         return destination.stat().st_size
+
+    def _own_file(self, target: Path) -> str | None:
+        """What `target` is of this database's own files (the database under any name or
+        link, its WAL, shared memory, rollback journal or writer lock), or None."""
+        own = {
+            f"{self.path.name}{suffix}": what
+            for suffix, what in (
+                ("", "the database itself"),
+                ("-wal", "the database's write-ahead log"),
+                ("-shm", "the database's shared-memory file"),
+                ("-journal", "the database's rollback journal"),
+                (".lock", "the database's writer lock"),
+            )
+        }
+        folder = self.path.resolve().parent
+        # By name: a WAL or journal that does not exist yet must not be created by a backup.
+        where = target.resolve()
+        if where.parent == folder and where.name in own:
+            return own[where.name]
+        # By file: a hard link (or any other name) of one of them.
+        with contextlib.suppress(OSError):
+            seen = target.stat()
+            for name, what in own.items():
+                with contextlib.suppress(OSError):
+                    st = (folder / name).stat()
+                    if (st.st_dev, st.st_ino) == (seen.st_dev, seen.st_ino):
+                        return what
+        return None
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
