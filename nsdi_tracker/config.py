@@ -305,7 +305,7 @@ def parse_listen(value: object, key: str, fail: Any) -> Listen:
         ipaddress.ip_address(host)
     except ValueError:
         raise fail(key, f"{value!r}: the host must be an IP address (0.0.0.0 for all)") from None
-    if not port.isdigit() or not 0 <= int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         raise fail(key, f"{value!r}: port must be 0-65535 (0: any free port)")
     return Listen(host, int(port))
 
@@ -528,7 +528,7 @@ def _host_port(text: str, default: int, key: str, fail: Any) -> tuple[str, int]:
 
 
 def _port(text: str, whole: str, key: str, fail: Any) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise fail(key, f"{whole!r}: port must be 1-65535")
     return int(text)
 

@@ -20,26 +20,29 @@ from nsdi_tracker.names import normalize
 from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
 
 FORMATS = ("csv", "json", "ndjson")
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_RELATIVE = re.compile(r"([0-9]{1,12})([smhdw])")  # ASCII digits only
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_when(text: str, now: datetime) -> datetime:
-    """An ISO date or date-time (UTC unless it says otherwise), or an age such as 7d or 12h."""
+    """An ISO date or date-time (UTC unless it says otherwise), or an age such as 7d or 12h;
+    in UTC. ValueError for anything else, including a moment outside the years 1 to 9999."""
     text = text.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
+        match = _RELATIVE.fullmatch(text)
+        if match:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
         if len(text) == 10:
             d = date.fromisoformat(text)
             return datetime(d.year, d.month, d.day, tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range (years 1 to 9999)") from None
     except ValueError:
         raise ValueError(
             f"{text!r} is not a time: use 2026-02-10, 2026-02-10T12:00Z or an age like 7d, 12h"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def changelog_filter(
@@ -53,18 +56,21 @@ def changelog_filter(
 ) -> ChangelogFilter:
     """The export filters, as `export` and /api/transitions take them; ValueError names the
     offending one."""
-    try:
-        start = parse_when(since, now) if since else None
-        end = parse_when(until, now) if until else None
-    except ValueError as exc:
-        raise ValueError(f"since/until: {exc}") from None
+    when: dict[str, datetime | None] = {}
+    for key, text in (("since", since), ("until", until)):
+        try:
+            when[key] = parse_when(text, now) if text else None
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
     if type is not None and type not in set(EventType):
         raise ValueError(f"type: {type!r} is not one of {', '.join(EventType)}")
     try:
         name = normalize(domain) if domain else None
     except InvalidName as exc:
         raise ValueError(f"domain: {exc}") from None
-    return ChangelogFilter(since=start, until=end, domain=name, scope=resolver, type=type)
+    return ChangelogFilter(
+        since=when["since"], until=when["until"], domain=name, scope=resolver, type=type
+    )
 
 
 def csv_row(row: Mapping[str, Any]) -> list[str]:

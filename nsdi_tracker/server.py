@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 CSV_BATCH = 5000
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _FILTERS = ("since", "until", "domain", "resolver", "type")
 DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 
@@ -144,7 +146,8 @@ def _int(request: web.Request, key: str, default: int, low: int, high: int) -> i
     text = request.query.get(key)
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # ASCII digits only: str.isdigit() also takes '²' and '①', which int() refuses.
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
         raise BadRequest(f"{key}: {text!r} must be a whole number from {low} to {high}")
     return int(text)
 
