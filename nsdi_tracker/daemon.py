@@ -287,8 +287,10 @@ class Daemon:
     def _on_job_event(self, event: JobEvent) -> None:
         if event.code == EVENT_JOB_ERROR:
             assert isinstance(event, JobExecutionEvent)
-            self.metrics.scheduler.labels("error").inc()
             exc = event.exception
+            if isinstance(exc, asyncio.CancelledError) and self._signals:
+                return  # our own stop cancelled it, and said so: not a failure
+            self.metrics.scheduler.labels("error").inc()
             log.error(
                 "round failed: %s: %s", type(exc).__name__, exc,
                 extra={"fields": {"event": "round_error", "traceback": event.traceback}},
