@@ -37,7 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
-from nsdi_tracker.errors import StoreError, TrackerError
+from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
@@ -84,6 +84,7 @@ class Daemon:
         self.started = clock()
         self.listening: str | None = None  # the status server's address once bound
         self.db_problem: str | None = None  # why the last commit failed, until one succeeds
+        self.exit_code = 0  # 1 when it stopped because another writer took the database
         self.stopping = False
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._round_task: asyncio.Task[Any] | None = None
@@ -137,7 +138,7 @@ class Daemon:
                 await runner.cleanup()
             self.db.close()
         log.info("stopped", extra={"fields": {"event": "stopped"}})
-        return 0
+        return self.exit_code
 
     def _start_scheduler(self) -> None:
         self.scheduler.add_listener(
@@ -188,6 +189,8 @@ class Daemon:
         watcher = background[1]
         watcher.cancel()
         deliveries = background[0]
+        if self.exit_code:  # the database is another writer's now: not even delivery marks
+            deliveries.cancel()
         self._wake.set()  # the delivery loop finishes its pass under way, then returns
         await asyncio.wait({deliveries}, timeout=max(deadline - loop.time(), 1.0))
         for t in background:
@@ -221,6 +224,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         t0, started = loop.time(), self.clock()
         self._progress = 0
+        if not await self._guard():
+            return
         try:
             async with asyncio.timeout(config.schedule.timeout):
                 staged = await staged_round(
@@ -241,6 +246,9 @@ class Daemon:
         commit = asyncio.ensure_future(self.db.run(commit_staged, config, self.store, staged))
         try:
             done = await asyncio.shield(commit)
+        except WriterLost as exc:
+            self._writer_lost(exc)
+            return
         except (StoreError, sqlite3.Error, OSError) as exc:
             self.db_problem = str(exc)
             raise
@@ -255,6 +263,30 @@ class Daemon:
         _log_round(done, seconds, backlog)
         if self.options.on_round is not None:
             self.options.on_round(done)
+
+    async def _guard(self) -> bool:
+        """Before a round: the database is still ours to write (see Store.guard). A failed
+        check skips the round, loudly, and keeps /healthz failing until it passes."""
+        try:
+            notes = await self.db.run(self.store.guard, reconnect=self.db_problem is not None)
+        except WriterLost as exc:
+            self._writer_lost(exc)
+            return False
+        except StoreError as exc:
+            self.db_problem = str(exc)
+            self.metrics.scheduler.labels("error").inc()
+            log.error("round not run: %s", exc, extra={"fields": {"event": "round_error"}})
+            return False
+        for note in notes:
+            log.warning("%s", note, extra={"fields": {"event": "database"}})
+        return True
+
+    def _writer_lost(self, exc: WriterLost) -> None:
+        """Another tracker writes this database now: stop at once, exit 1, write nothing."""
+        self.db_problem = str(exc)
+        log.critical("%s", exc, extra={"fields": {"event": "round_error"}})
+        self.exit_code = 1
+        self.request_stop()
 
     async def _load_verdicts(self) -> None:
         """The verdict gauges from the database: above DOMAIN_SERIES_LIMIT watched names,
@@ -417,9 +449,12 @@ class Daemon:
         running process knows (a failed commit, a stop under way)."""
         if self.stopping:
             return Assessment(False, "stopping"), None
+        if self.db_problem:  # said before reading: the file may be gone
+            return Assessment(False, f"database: {self.db_problem}"), None
         last, measured = await self.read(lambda s: (s.last_round(), s.last_round(MEASURED)))
-        problem = self.db_problem or self.store.writable_problem()
-        verdict = assess(last, measured, self.config.schedule.interval, self.clock(), problem)
+        # What failed when a round last tried to write (above), not the file's mode bits: a
+        # file made read-only under a running writer still takes its writes.
+        verdict = assess(last, measured, self.config.schedule.interval, self.clock())
         return verdict, last
 
     async def read(self, fn: Callable[[Store], Any]) -> Any:

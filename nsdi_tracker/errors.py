@@ -19,3 +19,7 @@ class InvalidName(TrackerError):
 
 class StoreError(TrackerError):
     """The database is missing, unreadable, or from a newer version of the tracker."""
+
+
+class WriterLost(StoreError):
+    """Another process took the database's writer lock from under this one."""

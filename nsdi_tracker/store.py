@@ -24,7 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.confirm import NATIONAL
-from nsdi_tracker.errors import StoreError
+from nsdi_tracker.errors import StoreError, WriterLost
 from nsdi_tracker.events import evidence, iso, parse_iso
 from nsdi_tracker.ledger import (
     BatchPlan,
@@ -431,6 +431,8 @@ class Store:
         self.path = path
         self._lock = lock
         self._pruned_at: datetime | None = None
+        self._identity: tuple[int, int] | None = None  # the file's (device, inode) at open
+        self._rescued: Path | None = None
 
     def prune_due(self, now: datetime) -> bool:
         """Pruning scans the old rows: once an hour is enough."""
@@ -445,29 +447,95 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = _writer_lock(path)
-            # Used by one thread at a time, not always the one that opened it: the daemon
-            # writes from a worker thread so that a large commit never stalls the event loop.
-            conn = sqlite3.connect(path, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open database: {_unwritable(path) or exc}") from None
+        try:
+            conn = _writer_connection(path)
+        except StoreError:
+            lock.close()
+            raise
         store = cls(Database(conn), path, lock)
         try:
-            conn.execute("PRAGMA busy_timeout = 10000")
-            store.db.enable_wal()
-            conn.execute("PRAGMA synchronous = FULL")
-            # A first sweep of a million names commits gigabytes through the WAL; after the
-            # checkpoint the file shrinks back to this instead of keeping that size for good.
-            conn.execute("PRAGMA journal_size_limit = 67108864")
-            conn.execute("PRAGMA foreign_keys = ON")
             store._refuse_newer()
             migrations.apply(store.db)
-        except sqlite3.DatabaseError as exc:
-            store.close()
-            raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
+            store._identity = _identity(path)
         except StoreError:
             store.close()
             raise
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
         return store
+
+    def guard(self, *, reconnect: bool = False) -> list[str]:
+        """Before a round writes: is this still the database at its path, does this process
+        still hold its writer lock, and (after a failed write, `reconnect`) can a fresh
+        connection write, so that a fixed permission or a remounted file system is picked up
+        without a restart? Raises StoreError (WriterLost when another writer took over);
+        returns what it repaired, for the log."""
+        self._check_identity()
+        notes = self._check_lock()
+        if reconnect:
+            conn = _writer_connection(self.path)
+            self.db.conn.close()
+            self.db = Database(conn)
+            notes.append("database connection opened again after a failed write")
+        return notes
+
+    def _check_identity(self) -> None:
+        if self._identity is None:
+            return
+        try:
+            now: tuple[int, int] | None = _identity(self.path)
+        except FileNotFoundError:
+            now = None
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        if self._rescued is None:
+            self._rescued = self._rescue()
+        saved = (
+            f"what it held is saved in {self._rescued}"
+            if self._rescued.exists()
+            else "and what it held could not be saved"
+        )
+        raise StoreError(
+            f"{self.path}: the database file was {what} while the tracker ran; nothing more "
+            f"is recorded ({saved}; restart the tracker to go on)"
+        )
+
+    def _rescue(self) -> Path:
+        """Copy the still-open, unlinked database beside its old path, once."""
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.rescued-{stamp}")
+        with contextlib.suppress(OSError, StoreError, sqlite3.Error):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.backup(target)
+        return target
+
+    def _check_lock(self) -> list[str]:
+        if self._lock is None:
+            return []
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        held = os.fstat(self._lock.fileno())
+        try:
+            st = lock_path.stat()
+            if (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino):
+                return []
+        except FileNotFoundError:
+            pass
+        try:
+            fresh = _writer_lock(self.path)
+        except StoreError as exc:
+            raise WriterLost(
+                f"{exc}: it took the database after this one's lock file {lock_path} was "
+                "deleted or replaced; this one stops writing"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"{lock_path}: cannot take the writer lock again: {exc}") from None
+        self._lock.close()
+        self._lock = fresh
+        return [f"the writer lock {lock_path} was deleted or replaced; taken again"]
 
     @classmethod
     def open_readonly(cls, path: Path) -> Store:
@@ -1032,13 +1100,6 @@ class Store:
         ):
             yield text
 
-    def writable_problem(self) -> str | None:
-        """Why the writer could not write here (file or folder permissions), or None."""
-        for target in (self.path, self.path.parent):
-            if target.exists() and not os.access(target, os.W_OK):
-                return f"{target} is not writable by this user"
-        return None
-
     def backup(self, destination: Path) -> int:
         """A consistent copy through SQLite's online backup, written beside `destination`
         and renamed into place; the writer is not blocked. Returns the copy's size."""
@@ -1089,6 +1150,54 @@ class Store:
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    """A writing connection, set up, that has shown it can write (SQLite falls back to
+    reading only, silently, when the file or its folder cannot be written)."""
+    try:
+        # Used by one thread at a time, not always the one that opened it: the daemon
+        # writes from a worker thread so that a large commit never stalls the event loop.
+        conn = sqlite3.connect(path, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open database: {exc}") from None
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        Database(conn).enable_wal()
+        conn.execute("PRAGMA synchronous = FULL")
+        # A first sweep of a million names commits gigabytes through the WAL; after the
+        # checkpoint the file shrinks back to this instead of keeping that size for good.
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE _nsdi_write_probe (x INTEGER)")
+        finally:
+            conn.rollback()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        why = _unwritable(path) or str(exc)
+        raise StoreError(f"{path}: cannot write the database: {why}") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
+    return conn
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why this user cannot write the database (the file, its WAL and shared memory, which
+    SQLite creates with the file's mode, or its folder), or None."""
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    for target in (path, wal, shm, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            kind = "folder" if target.is_dir() else "file"
+            return f"the {kind} {target} is not writable by this user"
+    return None
 
 
 def _writer_lock(path: Path) -> TextIO:

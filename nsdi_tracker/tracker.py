@@ -154,6 +154,7 @@ def commit_staged(config: Config, store: Store, staged: Staged) -> RoundDone:
     """Commit a staged round (blocking: the daemon runs this on its database thread), with
     what it says of the resolvers' own health."""
     info = staged.info
+    store.guard()  # still this process's database, right before writing to it
     health = plan_health(info, store.lookup_health(), info.started, config.confirm, config.sinks)
     staged.changes.add(health)
     record = round_record(info, staged.changes.transitions)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import ssl
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +100,12 @@ def local_config(tmp_path: Path, resolvers: list[dict[str, object]], **kw: objec
     return load_config(write_config(tmp_path, resolvers, **kw))  # type: ignore[arg-type]
 
 
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> tuple[int, str, str]:
     """Run the real CLI in a child process; return (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nsdi_tracker", *args,
+        *prefix, sys.executable, "-m", "nsdi_tracker", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -221,14 +225,28 @@ async def harness(sim: Any, tmp_path: Path) -> Callable[..., Any]:
     return make
 
 
+# Runs a command as an unprivileged user: root ignores file modes, so tests of permissions
+# run the tracker as `nobody`, in a folder of its own (see `open_folder`).
+AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+
+
+@pytest.fixture
+def open_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder anyone may write (pytest's own are root's alone), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="nsdi-open-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 FAST = 'interval = 1\njitter = 0\nround_timeout = 0.8\ngrace = 5\n[http]\nlisten = "127.0.0.1:0"\n'
 
 
 class DaemonProcess:
     """`nsdi-tracker run` in a child process; its JSON log lines are collected as they come."""
 
-    def __init__(self, cfg: Path, *args: str) -> None:
-        self.cfg, self.args = cfg, args
+    def __init__(self, cfg: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
+        self.cfg, self.args, self.prefix = cfg, args, prefix  # prefix: e.g. run as another user
         self.logs: list[dict[str, Any]] = []
         self.stdout: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
@@ -236,7 +254,7 @@ class DaemonProcess:
 
     async def start(self) -> DaemonProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nsdi_tracker", "run", "-c", str(self.cfg),
+            *self.prefix, sys.executable, "-m", "nsdi_tracker", "run", "-c", str(self.cfg),
             "--log-format", "json", *self.args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -306,8 +324,8 @@ class DaemonProcess:
 async def daemon() -> Any:
     started: list[DaemonProcess] = []
 
-    async def make(cfg: Path, *args: str) -> DaemonProcess:
-        d = await DaemonProcess(cfg, *args).start()
+    async def make(cfg: Path, *args: str, prefix: tuple[str, ...] = ()) -> DaemonProcess:
+        d = await DaemonProcess(cfg, *args, prefix=prefix).start()
         started.append(d)
         await d.wait_for(lambda x: x.get("event") == "started")
         return d

@@ -5,11 +5,19 @@ Every test names the defect it keeps fixed (issue 14) and failed on the code bef
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
-from conftest import FAST, run_cli
+import pytest
+from conftest import AS_NOBODY, FAST, run_cli
+from sqlite_utils import Database
 
 from nsdi_tracker.store import Store
 
@@ -88,3 +96,136 @@ async def test_bad_parameters_are_400s_and_exit_2_naming_the_parameter(
         (h.tmp_path / "bad.toml").write_text(cfg)
         code, _, err = await run_cli("config", "-c", str(h.tmp_path / "bad.toml"))
         assert code == 2 and "http.listen" in err and "Traceback" not in err, err
+
+
+async def _healthz(d: Any) -> tuple[int, str]:
+    status, body = await d.get("/healthz")
+    return status, json.loads(body)["reason"]
+
+
+async def _until_health(d: Any, status: int, says: str = "", timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        got, reason = await _healthz(d)
+        if got == status and says in reason:
+            return reason
+        assert time.monotonic() < deadline, (got, reason)
+        await asyncio.sleep(0.1)
+
+
+def _share(h: Any, folder: Path) -> Path:
+    """The harness's config and watchlist in a folder `nobody` can use."""
+    shutil.copy(h.cfg_path, folder / "nsdi-tracker.toml")
+    shutil.copy(h.tmp_path / "watch.txt", folder / "watch.txt")
+    return folder / "nsdi-tracker.toml"
+
+
+async def test_read_only_database_files_and_folders(
+    harness: Any, daemon: Any, open_folder: Path
+) -> None:
+    """Defects 8 and 13: a database file made read-only under a running writer still takes
+    its writes, yet /healthz said unhealthy; a read-only file at start was opened read-only
+    by SQLite without a word (every round then failed, and kept failing after the file was
+    made writable); a read-only folder was called "not a usable nsdi-tracker database"."""
+    h = await harness(["youtube.com"], extra=FAST)
+    cfg = _share(h, open_folder)
+    db = open_folder / "db" / "t.db"
+    d = await daemon(cfg, prefix=AS_NOBODY)
+    await d.wait_rounds(2)
+    db.chmod(0o444)
+    mark = len(d.logs)
+    await d.wait_rounds(3, start=mark)
+    assert [r["status"] for r in d.rounds(mark)][:3] == ["ok"] * 3
+    assert (await _healthz(d))[0] == 200
+    assert await d.stop() == 0
+
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    assert code == 2 and f"{db}: cannot write the database: the file {db} is not" in err, err
+    db.chmod(0o644)  # SQLite made the shared memory file read-only like the database
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    assert code == 2 and f"the file {db}-shm is not writable" in err, err
+    for name in ("t.db-wal", "t.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    (open_folder / "db").chmod(0o555)
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    assert code == 2 and f"the folder {db.parent} is not writable" in err, err
+    assert "not a usable" not in err and "Traceback" not in err
+    (open_folder / "db").chmod(0o777)
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    assert code == 0, err
+
+
+def test_a_connection_that_cannot_write_is_opened_again(tmp_path: Path) -> None:
+    """Defect 8: a writer whose connection lost the ability to write (SQLite opened it read
+    only, or its file system turned read-only and back) kept failing until restarted. After a
+    failed write the daemon's next round asks Store.guard to reconnect: the fresh connection
+    proves it can write before it replaces the old one."""
+    db = tmp_path / "t.db"
+    with Store.open(db) as store:
+        store.db.conn.close()
+        store.db = Database(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True))
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.db.execute("DELETE FROM rounds")
+        assert store.guard() == []  # no reconnect asked for: nothing done
+        assert store.guard(reconnect=True) == [
+            "database connection opened again after a failed write"
+        ]
+        with store.db.conn:
+            store.db.execute("DELETE FROM rounds")
+        assert store.integrity() == "ok"
+
+
+async def test_a_deleted_database_fails_every_round_and_is_rescued(
+    harness: Any, daemon: Any
+) -> None:
+    """Defect 9: the database file deleted under the running daemon: rounds used to log `ok`
+    into the unlinked file and a restart started empty. Now each round fails loudly, /healthz
+    says so, and what the open file held is saved beside it once."""
+    h = await harness(["youtube.com", "meduza.io"], extra=FAST)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(2)
+    for name in ("t.db", "t.db-wal", "t.db-shm"):
+        (h.tmp_path / "db" / name).unlink(missing_ok=True)
+    reason = await _until_health(d, 503, "the database file was deleted")
+    assert reason.startswith(f"database: {h.db}: "), reason
+    mark = len(d.logs)
+    await d.wait_rounds(0, start=mark)
+    await d.wait_for(lambda x: x.get("event") == "round_error", start=mark)
+    await asyncio.sleep(2.5)
+    assert not [r for r in d.rounds(mark) if r["status"] == "ok"]
+    errors = [x for x in d.logs[mark:] if x.get("event") == "round_error"]
+    assert len(errors) >= 2 and all("deleted" in x["message"] for x in errors)
+    assert await d.stop() == 0
+    (rescued,) = (h.tmp_path / "db").glob("t.db.rescued-*")
+    with Store.open(rescued) as store:
+        assert store.integrity() == "ok"
+        assert store.db.execute("SELECT count(*) FROM transitions").fetchone()[0] == 4
+
+
+async def test_the_writer_lock_survives_its_file_being_deleted(harness: Any, daemon: Any) -> None:
+    """Defect 10: deleting `<db>.lock` let a second writer start (its rounds then failed on
+    UNIQUE constraints). The writer takes its lock again at its next round; a writer that
+    finds another one took the database in the meantime stops at once with exit 1."""
+    h = await harness(["youtube.com"], extra=FAST)
+    lock = h.tmp_path / "db" / "t.db.lock"
+    a = await daemon(h.cfg_path)
+    await a.wait_rounds(1)
+    lock.unlink()
+    await a.wait_for(lambda x: "taken again" in x["message"])
+    code, _, err = await run_cli("run", "--once", "-c", str(h.cfg_path))
+    assert code == 2 and "another nsdi-tracker is writing" in err
+
+    # Deleted while the writer is frozen, and another one starts before it thaws.
+    lock.unlink()
+    a.signal(signal.SIGSTOP)
+    b = await daemon(h.cfg_path)
+    await b.wait_rounds(2)
+    a.signal(signal.SIGCONT)
+    assert await a.stop(timeout=15) == 1
+    assert any(x["level"] == "critical" and "this one stops" in x["message"] for x in a.logs)
+    mark = len(b.logs)
+    await b.wait_rounds(2, start=mark)
+    assert await b.stop() == 0
+    assert not [x for x in b.logs if x["level"] in ("error", "critical", "raw")], b.logs
+    with Store.open(h.db) as store:
+        assert store.integrity() == "ok"
