@@ -329,6 +329,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     from nsdi_tracker.store import Store
 
     logs.setup(args.log_level, args.log_format)
+    logs.hide(config.sink_urls)
     entries = load_watchlists(config.watchlists)
     path = database_path(args.db, config)
     if args.once:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import ipaddress
+import logging
 import os
 import re
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nsdi_tracker import redact
 from nsdi_tracker.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
 from nsdi_tracker.errors import ConfigError, InvalidName
 from nsdi_tracker.model import ResolverState, Role, Transport, Verdict
@@ -135,6 +139,11 @@ class Config:
     sinks: tuple[SinkSpec, ...] = DEFAULT_SINKS
     schedule: Schedule = field(default_factory=Schedule)
     listen: Listen | None = None  # None: no status server
+
+    @property
+    def sink_urls(self) -> tuple[str, ...]:
+        """Every sink URL: each may carry a credential, so none is ever logged whole."""
+        return tuple(u for s in self.sinks for u in (*s.urls, s.url) if u)
 
     def by_role(self, role: Role) -> tuple[ResolverSpec, ...]:
         return tuple(r for r in self.resolvers if r.role is role)
@@ -401,7 +410,8 @@ def _parse_sinks(raw: object, base: Path, fail: Any) -> tuple[SinkSpec, ...]:
             url = item.get("url")
             parts = urlsplit(url) if isinstance(url, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-                raise fail(f"{key}.url", f"{url!r}: needs an http:// or https:// URL")
+                shown = redact.url(url) if isinstance(url, str) else repr(url)
+                raise fail(f"{key}.url", f"{shown}: needs an http:// or https:// URL")
             common["url"] = url
             common["secret"] = _secret(item, key, fail)
             common["timeout"] = _number(item.get("timeout", 10.0), f"{key}.timeout", fail, 0.1, 300)
@@ -412,8 +422,35 @@ def _parse_sinks(raw: object, base: Path, fail: Any) -> tuple[SinkSpec, ...]:
             common["urls"] = tuple(urls)
             if importlib.util.find_spec("apprise") is None:
                 raise fail(f"{key}.type", "apprise needs: pip install 'nsdi-tracker[notify]'")
+            for i, url in enumerate(urls):
+                if not _apprise_understands(url):
+                    raise fail(
+                        f"{key}.urls[{i}]",
+                        f"sink {name!r}: Apprise does not understand this {redact.scheme(url)} "
+                        "URL (not shown: it may hold a token); the forms are listed at "
+                        "https://github.com/caronc/apprise/wiki",
+                    )
         sinks.append(SinkSpec(**common))
     return tuple(sinks)
+
+
+def _apprise_understands(url: str) -> bool:
+    """Whether Apprise can make a notifier of `url`, asked quietly: Apprise logs the URLs it
+    cannot parse, tokens and all."""
+    with warnings.catch_warnings():
+        # Apprise imports the deprecated imghdr when it first sends; do it here, quietly.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with contextlib.suppress(ImportError):
+            import imghdr  # noqa: F401
+        import apprise
+    quiet = logging.getLogger("apprise")
+    before, quiet.disabled = quiet.disabled, True
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+    except Exception:  # a plugin's own bug on a strange URL: not understood either
+        return False
+    finally:
+        quiet.disabled = before
 
 
 def _secret(item: Mapping[str, Any], key: str, fail: Any) -> str | None:

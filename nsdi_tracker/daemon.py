@@ -35,6 +35,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from nsdi_tracker import logs
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
@@ -354,26 +355,23 @@ class Daemon:
                     await asyncio.wait_for(self._wake.wait(), 30)
 
     async def _deliver_with(self, sinks: tuple[SinkSpec, ...]) -> None:
-        """Deliver until stopping or until a reload changes the sinks."""
+        """Deliver until stopping or until a reload changes the sinks. Each sink runs on its
+        own (Outbox.serve); this loop wakes them when a round queued events."""
         async with Outbox(self.store, sinks, db=self.db, on_result=self.metrics.delivery) as outbox:
-            while not self.stopping and self.config.sinks == sinks:
-                self._wake.clear()
-                wait = IDLE_DELIVERY_CHECK
-                try:
-                    await outbox.deliver_due()
-                    nxt = await outbox.next_due()
+            serving = asyncio.create_task(outbox.serve(), name="sinks")
+            try:
+                while not self.stopping and self.config.sinks == sinks and not serving.done():
+                    self._wake.clear()
+                    outbox.wake()
                     self.metrics.set_backlog(await self.db.run(self.store.backlog))
-                    if nxt is not None:
-                        wait = (nxt - self.clock()).total_seconds()
-                except Exception:  # never let one bad pass end deliveries for good
-                    log.exception("delivery pass failed; trying again shortly")
-                    wait = 5.0
-                if self.stopping:
-                    return
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), min(max(wait, 0.05), IDLE_DELIVERY_CHECK)
-                    )
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_DELIVERY_CHECK)
+            except asyncio.CancelledError:
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
+                raise
+            outbox.stop()  # each sink finishes the delivery under way
+            await serving
 
     # -- reloading ---------------------------------------------------------------------------
 
@@ -396,6 +394,7 @@ class Daemon:
         ):
             if old != new:
                 log.warning("reload: a change of %s takes effect at the next start", what)
+        logs.hide((*self.config.sink_urls, *config.sink_urls))  # the old sinks finish first
         before = {e.domain for e in self.entries}
         after = {e.domain for e in entries}
         retimed = config.schedule != self.config.schedule

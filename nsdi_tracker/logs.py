@@ -9,10 +9,49 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from nsdi_tracker import redact
+
 FORMATS = ("auto", "json", "text")
+_known_urls: frozenset[str] = frozenset()
+
+
+def hide(urls: Iterable[str]) -> None:
+    """The sink URLs (webhooks, Apprise) that must never appear whole in a log line."""
+    global _known_urls
+    _known_urls = frozenset(u for u in urls if u)
+
+
+class Redact(logging.Filter):
+    """Every record's message, fields and traceback with credentials removed (see
+    `redact.scrub`), for our own lines and other libraries' alike (Apprise logs the URLs it
+    cannot parse). The traceback becomes text: a field for JSON, or part of the message."""
+
+    def __init__(self, *, traceback_in_message: bool) -> None:
+        super().__init__()
+        self.traceback_in_message = traceback_in_message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = redact.scrub(record.getMessage(), _known_urls)
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = record.exc_text = None
+            trace = redact.scrub(trace, _known_urls)
+            if self.traceback_in_message:
+                text += "\n" + trace
+            else:
+                record.traceback = trace
+        record.msg, record.args = text, None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {
+                k: redact.scrub(v, _known_urls) if isinstance(v, str) else v
+                for k, v in fields.items()
+            }
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,8 +65,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update({k: v for k, v in fields.items() if k not in line})
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        trace = getattr(record, "traceback", None)
+        if trace:
+            line["exception"] = trace
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -42,6 +82,7 @@ def setup(level: str, fmt: str = "auto") -> None:
         from rich.logging import RichHandler
 
         handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+    handler.addFilter(Redact(traceback_in_message=not isinstance(handler.formatter, JsonFormatter)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,20 +7,26 @@ it later. Senders never decide about retries themselves.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
+import logging
+import os
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import aiohttp
 
-from nsdi_tracker import __version__
+from nsdi_tracker import __version__, redact
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.errors import ConfigError
 from nsdi_tracker.events import headline_text
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-NSDI-Tracker-Signature-256"
 EVENT_HEADER = "X-NSDI-Tracker-Event"
@@ -55,35 +61,85 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 
 
 class LogSender:
-    """One JSON object per line, to stdout or appended to a file (flushed per event)."""
+    """One JSON object per line, to stdout or appended to a file.
+
+    A line reaches the file whole or not at all: it is written with one `write` on an
+    append-only descriptor, and a write that fails part-way (a full disk) is cut back off. A
+    half line left by a crash in the middle of a write is cut off when the file is opened;
+    its event was not marked delivered, so it is written again, whole.
+    """
 
     def __init__(self, spec: SinkSpec, stream: TextIO | None = None) -> None:
         self.spec = spec
         self._stream = stream
-        self._file: TextIO | None = None
+        self._fd: int | None = None
 
     async def send(self, event: Mapping[str, Any]) -> None:
+        line = body_of(event) + b"\n"
         try:
-            out = self._out()
-            out.write(body_of(event).decode() + "\n")
-            out.flush()
+            if self._stream is not None or self.spec.path is None:
+                out = self._stream or sys.stdout
+                out.write(line.decode())
+                out.flush()
+            else:
+                self._append(line)
         except OSError as exc:
             raise DeliveryError(f"cannot write the log: {exc}") from None
 
-    def _out(self) -> TextIO:
-        if self._stream is not None:
-            return self._stream
-        if self.spec.path is None:
-            return sys.stdout
-        if self._file is None:
+    def _append(self, line: bytes) -> None:
+        fd = self._open()
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes written")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+
+    def _open(self) -> int:
+        if self._fd is None:
+            assert self.spec.path is not None
             self.spec.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.spec.path.open("a", encoding="utf-8")
-        return self._file
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            fd = os.open(self.spec.path, flags, 0o644)
+            try:
+                _cut_partial_line(fd, self.spec.path)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
+        return self._fd
 
     async def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _cut_partial_line(fd: int, path: Path) -> None:
+    """Truncate the file after its last newline, if it does not end with one."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    with path.open("rb") as f:
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            chunk = f.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            end = start
+        else:
+            keep = 0
+    os.ftruncate(fd, keep)
+    log.warning("%s: cut off a half-written last line (%d bytes)", path, size - keep)
 
 
 class WebhookSender:
@@ -93,6 +149,7 @@ class WebhookSender:
         assert spec.url is not None
         self.spec = spec
         self.url = spec.url
+        self.shown = redact.url(spec.url)  # what may be logged or stored of it
         self._session = session
 
     async def send(self, event: Mapping[str, Any]) -> None:
@@ -111,9 +168,10 @@ class WebhookSender:
                 self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 if not 200 <= response.status < 300:
-                    raise DeliveryError(f"HTTP {response.status} from {self.url}")
+                    raise DeliveryError(f"HTTP {response.status} from {self.shown}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc or 'timed out'}") from None
+            why = redact.scrub(str(exc) or "timed out", [self.url])
+            raise DeliveryError(f"{type(exc).__name__}: {why}") from None
 
     async def close(self) -> None:
         pass  # the session belongs to the outbox
@@ -137,9 +195,12 @@ class AppriseSender:
             ) from None
         self.spec = spec
         self._apprise = apprise.Apprise()
-        for url in spec.urls:
+        for i, url in enumerate(spec.urls):  # checked when the config loaded; never shown
             if not self._apprise.add(url):
-                raise ConfigError(f"sink {spec.name!r}: Apprise does not understand {url!r}")
+                raise ConfigError(
+                    f"sink {spec.name!r}: Apprise does not understand urls[{i}], a "
+                    f"{redact.scheme(url)} URL"
+                )
         self._types = apprise.NotifyType
 
     async def send(self, event: Mapping[str, Any]) -> None:

@@ -11,14 +11,19 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import AS_NOBODY, FAST, run_cli
 from sqlite_utils import Database
+from test_outbox import DOMAINS, removals, webhook
 
+from nsdi_tracker.events import parse_iso
+from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.store import Store
 
 
@@ -229,3 +234,167 @@ async def test_the_writer_lock_survives_its_file_being_deleted(harness: Any, dae
     assert not [x for x in b.logs if x["level"] in ("error", "critical", "raw")], b.logs
     with Store.open(h.db) as store:
         assert store.integrity() == "ok"
+
+
+APPRISE_TOKEN = "AAsecret-bot-token-12345"
+
+
+async def test_an_apprise_url_apprise_cannot_read_is_a_config_error_without_the_secret(
+    harness: Any,
+) -> None:
+    """Defect 2: a URL Apprise cannot parse passed `config`; then setting the sinks up failed
+    at every delivery pass, so no sink delivered and the loop logged ~1,000 tracebacks a second,
+    token included. It is now refused when the config loads: exit 2 naming the sink, the URL's
+    place and its scheme, never the URL."""
+    bad = f"foo://user:{APPRISE_TOKEN}@example"
+    sink = f'[[sink]]\ntype = "apprise"\nname = "notes"\nurls = ["json://127.0.0.1:1/x", "{bad}"]\n'
+    h = await harness(["youtube.com"], extra=sink)
+    for command in (("config",), ("run", "--once")):
+        code, out, err = await run_cli(*command, "-c", str(h.cfg_path))
+        assert code == 2, (command, out, err)
+        assert "sink[0].urls[1]" in err and "'notes'" in err and "foo://" in err, err
+        assert APPRISE_TOKEN not in err + out and "Traceback" not in err
+    hook = '[[sink]]\ntype = "webhook"\nurl = "ftp://user:pa55word@example/x"\n'
+    (h.tmp_path / "hook.toml").write_text(h.cfg_path.read_text().replace(sink, "") + hook)
+    code, _, err = await run_cli("config", "-c", str(h.tmp_path / "hook.toml"))
+    assert code == 2 and "sink[0].url" in err and "pa55word" not in err, err
+
+
+async def test_a_sink_that_cannot_be_set_up_at_run_time_rests_alone(
+    harness: Any, receiver: Any
+) -> None:
+    """Defect 2: a sink whose sender cannot be made (its URL no longer understood when it is
+    first needed) is that sink's failure: the log and webhook sinks deliver everything, the
+    broken one backs off (a handful of attempts, not a loop) and stores a redacted error."""
+    sinks = '[[sink]]\ntype = "log"\nname = "file"\npath = "events.ndjson"\n'
+    sinks += f'[[sink]]\ntype = "webhook"\nname = "hook"\nurl = "{receiver.url}"\n'
+    sinks += '[[sink]]\ntype = "apprise"\nname = "notes"\nurls = ["json://127.0.0.1:1/x"]\n'
+    sinks += "retry_initial = 0.5\n"
+    h = await harness(DOMAINS, extra=sinks)
+    with Store.open(h.db) as store:
+        expected = await removals(h, store)
+        specs = [
+            replace(s, urls=(f"foo://user:{APPRISE_TOKEN}@example",)) if s.name == "notes" else s
+            for s in h.config().sinks
+        ]
+        async with Outbox(store, specs) as outbox:
+            assert not await outbox.drain(2.5)
+        lines = (h.tmp_path / "events.ndjson").read_text().splitlines()
+        assert sorted(json.loads(x)["id"] for x in lines) == sorted(expected)
+        assert sorted(e["id"] for e in receiver.events()) == sorted(expected)
+        rows = store.db.execute(
+            "SELECT attempts, last_error FROM deliveries WHERE sink = 'notes' AND attempts > 0"
+        ).fetchall()
+    assert len(rows) >= 1 and sum(a for a, _ in rows) <= 4, rows
+    assert all("cannot set the sink up" in e and "foo://" in e for _, e in rows), rows
+    assert not [e for _, e in rows if APPRISE_TOKEN in e]
+
+
+async def test_a_slow_webhook_does_not_delay_the_log_sink(
+    harness: Any, receiver: Any, daemon: Any
+) -> None:
+    """Defect 4: each delivery pass waited for every sink, so a log sink's events waited for a
+    webhook that took seconds to answer. Each sink now delivers on its own: the log line of a
+    removal is written within a second of its round while the webhook is still busy."""
+    names = [f"n{i}.example" for i in range(8)]
+    sinks = '[[sink]]\ntype = "log"\nname = "file"\npath = "events.ndjson"\n'
+    sinks += webhook(receiver.url, timeout=10)
+    h = await harness(names, extra=FAST + sinks)
+    receiver.delay = 2.0
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(2)
+    events = h.tmp_path / "events.ndjson"
+    for want, batch in ((4, names[:4]), (8, names[4:])):
+        for name in batch:
+            h.remove(name)
+        mark = len(d.logs)
+        line = await d.wait_for(
+            lambda x: x.get("event") == "round" and x["transitions"] >= 4, start=mark
+        )
+        confirmed = parse_iso(line["time"]).timestamp()
+        for _ in range(500):
+            if len(events.read_text().splitlines()) >= want:
+                break
+            await asyncio.sleep(0.02)
+        assert time.time() - confirmed < 1.5, time.time() - confirmed
+    assert len(receiver.received) < 8  # the webhook is still at it
+    assert await d.stop() == 0
+
+
+async def test_credentials_stay_out_of_logs_and_the_database(
+    harness: Any, receiver: Any, daemon: Any
+) -> None:
+    """Defect 6: a webhook URL's `user:password@` and query token appeared in the log on every
+    failed attempt and in `deliveries.last_error`."""
+    url = f"http://user:pa55word@127.0.0.1:{receiver.port}/hook?token=t0ken-123"
+    h = await harness(["youtube.com"], extra=FAST + webhook(url, retry_initial=0.2))
+    receiver.fail_next = 10**6
+    d = await daemon(h.cfg_path, "--log-level", "debug")
+    await d.wait_rounds(2)
+    h.remove("youtube.com")
+    await d.wait_for(lambda x: "not delivered" in x["message"], timeout=20)
+    await d.wait_for(lambda x: "not delivered" in x["message"], start=len(d.logs), timeout=20)
+    assert await d.stop() == 0
+    text = "\n".join(json.dumps(x) for x in d.logs)
+    assert "127.0.0.1" in text and "HTTP 500" in text
+    assert "pa55word" not in text and "t0ken-123" not in text
+    with Store.open(h.db) as store:
+        errors = [r[0] for r in store.db.execute("SELECT last_error FROM deliveries")]
+    assert errors and all(e and "HTTP 500 from http://127.0.0.1:" in e for e in errors)
+    assert not [e for e in errors if "pa55word" in e or "t0ken" in e]
+
+
+FULL_DISK_SCRIPT = r"""
+import asyncio, json, os, sys
+from pathlib import Path
+from nsdi_tracker.config import SinkSpec
+from nsdi_tracker.sinks import DeliveryError, LogSender
+
+folder = Path(sys.argv[1])
+spec = SinkSpec(name="file", type="log", path=folder / "events.ndjson")
+event = lambda i: {"id": f"e{i}", "type": "removed", "pad": "x" * 3000}
+
+async def main():
+    sender = LogSender(spec)
+    await sender.send(event(1))
+    filler = folder / "filler"
+    with filler.open("wb") as f:  # fill the disk up to 1,000 bytes
+        free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+        f.write(b"\0" * max(free - 1000, 0))
+    try:
+        await sender.send(event(2))
+        print("written?")
+    except DeliveryError as exc:
+        print("refused:", exc)
+    await sender.close()  # stopped while the disk is full
+    filler.unlink()
+    sender = LogSender(spec)  # restarted: the event is retried
+    await sender.send(event(2))
+    await sender.close()
+    lines = (folder / "events.ndjson").read_bytes().split(b"\n")
+    ids = [json.loads(x)["id"] for x in lines if x]
+    print(json.dumps({"ids": ids, "tail": lines[-1].decode()}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_log_line_is_written_whole_or_not_at_all_on_a_full_disk(tmp_path: Path) -> None:
+    """Defect 7: stopping while the disk was full and starting again appended the retried event
+    to a half-written line. On a 16 KB file system (tmpfs in a mount namespace of its own) the
+    event that does not fit is refused and leaves nothing; after space is freed and a restart,
+    every line parses."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK_SCRIPT)
+    mount = f'mount -t tmpfs -o size=16k tmpfs "{folder}" && exec "$@"'
+    proc = await asyncio.create_subprocess_exec(
+        "unshare", "-m", "sh", "-c", mount, "sh", sys.executable, str(script), str(folder),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    first, last = out.decode().splitlines()[-2:]
+    assert first.startswith("refused: cannot write the log: [Errno 28]"), first
+    assert json.loads(last) == {"ids": ["e1", "e2"], "tail": ""}
