@@ -37,6 +37,7 @@ SAFE_NAME = _SAFE | {ord(".")}  # the bytes of a dotted name this reader and mak
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 EDNS_PAYLOAD = 1232
+_MAX_HOPS = 16  # compression pointers in one name, as dnspython allows
 
 
 class _Fallback(Exception):
@@ -131,7 +132,7 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
             if first >= 0xC0 and (((first & 0x3F) << 8) | data[pos + 1]) in known:
                 pos += 2  # a pointer to a name already read: the common case
             else:
-                pos = _skip(data, pos)
+                pos = _walk(data, pos)[0]
             rtype, rclass, ttl, rdlen = _RR.unpack_from(data, pos)
             pos += 10
             if ttl > 0x7FFFFFFF and rtype != OPT:
@@ -160,10 +161,10 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                     raise _Fallback
                 answers.append((_name(data, start, known)[0], CNAME, ttl, target))
             elif rtype in (CNAME, NS):
-                if _skip(data, pos) != end:
+                if _walk(data, pos)[0] != end:
                     raise _Fallback
             elif rtype == SOA:
-                if _skip(data, _skip(data, pos)) + 20 != end:
+                if _walk(data, _walk(data, pos)[0])[0] + 20 != end:
                     raise _Fallback
                 if section == 2 and soa_zone is None:
                     soa_zone = _name(data, start, known)[0]
@@ -223,7 +224,7 @@ def _follow(
         ttls.append(ttl)
         assert isinstance(target, bytes)
         current = target
-        chain.append(_text(target))
+        chain.append(_text(target) or ".")  # the root, as dnspython writes it
     return (), tuple(chain), (min(ttls) if ttls else None)
 
 
@@ -239,7 +240,7 @@ def _address(rdata: bytes) -> str:
 
 def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
     """A name as lower-case dotted bytes without the final dot (b"" for the root), and the
-    position after it. Its structure is checked by _skip; a pointer to a name already read
+    position after it. Its structure is checked by _walk; a pointer to a name already read
     (`known`: offset to name) ends the walk at once."""
     first = data[pos]
     if first >= 0xC0:
@@ -247,7 +248,7 @@ def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
         tail = known.get(target)
         if tail is not None and target < pos:
             return tail, pos + 2
-    end = _skip(data, pos)
+    end, hops = _walk(data, pos)
     start = pos
     labels: list[bytes] = []
     while n := data[pos]:
@@ -265,37 +266,47 @@ def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
         labels.append(label)
         pos += 1 + n
     name = b".".join(labels)
-    known[start] = name  # a later pointer may come back to it
+    if hops < _MAX_HOPS:  # a later pointer may come back to it (one more hop)
+        known[start] = name
     return name, end
 
 
-def _skip(data: bytes, pos: int) -> int:
-    """The position after a name, its structure checked as dnspython checks it: label sizes,
-    pointers that go backwards (at most 64), at most 255 bytes in all."""
+def _walk(data: bytes, pos: int) -> tuple[int, int]:
+    """The position after a name and how many pointers it follows, its structure checked
+    as dnspython checks it: label sizes; each pointer below the one before it (the first
+    below the name), at most 16 of them; what a pointer reaches ending before the part that
+    pointed to it; at most 255 bytes in all."""
     end = -1
-    jumps = 0
+    hops = 0
     length = 0
+    start = biggest = pos  # the part being read starts here; pointers must go below this
+    limit = len(data)  # bytes of this part must end before here
     while True:
+        if pos >= limit:
+            raise _Fallback
         n = data[pos]
         if n == 0:
             pos += 1
             break
         if n >= 0xC0:
+            if pos + 1 >= limit:
+                raise _Fallback
             if end < 0:
                 end = pos + 2
-            jumps += 1
             target = ((n & 0x3F) << 8) | data[pos + 1]
-            if jumps > 64 or target >= pos:
+            hops += 1
+            if target >= biggest or hops > _MAX_HOPS:
                 raise _Fallback
-            pos = target
+            limit = start  # what the pointer reaches may not run into the part before it
+            biggest = start = pos = target
             continue
-        if n > 63 or pos + 1 + n >= len(data):
+        if n > 63 or pos + 1 + n >= limit:
             raise _Fallback
         length += n + 1
         if length > 254:
             raise _Fallback
         pos += 1 + n
-    return end if end >= 0 else pos
+    return (end if end >= 0 else pos), hops
 
 
 def _text(name: bytes) -> str:

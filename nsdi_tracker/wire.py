@@ -104,7 +104,11 @@ def _parse_slow(query: Query, wire: bytes) -> Parsed:
         reply = dns.message.from_wire(wire, raise_on_truncation=True)
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]
-        if partial is not None and partial.id == query.id and partial.flags & dns.flags.QR:
+        # Truncated, and to our question: ask again over TCP. A TC reply to another question
+        # is a mismatch, as the fast reader says (one with no question cannot say otherwise).
+        if partial is not None and (
+            _answers(partial, query) if partial.question else _ours(partial, query)
+        ):
             return Parsed(summary=None, truncated=True, slow=True)
         return Parsed(summary=None, mismatch="truncated reply that does not match the query")
     except (dns.exception.DNSException, ValueError, IndexError, UnicodeError) as exc:
@@ -114,8 +118,12 @@ def _parse_slow(query: Query, wire: bytes) -> Parsed:
     return Parsed(summary=summarize(reply, query.qname, query.qtype), slow=True)
 
 
+def _ours(reply: dns.message.Message, query: Query) -> bool:
+    return reply.id == query.id and bool(reply.flags & dns.flags.QR) and reply.opcode() == 0
+
+
 def _answers(reply: dns.message.Message, query: Query) -> bool:
-    if reply.id != query.id or not reply.flags & dns.flags.QR or reply.opcode() != 0:
+    if not _ours(reply, query):
         return False
     if len(reply.question) != 1:
         return False
