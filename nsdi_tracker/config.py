@@ -41,7 +41,7 @@ _TOP_KEYS = {
     "database", "confirm", "retain_days", "raw_dir", "sink",
     "interval", "jitter", "round_timeout", "grace", "http",
 }  # fmt: skip
-_HTTP_KEYS = {"listen"}
+_HTTP_KEYS = {"listen", "show_paths"}
 DEFAULT_INTERVAL = 300.0
 DEFAULT_GRACE = 20.0
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -139,6 +139,7 @@ class Config:
     sinks: tuple[SinkSpec, ...] = DEFAULT_SINKS
     schedule: Schedule = field(default_factory=Schedule)
     listen: Listen | None = None  # None: no status server
+    show_paths: bool = False  # the config and database paths in /api/status
 
     @property
     def sink_urls(self) -> tuple[str, ...]:
@@ -257,6 +258,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
 
     sinks = _parse_sinks(data["sink"], base, fail) if "sink" in data else DEFAULT_SINKS
     listen = None
+    show_paths = False
     if "http" in data:
         http = data["http"]
         if not isinstance(http, dict):
@@ -267,6 +269,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
                 f"http.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_HTTP_KEYS))})"
             )
         listen = parse_listen(http.get("listen", DEFAULT_LISTEN), "http.listen", fail)
+        show_paths = http.get("show_paths", False)
+        if not isinstance(show_paths, bool):
+            raise fail("http.show_paths", "must be true or false")
     return Config(
         path=path,
         resolvers=resolvers,
@@ -281,6 +286,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         sinks=sinks,
         schedule=_parse_schedule(data, fail),
         listen=listen,
+        show_paths=show_paths,
     )
 
 

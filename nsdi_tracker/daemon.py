@@ -35,7 +35,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from nsdi_tracker import logs
+from nsdi_tracker import logs, snapshot
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
@@ -43,6 +43,7 @@ from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.outbox import Outbox
+from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store import Store
 from nsdi_tracker.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.watchlist import Entry, load_watchlists
@@ -84,6 +85,8 @@ class Daemon:
         self.metrics = Metrics()
         self.started = clock()
         self.listening: str | None = None  # the status server's address once bound
+        self.snapshot: Snapshot | None = None  # what the status server shows (per round)
+        self.readers: Readers | None = None  # the status server's database reads
         self.db_problem: str | None = None  # why the last commit failed, until one succeeds
         self.exit_code = 0  # 1 when it stopped because another writer took the database
         self.stopping = False
@@ -110,6 +113,8 @@ class Daemon:
             if self.options.listen is not None:
                 from nsdi_tracker.server import start
 
+                self.readers = Readers(self.store.path)
+                await self.refresh_snapshot()
                 runner, self.listening = await start(self, self.options.listen)
                 log.info(
                     "status server on http://%s/ (/healthz, /metrics, /api/status)",
@@ -137,6 +142,8 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             if runner is not None:
                 await runner.cleanup()
+            if self.readers is not None:
+                await asyncio.to_thread(self.readers.close)
             self.db.close()
         log.info("stopped", extra={"fields": {"event": "stopped"}})
         return self.exit_code
@@ -262,6 +269,7 @@ class Daemon:
         backlog = await self.db.run(self.store.backlog)
         self.metrics.set_backlog(backlog)
         _log_round(done, seconds, backlog)
+        await self.refresh_snapshot()
         if self.options.on_round is not None:
             self.options.on_round(done)
 
@@ -304,11 +312,22 @@ class Daemon:
     def _on_progress(self, answered: int) -> None:
         self._progress = answered
 
+    async def refresh_snapshot(self) -> None:
+        """Build what the status server shows until the next round (when it is enabled)."""
+        if self.readers is None:
+            return
+        generation = self.snapshot.generation + 1 if self.snapshot else 1
+        try:
+            self.snapshot = await self.db.run(snapshot.build, self.store, generation)
+        except (StoreError, sqlite3.Error) as exc:  # the old one stays; /healthz tells
+            log.warning("status snapshot not rebuilt: %s", exc)
+
     async def _timed_out(self, started: datetime, seconds: float, domains: int) -> None:
         finished = self.clock()
         round_id = await self.db.run(
             self.store.record_timeout, started, finished, domains=domains, queries=self._progress
         )
+        await self.refresh_snapshot()
         self.metrics.round_timed_out(finished, seconds)
         log.error(
             "round %d cut off after %.1f s (round_timeout %g s): nothing it measured is kept",
@@ -450,15 +469,21 @@ class Daemon:
             return Assessment(False, "stopping"), None
         if self.db_problem:  # said before reading: the file may be gone
             return Assessment(False, f"database: {self.db_problem}"), None
-        last, measured = await self.read(lambda s: (s.last_round(), s.last_round(MEASURED)))
+        if self.snapshot is not None:  # as of the last round: no read per request
+            last, measured = self.snapshot.last, self.snapshot.measured
+        else:
+            last, measured = await self.read(lambda s: (s.last_round(), s.last_round(MEASURED)))
         # What failed when a round last tried to write (above), not the file's mode bits: a
         # file made read-only under a running writer still takes its writes.
         verdict = assess(last, measured, self.config.schedule.interval, self.clock())
         return verdict, last
 
     async def read(self, fn: Callable[[Store], Any]) -> Any:
-        """Run a read on its own read-only connection in a worker thread: readers never wait
-        for the writer (WAL) and never stall the event loop."""
+        """Run a read on a read-only connection in a worker thread: readers never wait for
+        the writer (WAL) and never stall the event loop. With the status server on, two
+        kept connections serve every read, one read each at a time."""
+        if self.readers is not None:
+            return await self.readers.run(fn)
 
         def work() -> Any:
             with Store.open_readonly(self.store.path) as store:

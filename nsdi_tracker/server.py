@@ -1,7 +1,9 @@
 """The status server (aiohttp): health, Prometheus metrics and a read-only JSON/CSV API.
 
-No endpoint writes. Every read opens its own read-only connection on a worker thread, so a
-slow client or a large CSV never holds up the rounds, and the rounds never hold up a reader.
+No endpoint writes. /api/status and /healthz answer from the round's snapshot, /metrics at
+most once a second; other reads run on two worker threads with kept read-only connections
+(see `snapshot`), so a busy client never holds up the rounds, and the rounds never hold up a
+reader.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
+import zlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from nsdi_tracker import __version__
+from nsdi_tracker import __version__, snapshot
 from nsdi_tracker.config import Listen
 from nsdi_tracker.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.events import iso
@@ -32,6 +37,8 @@ CSV_BATCH = 5000
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _FILTERS = ("since", "until", "domain", "resolver", "type")
 DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+METRICS_CACHE: web.AppKey[list[Any]] = web.AppKey("metrics-cache")  # [rendered at, bytes]
+METRICS_TTL = 1.0
 
 
 async def start(daemon: Daemon, listen: Listen) -> tuple[web.AppRunner, str]:
@@ -55,7 +62,8 @@ def make_app(daemon: Daemon) -> web.Application:
     app[DAEMON] = daemon
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", make_aiohttp_handler(daemon.metrics.registry))
+    app[METRICS_CACHE] = [0.0, None]
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/transitions", api_transitions)
     app.router.add_get("/api/transitions.csv", api_transitions_csv)
@@ -105,29 +113,49 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def api_status(request: web.Request) -> web.Response:
+    """The status of every watched name, from the round's snapshot: bytes joined to what
+    changes between rounds (health, next round), with an ETag; 304 when it still holds."""
     daemon = request.app[DAEMON]
     everything = request.query.get("all", "") in ("1", "true", "yes")
-
-    def read(store: Store) -> dict[str, Any]:
-        rows = store.status(include_unwatched=everything)
-        return status_json(rows, store.last_round(), store.backlog(), store.resolver_status())
-
-    body = await daemon.read(read)
+    snap = daemon.snapshot
+    if snap is None:
+        raise StoreError("the status is not ready yet")
+    if everything:
+        body = snap.everything.get("all")
+        if body is None:
+            body = snap.everything["all"] = await daemon.read(snapshot.everything)
+    else:
+        body = snap.status
     verdict, last = await daemon.assess()
     nxt = daemon.next_round()
     s = daemon.config.schedule
-    return web.json_response(
-        {
-            "version": __version__,
-            "started": iso(daemon.started),
-            "config": str(daemon.config.path),
-            "database": str(daemon.store.path),
-            "schedule": {"interval": s.interval, "jitter": s.jitter, "round_timeout": s.timeout},
-            "next_round": iso(nxt) if nxt else None,
-            "health": verdict.json(last),
-            **body,
-        }
+    head: dict[str, Any] = {"version": __version__, "started": iso(daemon.started)}
+    if daemon.config.show_paths:  # where files live is the operator's business
+        head |= {"config": str(daemon.config.path), "database": str(daemon.store.path)}
+    head |= {
+        "schedule": {"interval": s.interval, "jitter": s.jitter, "round_timeout": s.timeout},
+        "next_round": iso(nxt) if nxt else None,
+        "health": verdict.json(last),
+    }
+    tag = f'"{snap.generation}-{int(everything)}-{zlib.crc32(orjson.dumps(head)):08x}"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if tag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=snapshot.joined(head, body), content_type="application/json", headers=headers
     )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, rendered at most once a second however often it is scraped."""
+    daemon = request.app[DAEMON]
+    now = time.monotonic()
+    cached = request.app[METRICS_CACHE]
+    if cached[1] is None or now - cached[0] >= METRICS_TTL:
+        cached[:] = [now, generate_latest(daemon.metrics.registry)]
+    body = cached[1]
+    assert isinstance(body, bytes)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _filter(request: web.Request) -> ChangelogFilter:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import AS_NOBODY, FAST, run_cli
 from sqlite_utils import Database
@@ -398,3 +399,38 @@ async def test_a_log_line_is_written_whole_or_not_at_all_on_a_full_disk(tmp_path
     first, last = out.decode().splitlines()[-2:]
     assert first.startswith("refused: cannot write the log: [Errno 28]"), first
     assert json.loads(last) == {"ids": ["e1", "e2"], "tail": ""}
+
+
+async def test_status_answers_from_the_round_snapshot_with_an_etag(
+    harness: Any, daemon: Any
+) -> None:
+    """Defect 3: /api/status was built per request (60 ms for 2,000 names, on the loop that
+    runs the rounds), so 32 busy clients cut off every round. It is now built once per round:
+    the same bytes until the next round, an ETag, 304 for a client that has them (see
+    benchmarks/load.py for the figures). Defect 14: no paths unless `show_paths`."""
+    h = await harness(["youtube.com", "meduza.io"], extra=FAST)
+    d = await daemon(h.cfg_path)
+    await d.wait_rounds(1)
+    async with aiohttp.ClientSession() as s:
+        for _ in range(5):  # a round may end between two requests: then again
+            async with s.get(d.base + "/api/status") as r:
+                tag, first = r.headers["ETag"], await r.json()
+            async with s.get(d.base + "/api/status", headers={"If-None-Match": tag}) as r:
+                if r.status == 304:
+                    break
+        assert r.status == 304 and await r.read() == b""
+        assert [x["domain"] for x in first["domains"]] == ["meduza.io", "youtube.com"]
+        assert "config" not in first and "database" not in first
+        mark = len(d.logs)
+        await d.wait_rounds(1, start=mark)
+        async with s.get(d.base + "/api/status", headers={"If-None-Match": tag}) as r:
+            assert r.status == 200 and r.headers["ETag"] != tag
+            assert (await r.json())["last_round"]["id"] > first["last_round"]["id"]
+        async with s.get(d.base + "/api/status?all=1") as r:
+            assert r.status == 200 and len((await r.json())["domains"]) == 2
+    assert await d.stop() == 0
+    h.cfg_path.write_text(h.cfg_path.read_text().replace("[http]\n", "[http]\nshow_paths = true\n"))
+    d = await daemon(h.cfg_path)
+    status, body = await d.get("/api/status")
+    assert status == 200 and json.loads(body)["database"] == str(h.db)
+    assert await d.stop() == 0
