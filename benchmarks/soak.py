@@ -54,6 +54,7 @@ async def main() -> int:
     parser.add_argument("--names", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--no-http", action="store_true", help="no status server, no polling")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20_000 or not 1 <= args.names <= 100_000:
         raise SystemExit("--rounds 1..20000, --names 1..100000")
@@ -67,13 +68,15 @@ async def main() -> int:
         config = write_config(folder, dns_port, args.names)
         text = config.read_text().replace("confirm = 1", "confirm = 2")
         head = "interval = 1\njitter = 0\nround_timeout = 0.9\n"
-        config.write_text(head + text + f'[http]\nlisten = "127.0.0.1:{http_port}"\n')
+        http = "" if args.no_http else f'[http]\nlisten = "127.0.0.1:{http_port}"\n'
+        config.write_text(head + text + http)
         daemon = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "nsdi_tracker", "run", "-c", str(config), "--log-format",
             "json", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         stop = asyncio.Event()
-        poller = asyncio.create_task(poll(f"http://127.0.0.1:{http_port}", stop))
+        base = f"http://127.0.0.1:{http_port}"
+        poller = asyncio.create_task(asyncio.sleep(0) if args.no_http else poll(base, stop))
         rounds = timeouts = 0
         t0 = time.monotonic()
         try:

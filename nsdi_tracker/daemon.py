@@ -14,6 +14,7 @@ running one stays in force.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sqlite3
@@ -270,6 +271,7 @@ class Daemon:
         self.metrics.set_backlog(backlog)
         _log_round(done, seconds, backlog)
         await self.refresh_snapshot()
+        _collect_garbage()
         if self.options.on_round is not None:
             self.options.on_round(done)
 
@@ -328,6 +330,7 @@ class Daemon:
             self.store.record_timeout, started, finished, domains=domains, queries=self._progress
         )
         await self.refresh_snapshot()
+        _collect_garbage()  # a cut-off round leaves its cycles too
         self.metrics.round_timed_out(finished, seconds)
         log.error(
             "round %d cut off after %.1f s (round_timeout %g s): nothing it measured is kept",
@@ -418,6 +421,8 @@ class Daemon:
         after = {e.domain for e in entries}
         retimed = config.schedule != self.config.schedule
         self.config, self.entries = config, entries
+        _collect_garbage()
+        gc.freeze()  # the new watchlist lives until the next reload: no collection walks it
         if retimed and self.scheduler.running:
             self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger())
         self.metrics.watch(len(after))
@@ -490,6 +495,20 @@ class Daemon:
                 return fn(store)
 
         return await asyncio.to_thread(work)
+
+
+def _collect_garbage() -> None:
+    """Free the round's reference cycles now, between rounds.
+
+    The CLI tunes the cyclic collector for sweep speed (`cli._arun`: a first generation of
+    50,000 allocations, the oldest collected after 100 million), which suits one long round.
+    A daemon's rounds each leave a few hundred objects in cycles (the resolver clients, their
+    socket pools and 64 KB receive buffers): at that pace they were never collected, and the
+    daemon grew by ~165 KB a round (~48 MB a day at the default interval). One collection
+    after each round keeps it flat; it takes about a millisecond, the watchlist being frozen
+    out of it (gc.freeze at start and after a reload).
+    """
+    gc.collect()
 
 
 def _log_round(done: RoundDone, seconds: float, backlog: dict[str, int]) -> None:
