@@ -4,7 +4,11 @@
 # Your own config folder: -v ./my-config:/config:ro (nsdi-tracker.toml plus its watchlists).
 # CI replays docker/install.sh and this file's ENV, USER, ENTRYPOINT, CMD and HEALTHCHECK
 # (docker/smoke.py); keep them in step.
-FROM python:3.11-slim
+# The Python minor and the Debian release are named: `python:3.11-slim` moved from bookworm
+# to trixie under everyone's feet. A digest pin is one build argument away for those who want
+# it (README, "Docker"); the tag is kept so that a rebuild picks up the base's security fixes.
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
@@ -13,7 +17,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
 
-COPY pyproject.toml README.md nsdi-tracker.toml /src/
+COPY pyproject.toml constraints.txt README.md nsdi-tracker.toml /src/
 COPY nsdi_tracker /src/nsdi_tracker
 COPY watchlists /src/watchlists
 COPY docker/install.sh /src/docker/install.sh

@@ -13,7 +13,9 @@ RUN_AS=${NSDI_USER:-nsdi}
 PYTHON=${PYTHON:-python3}
 
 "$PYTHON" -m venv "$APP"
-"$APP/bin/pip" install --no-cache-dir --disable-pip-version-check --quiet "$SRC[fast]"
+# The exact versions CI tested (constraints.txt), not whatever is newest on the day.
+"$APP/bin/pip" install --no-cache-dir --disable-pip-version-check --quiet \
+    -c "$SRC/constraints.txt" "$SRC[fast]"
 
 mkdir -p "$DATA" "$CONFIG/watchlists"
 cp "$SRC/nsdi-tracker.toml" "$CONFIG/"

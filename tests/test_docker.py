@@ -46,3 +46,31 @@ def test_reroot_moves_only_the_image_folders() -> None:
     assert reroot("/data/nsdi-tracker.db", root) == "/tmp/r/data/nsdi-tracker.db"
     assert reroot("/opt/nsdi-tracker/bin:/usr/bin", root) == "/tmp/r/opt/nsdi-tracker/bin:/usr/bin"
     assert reroot("/database/x:/configs", root) == "/database/x:/configs"
+
+
+def test_the_image_and_ci_install_the_locked_versions() -> None:
+    """Issue 14, defect 14: dependencies had no upper bounds and no lock. Every dependency in
+    pyproject.toml has a range up to its next major version; constraints.txt pins each of
+    them (and everything they pull in) to one version; `make venv` (CI), docker/install.sh
+    (the image and its replay) and the Dockerfile use it; the base names its Debian release."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in ("notify", "fast"):
+        wanted += project["optional-dependencies"][extra]
+    pinned = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", version), line
+            pinned[name.lower().replace("_", "-")] = version
+    for requirement in wanted:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert name is not None and "<" in requirement, f"{requirement}: no upper bound"
+        assert name[0].lower().replace("_", "-") in pinned, f"{name[0]} is not in constraints.txt"
+    assert "-c constraints.txt" in (REPO / "Makefile").read_text()
+    assert '-c "$SRC/constraints.txt"' in (REPO / "docker" / "install.sh").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "constraints.txt" in dockerfile and "ARG BASE=python:3.11-slim-bookworm" in dockerfile
