@@ -371,8 +371,9 @@ class Daemon:
         while not self.stopping:
             try:
                 await self._deliver_with(self.config.sinks)
-            except Exception:  # e.g. a sink that cannot be set up: keep the rounds going
+            except Exception:  # keep the rounds going, and do not spin: a round's wake-up
                 log.exception("deliveries stopped by an error; starting them again in 30 s")
+                self._wake.clear()  # may still be set from before: it would not wait at all
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), 30)
 
