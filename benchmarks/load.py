@@ -31,7 +31,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep import ensure_tools, free_port, name, start_nsd, write_config, write_zone
+from sweep import ensure_tools, free_port, name, serve_daemon
 
 INTERVAL = 3.0
 MIX = (  # (weight, path); NAME is a watched name
@@ -42,6 +42,11 @@ MIX = (  # (weight, path); NAME is a watched name
     (10, "/api/transitions?limit=100"),
     (15, "/api/domains/NAME"),
 )
+
+
+def scheduler_trouble(lines: list[str]) -> int:
+    """Rounds the scheduler skipped or missed (each logged once)."""
+    return sum(1 for x in lines if "skipped: the previous" in x or "was missed" in x)
 
 
 def rounds_of(lines: list[str]) -> list[tuple[float, float, str]]:
@@ -103,12 +108,8 @@ async def main() -> int:
     ensure_tools()
     with tempfile.TemporaryDirectory(prefix="nsdi-load-") as tmp:
         folder = Path(tmp)
-        dns_port, http_port = free_port(), free_port()
-        nsd = start_nsd(folder, write_zone(folder, args.names), dns_port)
-        config = write_config(folder, dns_port, args.names)
-        text = config.read_text().replace("confirm = 1", "confirm = 2")
-        head = f"interval = {INTERVAL}\njitter = 0\nround_timeout = 2.7\n"
-        config.write_text(head + text + f'[http]\nlisten = "127.0.0.1:{http_port}"\n')
+        http_port = free_port()
+        nsd, config = serve_daemon(folder, args.names, INTERVAL, 2.7, http_port)
         daemon = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "nsdi_tracker", "run", "-c", str(config), "--log-format",
             "json", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -148,6 +149,7 @@ async def main() -> int:
             nsd.terminate()
             nsd.wait(10)
     report(args, quiet, loaded, out, bad, wall)
+    print(f"rounds skipped or missed by the scheduler: {scheduler_trouble(lines)}")
     return 0
 
 

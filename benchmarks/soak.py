@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep import ensure_tools, free_port, start_nsd, write_config, write_zone
+from sweep import ensure_tools, free_port, serve_daemon
 
 MARKS = (50, 500, 1000)
 
@@ -63,13 +63,8 @@ async def main() -> int:
     seen: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="nsdi-soak-") as tmp:
         folder = Path(tmp)
-        dns_port, http_port = free_port(), free_port()
-        nsd = start_nsd(folder, write_zone(folder, args.names), dns_port)
-        config = write_config(folder, dns_port, args.names)
-        text = config.read_text().replace("confirm = 1", "confirm = 2")
-        head = "interval = 1\njitter = 0\nround_timeout = 0.9\n"
-        http = "" if args.no_http else f'[http]\nlisten = "127.0.0.1:{http_port}"\n'
-        config.write_text(head + text + http)
+        http_port = free_port()
+        nsd, config = serve_daemon(folder, args.names, 1, 0.9, None if args.no_http else http_port)
         daemon = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "nsdi_tracker", "run", "-c", str(config), "--log-format",
             "json", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

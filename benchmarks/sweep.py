@@ -210,6 +210,21 @@ def write_config(folder: Path, port: int, n: int) -> Path:
     return config
 
 
+def serve_daemon(
+    folder: Path, n: int, interval: float, round_timeout: float, http_port: int | None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """NSD serving N names, and a daemon config on them: a round every `interval` (no
+    jitter), changes confirmed over two rounds, the status server on `http_port` if given."""
+    dns_port = free_port()
+    nsd = start_nsd(folder, write_zone(folder, n), dns_port)
+    config = write_config(folder, dns_port, n)
+    text = config.read_text().replace("confirm = 1", "confirm = 2")
+    head = f"interval = {interval}\njitter = 0\nround_timeout = {round_timeout}\n"
+    http = f'[http]\nlisten = "127.0.0.1:{http_port}"\n' if http_port else ""
+    config.write_text(head + text + http)
+    return nsd, config
+
+
 def db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
 

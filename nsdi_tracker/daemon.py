@@ -95,6 +95,8 @@ class Daemon:
         self._round_task: asyncio.Task[Any] | None = None
         self._progress = 0
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no round runs
+        self._idle.set()
         self._stop = asyncio.Event()
         self._signals = 0
         self._seen: FileSignature = self._signature()
@@ -228,6 +230,15 @@ class Daemon:
         return job.next_run_time if job is not None else None
 
     async def _round_job(self) -> None:
+        """One round. Measurement first: the status server's database reads wait while it
+        runs (see `read`), so that they never compete with it for the interpreter."""
+        self._idle.clear()
+        try:
+            await self._round()
+        finally:
+            self._idle.set()
+
+    async def _round(self) -> None:
         self._round_task = asyncio.current_task()
         config, entries = self.config, self.entries
         loop = asyncio.get_running_loop()
@@ -489,6 +500,7 @@ class Daemon:
         the writer (WAL) and never stall the event loop. With the status server on, two
         kept connections serve every read, one read each at a time."""
         if self.readers is not None:
+            await self._idle.wait()  # a round under way goes first (bounded by round_timeout)
             return await self.readers.run(fn)
 
         def work() -> Any:
