@@ -51,6 +51,7 @@ from nsdi_tracker.watchlist import Entry, load_watchlists
 
 log = logging.getLogger("nsdi_tracker.daemon")
 JOB_ID = "round"
+READ_YIELD = 2.0  # seconds a status-server read waits for the round under way to end
 IDLE_DELIVERY_CHECK = 60.0  # seconds between outbox checks when nothing is due
 FileSignature = tuple[tuple[str, int, int, int] | None, ...]
 
@@ -500,7 +501,10 @@ class Daemon:
         the writer (WAL) and never stall the event loop. With the status server on, two
         kept connections serve every read, one read each at a time."""
         if self.readers is not None:
-            await self._idle.wait()  # a round under way goes first (bounded by round_timeout)
+            # A round under way goes first, for READ_YIELD seconds at most: a short round
+            # finishes, and a long sweep (minutes, at a million names) does not shut readers out.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), READ_YIELD)
             return await self.readers.run(fn)
 
         def work() -> Any:
