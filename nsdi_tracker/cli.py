@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "health",
         help="exit 0 if the tracker is healthy, 1 if not (the rule of /healthz)",
         description="Healthy: a round that measured (ok or partial) ended within two "
-        "intervals, and the database is writable. Reads the database; sends no queries. "
+        "intervals (a writer that cannot write finishes none). Reads the database; sends "
+        "no queries. "
         "The Docker HEALTHCHECK runs this.",
     )
     _config_arg(health)
