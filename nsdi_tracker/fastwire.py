@@ -14,12 +14,9 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final, NamedTuple
 
 from nsdi_tracker.model import Authority, Flags, Summary
-
-if TYPE_CHECKING:
-    from nsdi_tracker.wire import Query
 
 A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
 # DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY), which signed zones send because we set the
@@ -38,6 +35,18 @@ _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 EDNS_PAYLOAD = 1232
 _MAX_HOPS = 16  # compression pointers in one name, as dnspython allows
+
+
+class Query(NamedTuple):
+    """One question as sent: its ID, name and type, and the wire bytes."""
+
+    id: int
+    qname: str  # lower case, as the watchlist holds it
+    qtype: str  # "A" or "AAAA"
+    rdtype: int
+    qname_key: bytes  # the name as fastwire compares it: lower-case dotted, no final dot
+    wire: bytes
+    question: bytes  # the question section as sent: a reply that echoes it byte for byte
 
 
 class _Fallback(Exception):

@@ -19,6 +19,7 @@ import dns.rdatatype
 import dns.rrset
 
 from nsdi_tracker import fastwire
+from nsdi_tracker.fastwire import Query
 from nsdi_tracker.model import Authority, Flags, Observation, Outcome, Summary
 
 EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
@@ -29,18 +30,6 @@ _RCODE_OUTCOME = {
     "SERVFAIL": Outcome.SERVFAIL,
     "REFUSED": Outcome.REFUSED,
 }
-
-
-class Query(NamedTuple):
-    """One question as sent: its ID, name and type, and the wire bytes."""
-
-    id: int
-    qname: str  # lower case, as the watchlist holds it
-    qtype: str  # "A" or "AAAA"
-    rdtype: int
-    qname_key: bytes  # the name as fastwire compares it: lower-case dotted, no final dot
-    wire: bytes
-    question: bytes  # the question section as sent: a reply that echoes it byte for byte
 
 
 def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool = False) -> Query:
