@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from nsdi_tracker import __version__
+from nsdi_tracker.clock import utcnow
 from nsdi_tracker.config import (
     ENV_CONFIG,
     Config,
@@ -23,7 +24,6 @@ from nsdi_tracker.config import (
 )
 from nsdi_tracker.confirm import EventType
 from nsdi_tracker.errors import ConfigError, TrackerError
-from nsdi_tracker.events import utcnow
 from nsdi_tracker.export import FORMATS
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.names import normalize

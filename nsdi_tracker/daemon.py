@@ -37,10 +37,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from nsdi_tracker import logs, snapshot
+from nsdi_tracker.clock import parse_iso, utcnow
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
-from nsdi_tracker.events import parse_iso, utcnow
 from nsdi_tracker.health import MEASURED, Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.outbox import Outbox

@@ -6,15 +6,14 @@ is derived from what it reports, so a redelivery, a replay or a restart gives th
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
 
+from nsdi_tracker.clock import iso
 from nsdi_tracker.confirm import NATIONAL, Change, EventType
 from nsdi_tracker.model import Authority, Flags, NxLabel, Observation, Outcome, Role
 
@@ -25,24 +24,6 @@ if TYPE_CHECKING:
 
 EVENT_VERSION = 1
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
-
-
-def utcnow() -> datetime:
-    """The default clock; tests inject their own."""
-    return datetime.now(UTC)
-
-
-@functools.lru_cache(maxsize=256)  # a round's batch stamps thousands of rows with one time
-def iso(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a Z: fixed width, so text order is time order."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def evidence(obs: Observation) -> dict[str, Any]:
@@ -68,33 +49,6 @@ def evidence(obs: Observation) -> dict[str, Any]:
         "ignored_replies": obs.ignored,
         "reasked": obs.reasked,
     }
-
-
-# Latency histogram edges in ms (the last bucket is everything slower): small enough to keep
-# in every round's row, exact to merge over an hour for the dashboard's p50/p95.
-LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-
-
-def empty_histogram() -> list[int]:
-    return [0] * (len(LATENCY_EDGES_MS) + 1)
-
-
-def latency_bucket(ms: float) -> int:
-    """The histogram bucket of one latency."""
-    return bisect.bisect_left(LATENCY_EDGES_MS, ms)
-
-
-def histogram_quantile(counts: Sequence[int], q: float) -> float | None:
-    """The q-quantile's bucket upper edge in ms (None: no data; inf: slower than the last)."""
-    total = sum(counts)
-    if not total:
-        return None
-    rank, seen = q * total, 0
-    for i, n in enumerate(counts):
-        seen += n
-        if seen >= rank:
-            return float(LATENCY_EDGES_MS[i]) if i < len(LATENCY_EDGES_MS) else float("inf")
-    return float("inf")
 
 
 def health_json(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nsdi_tracker.events import parse_iso
+from nsdi_tracker.clock import parse_iso
 
 MEASURED = ("ok", "partial")
 _WHY = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from nsdi_tracker.clock import parse_iso
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.events import (
@@ -28,7 +29,6 @@ from nsdi_tracker.events import (
     fingerprint,
     health_evidence,
     health_json,
-    parse_iso,
     scope_evidence,
 )
 from nsdi_tracker.model import Observation, ResolverState, Role, Verdict

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from nsdi_tracker import __version__
-from nsdi_tracker.events import LATENCY_EDGES_MS
+from nsdi_tracker.latency import LATENCY_EDGES_MS
 from nsdi_tracker.model import Verdict
 from nsdi_tracker.tracker import RoundDone
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nsdi_tracker.events import evidence, iso
+from nsdi_tracker.clock import iso
+from nsdi_tracker.events import evidence
 from nsdi_tracker.model import Observation, Role
 
 if TYPE_CHECKING:

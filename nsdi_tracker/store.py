@@ -22,10 +22,11 @@ import orjson
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from nsdi_tracker.clock import iso, parse_iso
 from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.errors import StoreError, WriterLost
-from nsdi_tracker.events import evidence, iso, parse_iso
+from nsdi_tracker.events import evidence
 from nsdi_tracker.ledger import (
     BatchPlan,
     HealthPlan,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from nsdi_tracker.clock import iso, utcnow
 from nsdi_tracker.config import Config
 from nsdi_tracker.dbthread import INLINE, DbThread
-from nsdi_tracker.events import iso, utcnow
 from nsdi_tracker.ledger import (
     BatchPlan,
     HealthPlan,
