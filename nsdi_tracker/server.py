@@ -13,7 +13,9 @@ import itertools
 import re
 import time
 import zlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -22,26 +24,45 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nsdi_tracker import __version__, snapshot
 from nsdi_tracker.clock import iso
-from nsdi_tracker.config import Listen
+from nsdi_tracker.config import Config, Listen
 from nsdi_tracker.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.export import changelog_filter, json_row
+from nsdi_tracker.health import Assessment
+from nsdi_tracker.metrics import Metrics
 from nsdi_tracker.names import normalize
+from nsdi_tracker.snapshot import Snapshot
 from nsdi_tracker.store import CHANGELOG_COLUMNS, ChangelogFilter, Store
 from nsdi_tracker.views import status_json
 
-if TYPE_CHECKING:
-    from nsdi_tracker.daemon import Daemon
+
+class StatusSource(Protocol):
+    """What the status server needs of the running daemon (nsdi_tracker.daemon.Daemon is
+    one): its settings, its clock, the round's snapshot, its health and database reads."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    started: datetime
+    snapshot: Snapshot | None
+    clock: Callable[[], datetime]
+
+    async def assess(self) -> tuple[Assessment, dict[str, Any] | None]: ...
+
+    async def read(self, fn: Callable[[Store], Any]) -> Any: ...
+
+    def next_round(self) -> datetime | None: ...
+
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 CSV_BATCH = 5000
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _FILTERS = ("since", "until", "domain", "resolver", "type")
-DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+DAEMON: web.AppKey[StatusSource] = web.AppKey("daemon")
 METRICS_CACHE: web.AppKey[list[Any]] = web.AppKey("metrics-cache")  # [rendered at, bytes]
 METRICS_TTL = 1.0
 
 
-async def start(daemon: Daemon, listen: Listen) -> tuple[web.AppRunner, str]:
+async def start(daemon: StatusSource, listen: Listen) -> tuple[web.AppRunner, str]:
     """Bind and serve; returns the runner (to clean up) and the bound address."""
     runner = web.AppRunner(make_app(daemon), access_log=None, handle_signals=False)
     await runner.setup()
@@ -57,7 +78,7 @@ async def start(daemon: Daemon, listen: Listen) -> tuple[web.AppRunner, str]:
     return runner, str(Listen(host, port))
 
 
-def make_app(daemon: Daemon) -> web.Application:
+def make_app(daemon: StatusSource) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[DAEMON] = daemon
     app.router.add_get("/", index)
