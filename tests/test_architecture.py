@@ -1,0 +1,97 @@
+"""The package's shape: no import cycles, TYPE_CHECKING imports included (issue 15).
+
+A cycle closed through a TYPE_CHECKING import is still a type living in the wrong module; the
+check reads every `from nsdi_tracker... import` line, indented ones too, so none hides. On
+the code before issue 15 it finds the three cycles that issue names: daemon <-> server,
+events <-> measure <-> probe, fastwire <-> wire.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nsdi_tracker"
+_FROM = re.compile(r"^\s*from (nsdi_tracker[\w.]*) import (\([^)]*\)|[^\n]*)", re.M)
+
+
+def imports(package: Path) -> dict[str, set[str]]:
+    """Each module of the package and the package's modules it imports."""
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for base, names in _FROM.findall(path.read_text(encoding="utf-8")):
+            if base in modules and base != "nsdi_tracker":
+                deps.add(base)
+            for n in re.findall(r"\w+", names):  # `from nsdi_tracker.x import module`
+                if f"{base}.{n}" in modules:
+                    deps.add(f"{base}.{n}")
+        deps.discard(name)
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, children = work[-1]
+            for w in children:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        component.append(w)
+                        if w == v:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles() -> None:
+    graph = imports(PACKAGE)
+    assert len(graph) > 30 and "nsdi_tracker.daemon" in graph["nsdi_tracker.cli"]
+    assert cycles(graph) == []
+
+
+def test_the_check_bites(tmp_path: Path) -> None:
+    """A lower module made to import a higher one, under TYPE_CHECKING, in a copy: found."""
+    copy = tmp_path / "nsdi_tracker"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    model = copy / "model.py"
+    model.write_text(
+        model.read_text() + "\nif TYPE_CHECKING:\n    from nsdi_tracker.daemon import Daemon\n"
+    )
+    (found,) = cycles(imports(copy))
+    assert "nsdi_tracker.model" in found and "nsdi_tracker.daemon" in found
