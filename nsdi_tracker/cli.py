@@ -444,7 +444,8 @@ def _dashboard_frame(database: Path, interval: float | None, width: int) -> None
 
 
 def _health(args: argparse.Namespace) -> int:
-    from nsdi_tracker.health import MEASURED, assess
+    from nsdi_tracker.health import assess
+    from nsdi_tracker.model import MEASURED
     from nsdi_tracker.store import Store
 
     config = load_config(config_path(args.config))

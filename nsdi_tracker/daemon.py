@@ -41,8 +41,9 @@ from nsdi_tracker.clock import parse_iso, utcnow
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.dbthread import DbThread
 from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
-from nsdi_tracker.health import MEASURED, Assessment, assess
+from nsdi_tracker.health import Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
+from nsdi_tracker.model import MEASURED, RoundStatus
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store import Store
@@ -347,7 +348,7 @@ class Daemon:
         log.error(
             "round %d cut off after %.1f s (round_timeout %g s): nothing it measured is kept",
             round_id, seconds, self.config.schedule.timeout,
-            extra={"fields": {"event": "round", "round": round_id, "status": "timeout",
+            extra={"fields": {"event": "round", "round": round_id, "status": RoundStatus.TIMEOUT,
                               "seconds": round(seconds, 3), "answered": self._progress}},
         )  # fmt: skip
 

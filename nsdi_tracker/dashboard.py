@@ -21,7 +21,7 @@ from rich.text import Text
 from nsdi_tracker.clock import parse_iso
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.latency import histogram_quantile
-from nsdi_tracker.model import ResolverState, Verdict
+from nsdi_tracker.model import ResolverState, RoundStatus, Verdict
 from nsdi_tracker.report import STATE_STYLES, STYLES
 from nsdi_tracker.views import age, resolver_line, verdict_style
 
@@ -41,7 +41,7 @@ SHORT = {
     Verdict.DIFFERS: "differs", Verdict.UNREACHABLE: "unreach", Verdict.ABSENT: "absent",
     Verdict.UNKNOWN: "?", Verdict.PARTIAL: "PARTIAL",
 }  # fmt: skip
-_OFF_ROUND = {"timeout": "×", "offline": "·"}
+_OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
 # Heights tell the verdicts apart without colour too: a removal is a tall red block among
 # low green ones.
 BLOCKS = {
@@ -224,7 +224,7 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
         t.append("no round yet", style="yellow")
     else:
         status = last["status"]
-        style = "green" if status == "ok" else "yellow" if status == "partial" else "bold red"
+        style = {RoundStatus.OK: "green", RoundStatus.PARTIAL: "yellow"}.get(status, "bold red")
         t.append(f"last round #{last['id']} ")
         t.append(status, style=style)
         t.append(f" {age(last['finished'], snap.now)} ago")

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from nsdi_tracker.clock import parse_iso
+from nsdi_tracker.model import RoundStatus
 
-MEASURED = ("ok", "partial")
-_WHY = {
-    "offline": "no reference resolver passed its controls (is our own network down?)",
-    "timeout": "it overran round_timeout and was cut off",
+_WHY: dict[str, str] = {
+    RoundStatus.OFFLINE: "no reference resolver passed its controls (is our own network down?)",
+    RoundStatus.TIMEOUT: "it overran round_timeout and was cut off",
 }
 
 

@@ -31,7 +31,7 @@ from nsdi_tracker.events import (
     health_json,
     scope_evidence,
 )
-from nsdi_tracker.model import Observation, ResolverState, Role, Verdict
+from nsdi_tracker.model import Observation, ResolverState, Role, RoundStatus, Verdict
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo
@@ -62,12 +62,6 @@ class StoredTrack(NamedTuple):
             self.candidate_count,
             parse_iso(self.candidate_since) if self.candidate_since else None,
         )
-
-
-class RoundStatus:
-    OK = "ok"  # every resolver passed its controls
-    PARTIAL = "partial"  # some resolver failed its controls this round
-    OFFLINE = "offline"  # no reference passed: our own connectivity is in doubt
 
 
 @dataclass(frozen=True, slots=True)

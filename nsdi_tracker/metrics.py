@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from nsdi_tracker import __version__
 from nsdi_tracker.latency import LATENCY_EDGES_MS
-from nsdi_tracker.model import Verdict
+from nsdi_tracker.model import MEASURED, RoundStatus, Verdict
 from nsdi_tracker.tracker import RoundDone
 
 # Above this many watched domains, per-domain verdict series are kept only for the names
@@ -207,7 +207,7 @@ class Metrics:
         self.rounds.labels(r.status).inc()
         self.round_duration.observe(seconds)
         self.last_round.set(r.finished.timestamp())
-        if r.status in ("ok", "partial"):
+        if r.status in MEASURED:
             self.last_measured.set(r.finished.timestamp())
         info = done.info
         for name, counters in info.counters.items():
@@ -221,7 +221,7 @@ class Metrics:
             self.transitions.labels(kind, scope).inc(n)
 
     def round_timed_out(self, finished: datetime, seconds: float) -> None:
-        self.rounds.labels("timeout").inc()
+        self.rounds.labels(RoundStatus.TIMEOUT).inc()
         self.round_duration.observe(seconds)
         self.last_round.set(finished.timestamp())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class Role(StrEnum):
@@ -19,6 +19,18 @@ class Transport(StrEnum):
     TCP = "tcp"
     DOT = "dot"
     DOH = "doh"
+
+
+class RoundStatus(StrEnum):
+    """How a round ended: stored in `rounds.status`, logged, counted, drawn."""
+
+    OK = "ok"  # every resolver passed its controls
+    PARTIAL = "partial"  # some resolver failed its controls this round
+    OFFLINE = "offline"  # no reference passed: our own connectivity is in doubt
+    TIMEOUT = "timeout"  # overran round_timeout and was cut off: nothing it measured is kept
+
+
+MEASURED: Final = (RoundStatus.OK, RoundStatus.PARTIAL)  # rounds whose verdicts count
 
 
 class Outcome(StrEnum):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from nsdi_tracker.health import MEASURED
+from nsdi_tracker.model import MEASURED
 from nsdi_tracker.store import Store
 from nsdi_tracker.views import status_json
 

@@ -36,6 +36,7 @@ from nsdi_tracker.ledger import (
     TrackKey,
     TransitionRecord,
 )
+from nsdi_tracker.model import RoundStatus
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)
@@ -739,8 +740,8 @@ class Store:
             return self._insert(
                 "INSERT INTO rounds (started, finished, status, domains, queries, transitions, "
                 "outcomes, health, negative_name) "
-                "VALUES (?, ?, 'timeout', ?, ?, 0, '{}', '{}', '')",
-                (iso(started), iso(finished), domains, queries),
+                "VALUES (?, ?, ?, ?, ?, 0, '{}', '{}', '')",
+                (iso(started), iso(finished), RoundStatus.TIMEOUT.value, domains, queries),
             )
 
     def _insert(self, sql: str, params: Sequence[Any]) -> int:

@@ -95,3 +95,21 @@ def test_the_check_bites(tmp_path: Path) -> None:
     )
     (found,) = cycles(imports(copy))
     assert "nsdi_tracker.model" in found and "nsdi_tracker.daemon" in found
+
+
+def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
+    """RoundStatus is the one list of how a round can end: the database's CHECK constraint
+    takes exactly those, the health rule explains each one that did not measure, and the
+    dashboard draws each one as a mark (a status added in one place and not the others fails)."""
+    from nsdi_tracker import dashboard, health
+    from nsdi_tracker.model import MEASURED, RoundStatus
+    from nsdi_tracker.store import Store
+
+    with Store.open(tmp_path / "t.db") as store:
+        sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()[0]
+    allowed = re.search(r"status IN \(([^)]*)\)", sql)
+    assert allowed is not None
+    assert {s.strip(" '") for s in allowed[1].split(",")} == {s.value for s in RoundStatus}
+    unmeasured = set(RoundStatus) - set(MEASURED)
+    assert set(health._WHY) == unmeasured
+    assert set(dashboard._OFF_ROUND) == unmeasured
