@@ -141,12 +141,7 @@ async def api_status(request: web.Request) -> web.Response:
     snap = daemon.snapshot
     if snap is None:
         raise StoreError("the status is not ready yet")
-    if everything:
-        body = snap.everything.get("all")
-        if body is None:
-            body = snap.everything["all"] = await daemon.read(snapshot.everything)
-    else:
-        body = snap.status
+    body = await snap.body(everything, daemon.read)
     verdict, last = await daemon.assess()
     nxt = daemon.next_round()
     s = daemon.config.schedule

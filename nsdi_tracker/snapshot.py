@@ -4,10 +4,10 @@ The rounds and the status server share one event loop, so every CPU-millisecond 
 costs there is taken from the measurement. Under 32 busy clients the server used to build
 /api/status (2,000 names, 60 ms of Python) per request, and every round was cut off. Now:
 
-- `Snapshot`: what changes only when a round ends (the status of every watched name, as JSON
-  bytes, and the last rounds for /healthz). It is built once per round, on the database
-  thread, right after the commit. A request only joins bytes, and a client holding the
-  current ETag gets 304.
+- `Snapshot`: what changes only when a round ends: the last rounds for /healthz, read on the
+  database thread right after the commit, and the status of every watched name as JSON
+  bytes, read once per round when first asked for. A request only joins bytes, and a client
+  holding the current ETag gets 304.
 - `Readers`: the reads that depend on the request (a page of the change log, one domain) run
   on two worker threads with read-only connections opened once and kept. At most two run at
   a time; the rest wait their turn without costing the loop anything.
@@ -16,8 +16,9 @@ costs there is taken from the measurement. Under 32 busy clients the server used
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,28 +31,40 @@ from nsdi_tracker.store import Store
 from nsdi_tracker.views import status_json
 
 T = TypeVar("T")
+Reader = Callable[[Callable[[Store], bytes]], Awaitable[bytes]]  # Daemon.read, say
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     generation: int  # one more each time it is built
-    status: bytes  # status_json of the watched names, compact JSON
     last: dict[str, Any] | None = None  # the last round, and the last that measured
     measured: dict[str, Any] | None = None
-    everything: dict[str, bytes] = field(default_factory=dict)  # ?all=1, built on demand
+    # /api/status as JSON (key: with unwatched names too), built when first asked for: a
+    # sweep of a million names pays for it only if someone looks.
+    bodies: dict[bool, bytes] = field(default_factory=dict)
+    building: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def body(
+        self, everything: bool, read: Callable[[Callable[[Store], bytes]], Any]
+    ) -> bytes:
+        """The status JSON of this round, read once (through `read`) whoever asks first."""
+        if everything not in self.bodies:
+            async with self.building:
+                if everything not in self.bodies:
+                    self.bodies[everything] = await read(
+                        functools.partial(status_body, include_unwatched=everything)
+                    )
+        return self.bodies[everything]
 
 
 def build(store: Store, generation: int) -> Snapshot:
-    """Read and encode what the status server shows until the next round (blocking)."""
-    last = store.last_round()
-    rows = store.status(include_unwatched=False)
-    body = status_json(rows, last, store.backlog(), store.resolver_status())
-    return Snapshot(generation, orjson.dumps(body), last, store.last_round(MEASURED))
+    """What /healthz needs until the next round (blocking, two small reads)."""
+    return Snapshot(generation, store.last_round(), store.last_round(MEASURED))
 
 
-def everything(store: Store) -> bytes:
-    """/api/status?all=1: unwatched names too (blocking)."""
-    rows = store.status(include_unwatched=True)
+def status_body(store: Store, *, include_unwatched: bool) -> bytes:
+    """/api/status's part that changes only with a round (blocking)."""
+    rows = store.status(include_unwatched=include_unwatched)
     return orjson.dumps(
         status_json(rows, store.last_round(), store.backlog(), store.resolver_status())
     )
