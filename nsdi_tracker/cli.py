@@ -302,12 +302,24 @@ def _main(argv: Sequence[str] | None) -> int:
     return _arun(_check(config, entries, as_json=args.json, fail_on=args.fail_on))
 
 
+def _where(args: argparse.Namespace, *, need_config: bool) -> tuple[Config | None, Path]:
+    """Which config and which database a command uses, decided here alone.
+
+    The config: --config, else $NSDI_TRACKER_CONFIG, else (for a command that needs one) the
+    shipped config; a command that only reads the database reads a config only if one is
+    named. The database: --db, else $NSDI_TRACKER_DB, else the config's `database`, else
+    db/nsdi-tracker.db.
+    """
+    named = getattr(args, "config", None)
+    config = None
+    if need_config or named or os.environ.get(ENV_CONFIG):
+        config = load_config(config_path(named))
+    return config, database_path(getattr(args, "db", None), config)
+
+
 def _db_path(args: argparse.Namespace) -> Path:
-    """The database the read-only commands use: a config is read only if one is named."""
-    if args.db:
-        return Path(args.db)
-    chosen = args.config or os.environ.get(ENV_CONFIG)
-    return database_path(None, load_config(Path(chosen)) if chosen else None)
+    """The database the read-only commands use (see _where); with --db, no config is read."""
+    return Path(args.db) if args.db else _where(args, need_config=False)[1]
 
 
 def _read_command(args: argparse.Namespace) -> int:
@@ -332,7 +344,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     logs.setup(args.log_level, args.log_format)
     logs.hide(config.sink_urls)
     entries = load_watchlists(config.watchlists)
-    path = database_path(args.db, config)
+    path = database_path(args.db, config)  # as _where decides, with the config loaded already
     if args.once:
         with Store.open(path) as store:
             return _arun(_run_once(config, entries, store, args.raw, args.deliver_timeout))
@@ -351,10 +363,8 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     from nsdi_tracker.dashboard import read, render
 
-    chosen = args.config or os.environ.get(ENV_CONFIG)
-    config = load_config(Path(chosen)) if chosen else None
+    config, path = _where(args, need_config=False)
     interval = config.schedule.interval if config else None
-    path = Path(args.db) if args.db else database_path(None, config)
 
     def frame(width: int, height: int) -> Any:
         return render(read(path, utcnow(), interval, (width, height)), width, height)
@@ -448,8 +458,8 @@ def _health(args: argparse.Namespace) -> int:
     from nsdi_tracker.model import MEASURED
     from nsdi_tracker.store import Store
 
-    config = load_config(config_path(args.config))
-    path = database_path(args.db, config)
+    config, path = _where(args, need_config=True)
+    assert config is not None
     try:
         with Store.open_readonly(path) as store:
             last, measured = store.last_round(), store.last_round(MEASURED)
