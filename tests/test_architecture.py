@@ -113,3 +113,15 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     unmeasured = set(RoundStatus) - set(MEASURED)
     assert set(health._WHY) == unmeasured
     assert set(dashboard._OFF_ROUND) == unmeasured
+
+
+def test_every_verdict_is_drawn_everywhere() -> None:
+    """A verdict added to the vocabulary fails here until the table colours it, the
+    dashboard ranks, abbreviates and draws it (one place to look: these four maps)."""
+    from nsdi_tracker import dashboard, report
+    from nsdi_tracker.model import Verdict
+
+    for table in (report.STYLES, dashboard.RANK, dashboard.SHORT, dashboard.BLOCKS):
+        assert set(table) == set(Verdict)
+    assert sorted(dashboard.RANK.values()) == list(range(len(Verdict)))  # a total order
+    assert len(set(dashboard.BLOCKS.values())) == len(Verdict)  # told apart without colour
