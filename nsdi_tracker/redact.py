@@ -36,12 +36,11 @@ def url(text: str) -> str:
         return f"{shown_scheme}…"
     if not host:
         return f"{shown_scheme}…"
-    scheme_ = parts.scheme.lower()
     shown = f"[{host}]" if ":" in host else host
     if port is not None:
         shown += f":{port}"
     rest = text.strip().split(parts.netloc, 1)[-1]
-    return f"{scheme_}://{shown}" + ("/…" if rest not in ("", "/") else "/")
+    return f"{shown_scheme}{shown}" + ("/…" if rest not in ("", "/") else "/")
 
 
 def scheme(text: str) -> str:
