@@ -498,21 +498,15 @@ class Daemon:
         return verdict, last
 
     async def read(self, fn: Callable[[Store], Any]) -> Any:
-        """Run a read on a read-only connection in a worker thread: readers never wait for
-        the writer (WAL) and never stall the event loop. With the status server on, two
-        kept connections serve every read, one read each at a time."""
-        if self.readers is not None:
-            # A round under way goes first, for READ_YIELD seconds at most: a short round
-            # finishes, and a long sweep (minutes, at a million names) does not shut readers out.
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), READ_YIELD)
-            return await self.readers.run(fn)
-
-        def work() -> Any:
-            with Store.open_readonly(self.store.path) as store:
-                return fn(store)
-
-        return await asyncio.to_thread(work)
+        """The status server's reads: on two kept read-only connections in worker threads,
+        one read each at a time, so they never wait for the writer (WAL) and never stall the
+        event loop."""
+        assert self.readers is not None, "reads belong to the status server, which has them"
+        # A round under way goes first, for READ_YIELD seconds at most: a short round
+        # finishes, and a long sweep (minutes, at a million names) does not shut readers out.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), READ_YIELD)
+        return await self.readers.run(fn)
 
 
 def _collect_garbage() -> None:
