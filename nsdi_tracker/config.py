@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -440,15 +441,21 @@ def _parse_sinks(raw: object, base: Path, fail: Any) -> tuple[SinkSpec, ...]:
     return tuple(sinks)
 
 
-def _apprise_understands(url: str) -> bool:
-    """Whether Apprise can make a notifier of `url`, asked quietly: Apprise logs the URLs it
-    cannot parse, tokens and all."""
+def import_apprise() -> ModuleType:
+    """The apprise module (ImportError without the notify extra), imported without the
+    DeprecationWarning of the imghdr it imports when it first sends."""
     with warnings.catch_warnings():
-        # Apprise imports the deprecated imghdr when it first sends; do it here, quietly.
         warnings.simplefilter("ignore", DeprecationWarning)
         with contextlib.suppress(ImportError):
             import imghdr  # noqa: F401
         import apprise
+    return apprise
+
+
+def _apprise_understands(url: str) -> bool:
+    """Whether Apprise can make a notifier of `url`, asked quietly: Apprise logs the URLs it
+    cannot parse, tokens and all."""
+    apprise = import_apprise()
     quiet = logging.getLogger("apprise")
     before, quiet.disabled = quiet.disabled, True
     try:

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -22,7 +21,7 @@ from typing import Any, Protocol, TextIO
 import aiohttp
 
 from nsdi_tracker import __version__, redact
-from nsdi_tracker.config import SinkSpec
+from nsdi_tracker.config import SinkSpec, import_apprise
 from nsdi_tracker.errors import ConfigError
 from nsdi_tracker.events import headline_text
 
@@ -182,12 +181,7 @@ class AppriseSender:
 
     def __init__(self, spec: SinkSpec) -> None:
         try:
-            with warnings.catch_warnings():
-                # Apprise imports the deprecated imghdr when it first sends; do it here, quietly.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                with contextlib.suppress(ImportError):
-                    import imghdr  # noqa: F401
-                import apprise
+            apprise = import_apprise()
         except ImportError:
             raise ConfigError(
                 f"sink {spec.name!r}: type 'apprise' needs the notify extra: "
