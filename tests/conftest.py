@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
+import os
 import signal
 import ssl
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -225,18 +224,10 @@ async def harness(sim: Any, tmp_path: Path) -> Callable[..., Any]:
     return make
 
 
-# Runs a command as an unprivileged user: root ignores file modes, so tests of permissions
-# run the tracker as `nobody`, in a folder of its own (see `open_folder`).
-AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
-
-
-@pytest.fixture
-def open_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder anyone may write (pytest's own are root's alone), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="nsdi-open-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+# Runs a command that file modes bind: root ignores them, so under root (CI runs as root)
+# it drops CAP_DAC_OVERRIDE, and the files root owns are guarded by their owner bits as a
+# user's own files are. It keeps CAP_DAC_READ_SEARCH: wherever the checkout lives, it reads.
+UNPRIVILEGED = ("setpriv", "--bounding-set=-dac_override") if os.geteuid() == 0 else ()
 
 
 FAST = 'interval = 1\njitter = 0\nround_timeout = 0.8\ngrace = 5\n[http]\nlisten = "127.0.0.1:0"\n'

@@ -9,7 +9,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import AS_NOBODY, FAST, run_cli
+from conftest import FAST, UNPRIVILEGED, run_cli
 from sqlite_utils import Database
 from test_outbox import DOMAINS, removals, webhook
 
@@ -120,24 +119,14 @@ async def _until_health(d: Any, status: int, says: str = "", timeout: float = 15
         await asyncio.sleep(0.1)
 
 
-def _share(h: Any, folder: Path) -> Path:
-    """The harness's config and watchlist in a folder `nobody` can use."""
-    shutil.copy(h.cfg_path, folder / "nsdi-tracker.toml")
-    shutil.copy(h.tmp_path / "watch.txt", folder / "watch.txt")
-    return folder / "nsdi-tracker.toml"
-
-
-async def test_read_only_database_files_and_folders(
-    harness: Any, daemon: Any, open_folder: Path
-) -> None:
+async def test_read_only_database_files_and_folders(harness: Any, daemon: Any) -> None:
     """Defects 8 and 13: a database file made read-only under a running writer still takes
     its writes, yet /healthz said unhealthy; a read-only file at start was opened read-only
     by SQLite without a word (every round then failed, and kept failing after the file was
     made writable); a read-only folder was called "not a usable nsdi-tracker database"."""
     h = await harness(["youtube.com"], extra=FAST)
-    cfg = _share(h, open_folder)
-    db = open_folder / "db" / "t.db"
-    d = await daemon(cfg, prefix=AS_NOBODY)
+    cfg, db = h.cfg_path, h.db
+    d = await daemon(cfg, prefix=UNPRIVILEGED)
     await d.wait_rounds(2)
     db.chmod(0o444)
     mark = len(d.logs)
@@ -146,19 +135,21 @@ async def test_read_only_database_files_and_folders(
     assert (await _healthz(d))[0] == 200
     assert await d.stop() == 0
 
-    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=UNPRIVILEGED)
     assert code == 2 and f"{db}: cannot write the database: the file {db} is not" in err, err
     db.chmod(0o644)  # SQLite made the shared memory file read-only like the database
-    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=UNPRIVILEGED)
     assert code == 2 and f"the file {db}-shm is not writable" in err, err
     for name in ("t.db-wal", "t.db-shm"):
         (db.parent / name).unlink(missing_ok=True)
-    (open_folder / "db").chmod(0o555)
-    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    db.parent.chmod(0o555)
+    try:
+        code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=UNPRIVILEGED)
+    finally:
+        db.parent.chmod(0o755)
     assert code == 2 and f"the folder {db.parent} is not writable" in err, err
     assert "not a usable" not in err and "Traceback" not in err
-    (open_folder / "db").chmod(0o777)
-    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=AS_NOBODY)
+    code, _, err = await run_cli("run", "--once", "-c", str(cfg), prefix=UNPRIVILEGED)
     assert code == 0, err
 
 
