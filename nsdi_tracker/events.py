@@ -6,16 +6,15 @@ is derived from what it reports, so a redelivery, a replay or a restart gives th
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.clock import iso
 from nsdi_tracker.confirm import NATIONAL, Change, EventType
-from nsdi_tracker.model import Authority, Flags, NxLabel, Observation, Outcome, Role
+from nsdi_tracker.evidence import evidence
+from nsdi_tracker.model import Observation, Role
+from nsdi_tracker.records import Summary
 
 if TYPE_CHECKING:
     from nsdi_tracker.classify import Health
@@ -24,31 +23,6 @@ if TYPE_CHECKING:
 
 EVENT_VERSION = 1
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
-
-
-def evidence(obs: Observation) -> dict[str, Any]:
-    """Everything one observation shows, as JSON."""
-    return {
-        "outcome": str(obs.outcome),
-        "rcode": obs.rcode,
-        "flags": obs.flags.names(),
-        "addresses": list(obs.addresses),
-        "cname_chain": list(obs.cname_chain),
-        "min_ttl": obs.min_ttl,
-        "authority": {
-            "soa": obs.authority.soa,
-            "soa_zone": obs.authority.soa_zone,
-            "nsec": obs.authority.nsec,
-        },
-        "nxdomain": str(obs.nx_label) if obs.nx_label else None,
-        "ede": [{"code": c, "text": t} for c, t in obs.ede],
-        "transport": obs.transport,
-        "attempts": obs.attempts,
-        "latency_ms": obs.latency_ms,
-        "error": obs.error,
-        "ignored_replies": obs.ignored,
-        "reasked": obs.reasked,
-    }
 
 
 def health_json(
@@ -68,53 +42,6 @@ def health_json(
         "outcomes": {str(k): v for k, v in counters.by_outcome.items()},
         **extra,
     }
-
-
-def fingerprint(obs: Observation) -> str:
-    """What an observation says, without what varies from query to query (TTL, latency, order).
-
-    Two observations with the same fingerprint need not both be stored.
-    """
-    return _fingerprint(
-        (obs.outcome, obs.rcode, obs.flags, obs.addresses, obs.cname_chain, obs.authority,
-         obs.nx_label, obs.ede)
-    )  # fmt: skip
-
-
-@functools.lru_cache(maxsize=4096)
-def _fingerprint(
-    key: tuple[
-        Outcome, str | None, Flags, tuple[str, ...], tuple[str, ...], Authority,
-        NxLabel | None, tuple[tuple[int, str], ...],
-    ],
-) -> str:  # fmt: skip
-    """Cached: most NXDOMAIN and NODATA replies of a sweep say the same thing (one SOA)."""
-    outcome, rcode, flags, addresses, chain, authority, nx_label, ede = key
-    parts = (
-        outcome,
-        rcode or "",
-        ",".join(flags.names()),
-        ",".join(sorted(addresses)),
-        ",".join(chain),
-        f"{authority.soa}:{authority.nsec}:{authority.soa_zone}",
-        str(nx_label or ""),
-        ",".join(f"{c}:{t}" for c, t in ede),
-    )
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """The flat columns of a transition: what a spreadsheet of the change log shows."""
-
-    reason: str
-    rcode: str  # the distinct rcodes of the scope's replies, e.g. "NXDOMAIN" or "NOERROR"
-    nxdomain: str  # how the NXDOMAIN looked: ordinary, bare, forged, rewritten (or empty)
-    flags: tuple[str, ...]
-    addresses: tuple[str, ...]
-    authority: str  # e.g. "SOA youtube.com" or "SOA com. NSEC" or "none"
-    reference_consensus: str
-    reference_addresses: tuple[str, ...]
 
 
 def scope_resolvers(result: DomainResult, scope: str, roles: Mapping[str, Role]) -> list[str]:

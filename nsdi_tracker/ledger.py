@@ -15,96 +15,34 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from nsdi_tracker.clock import parse_iso
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.events import (
-    Summary,
     event_id,
     event_json,
-    fingerprint,
     health_evidence,
     health_json,
     scope_evidence,
 )
+from nsdi_tracker.evidence import fingerprint
 from nsdi_tracker.model import Observation, ResolverState, Role, RoundStatus, Verdict
+from nsdi_tracker.records import (
+    BatchPlan,
+    HealthPlan,
+    ObsKey,
+    RoundRecord,
+    StoredTrack,
+    Summary,
+    TrackKey,
+    TransitionRecord,
+)
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo
     from nsdi_tracker.watchlist import Entry
-
-TrackKey = tuple[str, str]  # (domain, scope)
-ObsKey = tuple[str, str, str]  # (domain, resolver, qtype)
-V = TypeVar("V", Verdict, ResolverState)
-
-
-class StoredTrack(NamedTuple):
-    """A track as the database holds it (text), parsed only when it is about to change."""
-
-    verdict: str | None
-    since: str | None
-    candidate: str | None
-    candidate_count: int
-    candidate_since: str | None
-
-    def track(self) -> Track[Verdict]:
-        return self.parse(Verdict)
-
-    def parse(self, kind: type[V]) -> Track[V]:
-        return Track(
-            kind(self.verdict) if self.verdict else None,
-            parse_iso(self.since) if self.since else None,
-            kind(self.candidate) if self.candidate else None,
-            self.candidate_count,
-            parse_iso(self.candidate_since) if self.candidate_since else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TransitionRecord:
-    domain: str | None  # None: a resolver's own health (scope: the resolver, or national)
-    scope: str
-    change: Change[Any]
-    event_id: str
-    summary: Summary
-    event: dict[str, Any]  # its "evidence" holds every reply of the confirming round
-    sinks: tuple[str, ...]  # the sinks whose filters take this event: one delivery each
-
-
-@dataclass(frozen=True, slots=True)
-class RoundRecord:
-    started: datetime
-    finished: datetime
-    status: str
-    domains: int
-    queries: int
-    transitions: int
-    outcomes: dict[str, int]
-    health: dict[str, Any]
-    negative_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class BatchPlan:
-    """What one batch of judged names changes."""
-
-    tracks: dict[TrackKey, Track[Verdict]]  # only the tracks that changed
-    transitions: tuple[TransitionRecord, ...]
-    observations: tuple[tuple[Observation, str], ...]  # (observation, fingerprint) to store
-    watched: tuple[tuple[str, str | None, str | None], ...]  # (domain, label, category)
-
-
-@dataclass(frozen=True, slots=True)
-class HealthPlan:
-    """What one round changes in the resolvers' own health."""
-
-    tracks: dict[str, Track[ResolverState]]  # by scope: only the tracks that changed
-    transitions: tuple[TransitionRecord, ...]
-    gone: tuple[str, ...] = ()  # resolvers no longer configured: their health is forgotten
 
 
 def round_status(info: RoundInfo) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.clock import iso
-from nsdi_tracker.events import evidence
+from nsdi_tracker.evidence import evidence
 from nsdi_tracker.model import Observation, Role
 
 if TYPE_CHECKING:

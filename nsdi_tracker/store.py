@@ -26,8 +26,9 @@ from nsdi_tracker.clock import iso, parse_iso
 from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.errors import StoreError, WriterLost
-from nsdi_tracker.events import evidence
-from nsdi_tracker.ledger import (
+from nsdi_tracker.evidence import evidence
+from nsdi_tracker.model import RoundStatus
+from nsdi_tracker.records import (
     BatchPlan,
     HealthPlan,
     ObsKey,
@@ -36,7 +37,6 @@ from nsdi_tracker.ledger import (
     TrackKey,
     TransitionRecord,
 )
-from nsdi_tracker.model import RoundStatus
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)

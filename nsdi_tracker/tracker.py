@@ -18,16 +18,10 @@ from pathlib import Path
 from nsdi_tracker.clock import iso, utcnow
 from nsdi_tracker.config import Config
 from nsdi_tracker.dbthread import INLINE, DbThread
-from nsdi_tracker.ledger import (
-    BatchPlan,
-    HealthPlan,
-    RoundRecord,
-    plan_batch,
-    plan_health,
-    round_record,
-)
+from nsdi_tracker.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep
 from nsdi_tracker.raw import RawRound
+from nsdi_tracker.records import BatchPlan, HealthPlan, RoundRecord
 from nsdi_tracker.store import Store
 from nsdi_tracker.watchlist import Entry
 

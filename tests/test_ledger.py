@@ -13,10 +13,11 @@ from nsdi_tracker.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.clock import iso
 from nsdi_tracker.config import ResolverSpec, SinkSpec
 from nsdi_tracker.confirm import NATIONAL, EventType, Policy
-from nsdi_tracker.ledger import StoredTrack, plan_batch, plan_health
+from nsdi_tracker.ledger import plan_batch, plan_health
 from nsdi_tracker.measure import DomainResult, RoundInfo
 from nsdi_tracker.model import Consensus, Observation, Outcome, Role, Transport, Verdict
 from nsdi_tracker.probe import Counters
+from nsdi_tracker.records import StoredTrack
 from nsdi_tracker.watchlist import Entry
 
 T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)

@@ -1,0 +1,99 @@
+"""What a round hands the store: the rows it writes, as plain records. No I/O.
+
+The round's planner (`ledger`) makes these and the store writes them; neither needs the
+other's code, only these shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+
+from nsdi_tracker.clock import parse_iso
+from nsdi_tracker.confirm import Change, Track
+from nsdi_tracker.model import Observation, ResolverState, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The flat columns of a transition: what a spreadsheet of the change log shows."""
+
+    reason: str
+    rcode: str  # the distinct rcodes of the scope's replies, e.g. "NXDOMAIN" or "NOERROR"
+    nxdomain: str  # how the NXDOMAIN looked: ordinary, bare, forged, rewritten (or empty)
+    flags: tuple[str, ...]
+    addresses: tuple[str, ...]
+    authority: str  # e.g. "SOA youtube.com" or "SOA com. NSEC" or "none"
+    reference_consensus: str
+    reference_addresses: tuple[str, ...]
+
+
+TrackKey = tuple[str, str]  # (domain, scope)
+ObsKey = tuple[str, str, str]  # (domain, resolver, qtype)
+V = TypeVar("V", Verdict, ResolverState)
+
+
+class StoredTrack(NamedTuple):
+    """A track as the database holds it (text), parsed only when it is about to change."""
+
+    verdict: str | None
+    since: str | None
+    candidate: str | None
+    candidate_count: int
+    candidate_since: str | None
+
+    def track(self) -> Track[Verdict]:
+        return self.parse(Verdict)
+
+    def parse(self, kind: type[V]) -> Track[V]:
+        return Track(
+            kind(self.verdict) if self.verdict else None,
+            parse_iso(self.since) if self.since else None,
+            kind(self.candidate) if self.candidate else None,
+            self.candidate_count,
+            parse_iso(self.candidate_since) if self.candidate_since else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    domain: str | None  # None: a resolver's own health (scope: the resolver, or national)
+    scope: str
+    change: Change[Any]
+    event_id: str
+    summary: Summary
+    event: dict[str, Any]  # its "evidence" holds every reply of the confirming round
+    sinks: tuple[str, ...]  # the sinks whose filters take this event: one delivery each
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    started: datetime
+    finished: datetime
+    status: str
+    domains: int
+    queries: int
+    transitions: int
+    outcomes: dict[str, int]
+    health: dict[str, Any]
+    negative_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one batch of judged names changes."""
+
+    tracks: dict[TrackKey, Track[Verdict]]  # only the tracks that changed
+    transitions: tuple[TransitionRecord, ...]
+    observations: tuple[tuple[Observation, str], ...]  # (observation, fingerprint) to store
+    watched: tuple[tuple[str, str | None, str | None], ...]  # (domain, label, category)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPlan:
+    """What one round changes in the resolvers' own health."""
+
+    tracks: dict[str, Track[ResolverState]]  # by scope: only the tracks that changed
+    transitions: tuple[TransitionRecord, ...]
+    gone: tuple[str, ...] = ()  # resolvers no longer configured: their health is forgotten
