@@ -306,7 +306,7 @@ def readers(db: Path) -> tuple[float, int, float]:
 
     from rich.console import Console
 
-    from nsdi_tracker.clock import utcnow
+    from nsdi_tracker.core.clock import utcnow
     from nsdi_tracker.dashboard import read, render
     from nsdi_tracker.export import write_csv
     from nsdi_tracker.store import Store

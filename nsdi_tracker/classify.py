@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from nsdi_tracker.model import Consensus, NxLabel, Observation, Outcome, Role, Verdict
+from nsdi_tracker.core.model import Consensus, NxLabel, Observation, Outcome, Role, Verdict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Two answers are consistent when they share an address or a routing-sized prefix: CDNs hand

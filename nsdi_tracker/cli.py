@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from nsdi_tracker import __version__
-from nsdi_tracker.clock import utcnow
 from nsdi_tracker.config import (
     ENV_CONFIG,
     Config,
@@ -23,10 +22,11 @@ from nsdi_tracker.config import (
     load_config,
 )
 from nsdi_tracker.confirm import EventType
-from nsdi_tracker.errors import ConfigError, TrackerError
+from nsdi_tracker.core.clock import utcnow
+from nsdi_tracker.core.errors import ConfigError, TrackerError
+from nsdi_tracker.core.model import Verdict
+from nsdi_tracker.core.names import normalize
 from nsdi_tracker.export import FORMATS
-from nsdi_tracker.model import Verdict
-from nsdi_tracker.names import normalize
 from nsdi_tracker.watchlist import Entry, Watchlist, from_names, load_watchlists, merge
 
 T = TypeVar("T")
@@ -454,8 +454,8 @@ def _dashboard_frame(database: Path, interval: float | None, width: int) -> None
 
 
 def _health(args: argparse.Namespace) -> int:
+    from nsdi_tracker.core.model import MEASURED
     from nsdi_tracker.health import assess
-    from nsdi_tracker.model import MEASURED
     from nsdi_tracker.store import Store
 
     config, path = _where(args, need_config=True)

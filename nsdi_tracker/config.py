@@ -17,11 +17,11 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from nsdi_tracker import redact
 from nsdi_tracker.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
-from nsdi_tracker.errors import ConfigError, InvalidName
-from nsdi_tracker.model import ResolverState, Role, Transport, Verdict
-from nsdi_tracker.names import normalize
+from nsdi_tracker.core import redact
+from nsdi_tracker.core.errors import ConfigError, InvalidName
+from nsdi_tracker.core.model import ResolverState, Role, Transport, Verdict
+from nsdi_tracker.core.names import normalize
 from nsdi_tracker.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from nsdi_tracker.model import ResolverState, Verdict
+from nsdi_tracker.core.model import ResolverState, Verdict
 
 NATIONAL = "national"  # the scope of the headline verdict; other scopes are resolver names
 DEFAULT_CONFIRM = 2

@@ -37,13 +37,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from nsdi_tracker import logs, snapshot
-from nsdi_tracker.clock import parse_iso, utcnow
 from nsdi_tracker.config import Config, Listen, SinkSpec, load_config
+from nsdi_tracker.core.clock import parse_iso, utcnow
+from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
+from nsdi_tracker.core.model import MEASURED, RoundStatus
 from nsdi_tracker.dbthread import DbThread
-from nsdi_tracker.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.health import Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
-from nsdi_tracker.model import MEASURED, RoundStatus
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store import Store

@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from nsdi_tracker.clock import iso
 from nsdi_tracker.confirm import NATIONAL, Change, EventType
-from nsdi_tracker.evidence import evidence
-from nsdi_tracker.model import Observation, Role
+from nsdi_tracker.core.clock import iso
+from nsdi_tracker.core.evidence import evidence
+from nsdi_tracker.core.model import Observation, Role
 from nsdi_tracker.records import Summary
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from nsdi_tracker.model import Authority, Flags, Summary
+from nsdi_tracker.core.model import Authority, Flags, Summary
 
 A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
 # DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY), which signed zones send because we set the

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nsdi_tracker.clock import parse_iso
-from nsdi_tracker.model import RoundStatus
+from nsdi_tracker.core.clock import parse_iso
+from nsdi_tracker.core.model import RoundStatus
 
 _WHY: dict[str, str] = {
     RoundStatus.OFFLINE: "no reference resolver passed its controls (is our own network down?)",

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.config import SinkSpec
 from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
+from nsdi_tracker.core.evidence import fingerprint
+from nsdi_tracker.core.model import Observation, ResolverState, Role, RoundStatus, Verdict
 from nsdi_tracker.events import (
     event_id,
     event_json,
@@ -27,8 +29,6 @@ from nsdi_tracker.events import (
     health_json,
     scope_evidence,
 )
-from nsdi_tracker.evidence import fingerprint
-from nsdi_tracker.model import Observation, ResolverState, Role, RoundStatus, Verdict
 from nsdi_tracker.records import (
     BatchPlan,
     HealthPlan,

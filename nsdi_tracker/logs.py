@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from nsdi_tracker import redact
+from nsdi_tracker.core import redact
 
 FORMATS = ("auto", "json", "text")
 _known_urls: frozenset[str] = frozenset()

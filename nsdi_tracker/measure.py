@@ -22,9 +22,9 @@ import aiohttp
 
 from nsdi_tracker import classify
 from nsdi_tracker.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.clock import utcnow
 from nsdi_tracker.config import Config, ResolverSpec
-from nsdi_tracker.model import Observation, Role, Transport, Verdict
+from nsdi_tracker.core.clock import utcnow
+from nsdi_tracker.core.model import Observation, Role, Transport, Verdict
 from nsdi_tracker.probe import Counters, Lane, ResolverClient
 from nsdi_tracker.watchlist import Entry
 

@@ -13,9 +13,9 @@ import aiohttp
 
 from nsdi_tracker import transport
 from nsdi_tracker.config import ResolverSpec
+from nsdi_tracker.core.model import Observation, Outcome, Transport
 from nsdi_tracker.fastwire import Query
 from nsdi_tracker.latency import empty_histogram, latency_bucket
-from nsdi_tracker.model import Observation, Outcome, Transport
 from nsdi_tracker.transport import Exchange
 from nsdi_tracker.wire import make_query, observe
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nsdi_tracker.clock import iso
-from nsdi_tracker.evidence import evidence
-from nsdi_tracker.model import Observation, Role
+from nsdi_tracker.core.clock import iso
+from nsdi_tracker.core.evidence import evidence
+from nsdi_tracker.core.model import Observation, Role
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo

@@ -9,10 +9,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from nsdi_tracker.core.evidence import evidence
+from nsdi_tracker.core.model import Observation, ResolverState, Role, Verdict
 from nsdi_tracker.events import health_json
-from nsdi_tracker.evidence import evidence
 from nsdi_tracker.measure import DomainResult, RoundReport
-from nsdi_tracker.model import Observation, ResolverState, Role, Verdict
 
 JSON_VERSION = 1
 

@@ -20,9 +20,10 @@ from typing import Any, Protocol, TextIO
 
 import aiohttp
 
-from nsdi_tracker import __version__, redact
+from nsdi_tracker import __version__
 from nsdi_tracker.config import SinkSpec, import_apprise
-from nsdi_tracker.errors import ConfigError
+from nsdi_tracker.core import redact
+from nsdi_tracker.core.errors import ConfigError
 from nsdi_tracker.events import headline_text
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from nsdi_tracker.clock import iso, utcnow
 from nsdi_tracker.config import Config
+from nsdi_tracker.core.clock import iso, utcnow
 from nsdi_tracker.dbthread import INLINE, DbThread
 from nsdi_tracker.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from nsdi_tracker.core.model import Summary
 from nsdi_tracker.fastwire import Query
-from nsdi_tracker.model import Summary
 from nsdi_tracker.wire import Parsed, make_query, parse_reply
 
 DOH_TYPE = "application/dns-message"

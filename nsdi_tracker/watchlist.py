@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, overload
 
-from nsdi_tracker.errors import InvalidName, WatchlistError
-from nsdi_tracker.names import normalize
+from nsdi_tracker.core.errors import InvalidName, WatchlistError
+from nsdi_tracker.core.names import normalize
 
 _ENTRY_KEYS = {"domain", "label", "category", "note", "source"}
 

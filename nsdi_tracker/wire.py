@@ -19,8 +19,8 @@ import dns.rdatatype
 import dns.rrset
 
 from nsdi_tracker import fastwire
+from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary
 from nsdi_tracker.fastwire import Query
-from nsdi_tracker.model import Authority, Flags, Observation, Outcome, Summary
 
 EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
 _MAX_CHAIN = 16

@@ -89,12 +89,12 @@ def test_the_check_bites(tmp_path: Path) -> None:
     """A lower module made to import a higher one, under TYPE_CHECKING, in a copy: found."""
     copy = tmp_path / "nsdi_tracker"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    model = copy / "model.py"
+    model = copy / "core" / "model.py"
     model.write_text(
         model.read_text() + "\nif TYPE_CHECKING:\n    from nsdi_tracker.daemon import Daemon\n"
     )
     (found,) = cycles(imports(copy))
-    assert "nsdi_tracker.model" in found and "nsdi_tracker.daemon" in found
+    assert "nsdi_tracker.core.model" in found and "nsdi_tracker.daemon" in found
 
 
 def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     takes exactly those, the health rule explains each one that did not measure, and the
     dashboard draws each one as a mark (a status added in one place and not the others fails)."""
     from nsdi_tracker import dashboard, health
-    from nsdi_tracker.model import MEASURED, RoundStatus
+    from nsdi_tracker.core.model import MEASURED, RoundStatus
     from nsdi_tracker.store import Store
 
     with Store.open(tmp_path / "t.db") as store:
@@ -119,7 +119,7 @@ def test_every_verdict_is_drawn_everywhere() -> None:
     """A verdict added to the vocabulary fails here until the table colours it, the
     dashboard ranks, abbreviates and draws it (one place to look: these four maps)."""
     from nsdi_tracker import dashboard, report
-    from nsdi_tracker.model import Verdict
+    from nsdi_tracker.core.model import Verdict
 
     for table in (report.STYLES, dashboard.RANK, dashboard.SHORT, dashboard.BLOCKS):
         assert set(table) == set(Verdict)

@@ -22,7 +22,7 @@ from nsdi_tracker.classify import (
     judge,
     reference_view,
 )
-from nsdi_tracker.model import (
+from nsdi_tracker.core.model import (
     Authority,
     Consensus,
     Flags,

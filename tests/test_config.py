@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nsdi_tracker.config import config_path, load_config, shipped_dir
-from nsdi_tracker.errors import ConfigError
-from nsdi_tracker.model import Role, Transport
+from nsdi_tracker.core.errors import ConfigError
+from nsdi_tracker.core.model import Role, Transport
 
 REF = '[[resolver]]\nname = "ref"\nrole = "reference"\naddress = "127.0.0.1:5300"\n'
 NAT = '[[resolver]]\nname = "nat"\nrole = "national"\naddress = "127.0.0.1"\n'
@@ -139,7 +139,7 @@ def test_confirm_settings(tmp_path: Path) -> None:
     """confirm takes a number or a per-verdict (or resolver state) table; unknown and bad
     values name the key."""
     from nsdi_tracker.confirm import Policy
-    from nsdi_tracker.model import ResolverState, Verdict
+    from nsdi_tracker.core.model import ResolverState, Verdict
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'

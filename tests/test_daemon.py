@@ -20,7 +20,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_outbox import webhook
 
-from nsdi_tracker.clock import parse_iso
+from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.sim import silent
 from nsdi_tracker.store import Store
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import FAST
 from rich.console import Console
 
-from nsdi_tracker.clock import iso
+from nsdi_tracker.core.clock import iso
 from nsdi_tracker.dashboard import read, render
 from nsdi_tracker.sim import answer
 from nsdi_tracker.store import Store

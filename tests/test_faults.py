@@ -23,7 +23,7 @@ from conftest import FAST, UNPRIVILEGED, run_cli
 from sqlite_utils import Database
 from test_outbox import DOMAINS, removals, webhook
 
-from nsdi_tracker.clock import parse_iso
+from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.store import Store
 

@@ -17,7 +17,7 @@ from conftest import run_cli, write_config
 from test_unbound import UNBOUND_SERVER, free_port, unbound_binary
 
 from nsdi_tracker.config import ResolverSpec, load_config
-from nsdi_tracker.model import Role, Transport
+from nsdi_tracker.core.model import Role, Transport
 from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.probe import ResolverClient
 from nsdi_tracker.sim import Zone, answer

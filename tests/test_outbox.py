@@ -151,7 +151,7 @@ def test_sink_config_errors(tmp_path: Path) -> None:
     import pytest
 
     from nsdi_tracker.config import load_config
-    from nsdi_tracker.errors import ConfigError
+    from nsdi_tracker.core.errors import ConfigError
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'

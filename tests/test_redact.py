@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from nsdi_tracker import logs, redact
+from nsdi_tracker import logs
+from nsdi_tracker.core import redact
 
 
 @pytest.mark.parametrize(

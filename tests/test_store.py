@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from sqlite_utils import Database
 
-from nsdi_tracker.errors import StoreError
+from nsdi_tracker.core.errors import StoreError
 from nsdi_tracker.store import _SCHEMA_1, Store, migrations
 
 

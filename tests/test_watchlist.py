@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nsdi_tracker.config import shipped_dir
-from nsdi_tracker.errors import InvalidName, WatchlistError
-from nsdi_tracker.names import normalize
+from nsdi_tracker.core.errors import InvalidName, WatchlistError
+from nsdi_tracker.core.names import normalize
 from nsdi_tracker.watchlist import Entry, from_names, load_watchlist, load_watchlists, merge
 
 

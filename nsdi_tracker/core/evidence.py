@@ -6,7 +6,7 @@ import functools
 import hashlib
 from typing import Any
 
-from nsdi_tracker.model import Authority, Flags, NxLabel, Observation, Outcome
+from nsdi_tracker.core.model import Authority, Flags, NxLabel, Observation, Outcome
 
 
 def evidence(obs: Observation) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 import dns.exception
 import dns.name
 
-from nsdi_tracker.errors import InvalidName
+from nsdi_tracker.core.errors import InvalidName
 
 # Letters, digits, hyphen; underscore is tolerated because real hostnames carry it.
 _LABEL_TEXT = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
