@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from nsdi_tracker import __version__
-from nsdi_tracker.config import (
+from nsdi_tracker.core.clock import utcnow
+from nsdi_tracker.core.errors import ConfigError, TrackerError
+from nsdi_tracker.core.model import Verdict
+from nsdi_tracker.core.names import normalize
+from nsdi_tracker.export import FORMATS
+from nsdi_tracker.judge.confirm import EventType
+from nsdi_tracker.settings.config import (
     ENV_CONFIG,
     Config,
     config_path,
@@ -21,13 +27,7 @@ from nsdi_tracker.config import (
     listen_address,
     load_config,
 )
-from nsdi_tracker.confirm import EventType
-from nsdi_tracker.core.clock import utcnow
-from nsdi_tracker.core.errors import ConfigError, TrackerError
-from nsdi_tracker.core.model import Verdict
-from nsdi_tracker.core.names import normalize
-from nsdi_tracker.export import FORMATS
-from nsdi_tracker.watchlist import Entry, Watchlist, from_names, load_watchlists, merge
+from nsdi_tracker.settings.watchlist import Entry, Watchlist, from_names, load_watchlists, merge
 
 T = TypeVar("T")
 

@@ -18,9 +18,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import ResolverState, RoundStatus, Verdict
+from nsdi_tracker.judge.confirm import NATIONAL
 from nsdi_tracker.latency import histogram_quantile
 from nsdi_tracker.report import STATE_STYLES, STYLES
 from nsdi_tracker.views import age, resolver_line, verdict_style

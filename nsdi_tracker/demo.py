@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nsdi_tracker.config import load_config
 from nsdi_tracker.daemon import Daemon, DaemonOptions
+from nsdi_tracker.settings.config import load_config
+from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import (
     CONTROL_ADDRESSES,
     SimDoH,
@@ -28,7 +29,6 @@ from nsdi_tracker.sim import (
 )
 from nsdi_tracker.store import Store
 from nsdi_tracker.tracker import RoundDone
-from nsdi_tracker.watchlist import load_watchlists
 
 CONTROLS = {**CONTROL_ADDRESSES, "gosuslugi.ru": "213.59.254.7"}
 SITES = {

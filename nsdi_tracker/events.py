@@ -10,14 +10,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from nsdi_tracker.confirm import NATIONAL, Change, EventType
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, Role
+from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType
 from nsdi_tracker.records import Summary
 
 if TYPE_CHECKING:
-    from nsdi_tracker.classify import Health
+    from nsdi_tracker.judge.classify import Health
     from nsdi_tracker.measure import DomainResult, RoundInfo
     from nsdi_tracker.probe import Counters
 

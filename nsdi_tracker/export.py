@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
-from nsdi_tracker.confirm import EventType
 from nsdi_tracker.core.errors import InvalidName
 from nsdi_tracker.core.names import normalize
+from nsdi_tracker.judge.confirm import EventType
 from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
 
 FORMATS = ("csv", "json", "ndjson")

@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nsdi_tracker.config import SinkSpec
-from nsdi_tracker.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.core.evidence import fingerprint
 from nsdi_tracker.core.model import Observation, ResolverState, Role, RoundStatus, Verdict
 from nsdi_tracker.events import (
@@ -29,6 +27,7 @@ from nsdi_tracker.events import (
     health_json,
     scope_evidence,
 )
+from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.records import (
     BatchPlan,
     HealthPlan,
@@ -39,10 +38,11 @@ from nsdi_tracker.records import (
     TrackKey,
     TransitionRecord,
 )
+from nsdi_tracker.settings.config import SinkSpec
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo
-    from nsdi_tracker.watchlist import Entry
+    from nsdi_tracker.settings.watchlist import Entry
 
 
 def round_status(info: RoundInfo) -> str:

@@ -20,13 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from nsdi_tracker import classify
-from nsdi_tracker.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.config import Config, ResolverSpec
 from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.core.model import Observation, Role, Transport, Verdict
+from nsdi_tracker.judge import classify
+from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.probe import Counters, Lane, ResolverClient
-from nsdi_tracker.watchlist import Entry
+from nsdi_tracker.settings.config import Config, ResolverSpec
+from nsdi_tracker.settings.watchlist import Entry
 
 QTYPES = ("A", "AAAA")
 BATCH = 1_000  # judged names handed to the consumer at a time

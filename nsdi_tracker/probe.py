@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 
 from nsdi_tracker import transport
-from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.core.model import Observation, Outcome, Transport
 from nsdi_tracker.fastwire import Query
 from nsdi_tracker.latency import empty_histogram, latency_bucket
+from nsdi_tracker.settings.config import ResolverSpec
 from nsdi_tracker.transport import Exchange
 from nsdi_tracker.wire import make_query, observe
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from nsdi_tracker.confirm import Change, Track
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import Observation, ResolverState, Verdict
+from nsdi_tracker.judge.confirm import Change, Track
 
 
 @dataclass(frozen=True, slots=True)

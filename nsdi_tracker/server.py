@@ -23,13 +23,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nsdi_tracker import __version__, snapshot
-from nsdi_tracker.config import Config, Listen
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.export import changelog_filter, json_row
 from nsdi_tracker.health import Assessment
 from nsdi_tracker.metrics import Metrics
+from nsdi_tracker.settings.config import Config, Listen
 from nsdi_tracker.snapshot import Snapshot
 from nsdi_tracker.store import CHANGELOG_COLUMNS, ChangelogFilter, Store
 from nsdi_tracker.views import status_json

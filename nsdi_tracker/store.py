@@ -22,12 +22,11 @@ import orjson
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from nsdi_tracker.config import ResolverSpec
-from nsdi_tracker.confirm import NATIONAL
 from nsdi_tracker.core.clock import iso, parse_iso
 from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import RoundStatus
+from nsdi_tracker.judge.confirm import NATIONAL
 from nsdi_tracker.records import (
     BatchPlan,
     HealthPlan,
@@ -37,6 +36,7 @@ from nsdi_tracker.records import (
     TrackKey,
     TransitionRecord,
 )
+from nsdi_tracker.settings.config import ResolverSpec
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import trustme
 
-from nsdi_tracker.config import Config, load_config
+from nsdi_tracker.settings.config import Config, load_config
 from nsdi_tracker.sim import (
     CONTROL_ADDRESSES,
     SimDoH,
@@ -189,8 +189,8 @@ class Harness:
         self.nat.set(name, answer(self.ADDR))
 
     async def round(self, store: Any, **kw: Any) -> Any:
+        from nsdi_tracker.settings.watchlist import load_watchlists
         from nsdi_tracker.tracker import persisted_round
-        from nsdi_tracker.watchlist import load_watchlists
 
         config = self.config()
         return await persisted_round(config, load_watchlists(config.watchlists), store, **kw)

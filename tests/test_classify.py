@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nsdi_tracker.classify import (
+from nsdi_tracker.core.model import (
+    Authority,
+    Consensus,
+    Flags,
+    NxLabel,
+    Observation,
+    Outcome,
+    Role,
+    Verdict,
+)
+from nsdi_tracker.judge.classify import (
     Health,
     NameView,
     ReferenceView,
@@ -21,16 +31,6 @@ from nsdi_tracker.classify import (
     is_bogon,
     judge,
     reference_view,
-)
-from nsdi_tracker.core.model import (
-    Authority,
-    Consensus,
-    Flags,
-    NxLabel,
-    Observation,
-    Outcome,
-    Role,
-    Verdict,
 )
 
 V = Verdict

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nsdi_tracker.config import config_path, load_config, shipped_dir
 from nsdi_tracker.core.errors import ConfigError
 from nsdi_tracker.core.model import Role, Transport
+from nsdi_tracker.settings.config import config_path, load_config, shipped_dir
 
 REF = '[[resolver]]\nname = "ref"\nrole = "reference"\naddress = "127.0.0.1:5300"\n'
 NAT = '[[resolver]]\nname = "nat"\nrole = "national"\naddress = "127.0.0.1"\n'
@@ -138,8 +138,8 @@ def test_cli_exits_2_on_bad_config_before_any_query(tmp_path: Path) -> None:
 def test_confirm_settings(tmp_path: Path) -> None:
     """confirm takes a number or a per-verdict (or resolver state) table; unknown and bad
     values name the key."""
-    from nsdi_tracker.confirm import Policy
     from nsdi_tracker.core.model import ResolverState, Verdict
+    from nsdi_tracker.judge.confirm import Policy
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
@@ -171,7 +171,7 @@ def test_confirm_settings(tmp_path: Path) -> None:
 def test_database_path_precedence(tmp_path: Path) -> None:
     """--db beats $NSDI_TRACKER_DB beats the config's database (relative to the config file),
     which beats db/nsdi-tracker.db in the working directory."""
-    from nsdi_tracker.config import DEFAULT_DB, database_path
+    from nsdi_tracker.settings.config import DEFAULT_DB, database_path
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
@@ -189,7 +189,7 @@ def test_schedule_and_listen(tmp_path: Path) -> None:
     """Schedule defaults follow the interval (jitter a tenth up to 30 s, round_timeout 80% of
     what jitter leaves); [http] listens on loopback unless told; --listen beats
     $NSDI_TRACKER_LISTEN beats the config."""
-    from nsdi_tracker.config import Listen, Schedule, listen_address
+    from nsdi_tracker.settings.config import Listen, Schedule, listen_address
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
@@ -209,8 +209,8 @@ def test_schedule_and_listen(tmp_path: Path) -> None:
 def test_pure_core_imports_no_io_library() -> None:
     """The pure modules import without aiohttp, sqlite-utils, rich or APScheduler."""
     code = (
-        "import sys; import nsdi_tracker.confirm, nsdi_tracker.events, nsdi_tracker.ledger, "
-        "nsdi_tracker.classify, nsdi_tracker.config, nsdi_tracker.health; "
+        "import sys; import nsdi_tracker.judge.confirm, nsdi_tracker.events, nsdi_tracker.ledger, "
+        "nsdi_tracker.judge.classify, nsdi_tracker.settings.config, nsdi_tracker.health; "
         "print(sorted(m for m in ('aiohttp', 'sqlite_utils', 'rich', 'apscheduler') "
         "if m in sys.modules))"
     )

@@ -332,7 +332,7 @@ async def test_scheduler_trouble_is_logged_and_counted(
     )
 
     from nsdi_tracker.daemon import Daemon
-    from nsdi_tracker.watchlist import load_watchlists
+    from nsdi_tracker.settings.watchlist import load_watchlists
 
     h = await harness(["youtube.com"])
     config = h.config()

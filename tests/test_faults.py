@@ -340,7 +340,7 @@ async def test_credentials_stay_out_of_logs_and_the_database(
 FULL_DISK_SCRIPT = r"""
 import asyncio, json, os, sys
 from pathlib import Path
-from nsdi_tracker.config import SinkSpec
+from nsdi_tracker.settings.config import SinkSpec
 from nsdi_tracker.sinks import DeliveryError, LogSender
 
 folder = Path(sys.argv[1])
@@ -435,8 +435,8 @@ async def test_rounds_leave_no_garbage_behind(harness: Any) -> None:
     round; benchmarks/soak.py shows RSS flat over 1,000 rounds. Here: with the CLI's tuning,
     no pool of a finished round is still in memory after any of 8 rounds."""
     from nsdi_tracker.daemon import Daemon, DaemonOptions
+    from nsdi_tracker.settings.watchlist import load_watchlists
     from nsdi_tracker.transport import UdpPool
-    from nsdi_tracker.watchlist import load_watchlists
 
     h = await harness(["youtube.com", "meduza.io"], extra="interval = 1\njitter = 0\n")
     config = h.config()

@@ -137,7 +137,7 @@ async def test_apprise_notification(harness: Any, receiver: Any) -> None:
 
 def test_backoff_doubles_with_jitter_up_to_the_ceiling() -> None:
     """Delays double from retry_initial, stay between half and all of the step, never exceed max."""
-    from nsdi_tracker.config import SinkSpec
+    from nsdi_tracker.settings.config import SinkSpec
 
     spec = SinkSpec(name="w", type="webhook", retry_initial=1, retry_max=8)
     rng = random.Random(7)
@@ -150,8 +150,8 @@ def test_sink_config_errors(tmp_path: Path) -> None:
     """Bad sink tables name the key."""
     import pytest
 
-    from nsdi_tracker.config import load_config
     from nsdi_tracker.core.errors import ConfigError
+    from nsdi_tracker.settings.config import load_config
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'

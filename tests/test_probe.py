@@ -12,9 +12,9 @@ import aiohttp
 import dns.rcode
 import pytest
 
-from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.core.model import Outcome, Role, Transport
 from nsdi_tracker.probe import RateLimiter, ResolverClient
+from nsdi_tracker.settings.config import ResolverSpec
 from nsdi_tracker.sim import Noise, SimResolver, Zone, answer, nodata, nxdomain, rcode, silent
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from conftest import run_cli, write_config
 
-from nsdi_tracker.config import ResolverSpec
 from nsdi_tracker.core.model import Outcome, Role, Transport
 from nsdi_tracker.probe import ResolverClient
+from nsdi_tracker.settings.config import ResolverSpec
 from nsdi_tracker.sim import Zone, answer
 
 pytestmark = pytest.mark.unbound

@@ -8,10 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nsdi_tracker.config import shipped_dir
 from nsdi_tracker.core.errors import InvalidName, WatchlistError
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.watchlist import Entry, from_names, load_watchlist, load_watchlists, merge
+from nsdi_tracker.settings.config import shipped_dir
+from nsdi_tracker.settings.watchlist import (
+    Entry,
+    from_names,
+    load_watchlist,
+    load_watchlists,
+    merge,
+)
 
 
 @pytest.mark.parametrize(

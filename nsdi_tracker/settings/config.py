@@ -17,12 +17,12 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from nsdi_tracker.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
 from nsdi_tracker.core import redact
 from nsdi_tracker.core.errors import ConfigError, InvalidName
 from nsdi_tracker.core.model import ResolverState, Role, Transport, Verdict
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.watchlist import load_watchlist
+from nsdi_tracker.judge.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
+from nsdi_tracker.settings.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"
 ENV_DB = "NSDI_TRACKER_DB"
@@ -153,10 +153,10 @@ class Config:
 
 def shipped_dir() -> Path:
     """Where the shipped config and watchlists are: inside a wheel, or the source tree."""
-    inside = Path(__file__).resolve().parent / "_shipped"
+    inside = Path(__file__).resolve().parents[1] / "_shipped"
     if (inside / CONFIG_NAME).is_file():
         return inside
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
