@@ -17,9 +17,9 @@ from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType
 from nsdi_tracker.records import Summary
 
 if TYPE_CHECKING:
+    from nsdi_tracker.dns.probe import Counters
     from nsdi_tracker.judge.classify import Health
     from nsdi_tracker.measure import DomainResult, RoundInfo
-    from nsdi_tracker.probe import Counters
 
 EVENT_VERSION = 1
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")

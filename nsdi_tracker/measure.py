@@ -22,9 +22,9 @@ import aiohttp
 
 from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.core.model import Observation, Role, Transport, Verdict
+from nsdi_tracker.dns.probe import Counters, Lane, ResolverClient
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.probe import Counters, Lane, ResolverClient
 from nsdi_tracker.settings.config import Config, ResolverSpec
 from nsdi_tracker.settings.watchlist import Entry
 

@@ -18,9 +18,9 @@ import dns.rrset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsdi_tracker import fastwire
 from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary
-from nsdi_tracker.wire import Parsed, _parse_slow, make_query, observe, parse_reply, summarize
+from nsdi_tracker.dns import fastwire
+from nsdi_tracker.dns.wire import Parsed, _parse_slow, make_query, observe, parse_reply, summarize
 
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
 NAMES = st.lists(LABEL, min_size=1, max_size=4).map(".".join)

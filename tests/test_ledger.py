@@ -10,12 +10,12 @@ import pytest
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.model import Consensus, Observation, Outcome, Role, Transport, Verdict
+from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import NATIONAL, EventType, Policy
 from nsdi_tracker.ledger import plan_batch, plan_health
 from nsdi_tracker.measure import DomainResult, RoundInfo
-from nsdi_tracker.probe import Counters
 from nsdi_tracker.records import StoredTrack
 from nsdi_tracker.settings.config import ResolverSpec, SinkSpec
 from nsdi_tracker.settings.watchlist import Entry

@@ -13,7 +13,7 @@ import dns.rcode
 import pytest
 
 from nsdi_tracker.core.model import Outcome, Role, Transport
-from nsdi_tracker.probe import RateLimiter, ResolverClient
+from nsdi_tracker.dns.probe import RateLimiter, ResolverClient
 from nsdi_tracker.settings.config import ResolverSpec
 from nsdi_tracker.sim import Noise, SimResolver, Zone, answer, nodata, nxdomain, rcode, silent
 
@@ -257,7 +257,7 @@ async def test_nodata_helper(sim: Any) -> None:
 async def test_pool_shares_a_few_ports_and_fresh_asks_use_new_ones(sim: Any) -> None:
     """Fifty first attempts at once open the pool once and leave from its few ports, all
     answered; an ask with fresh=True (a re-ask of a national NXDOMAIN) leaves from a new one."""
-    from nsdi_tracker.transport import POOL_SOCKETS
+    from nsdi_tracker.dns.transport import POOL_SOCKETS
 
     zone = Zone()
     for i in range(50):
@@ -289,7 +289,7 @@ async def test_rate_limit_holds_at_speed_through_the_pool(sim: Any) -> None:
 async def test_rate_limit_holds_in_a_lane(sim: Any) -> None:
     """The sweep's path (a Lane sending pooled first attempts by callback): 600 jobs at
     2,000 qps with 200 in flight take at least 0.3 s, and every job is delivered once."""
-    from nsdi_tracker.probe import Lane
+    from nsdi_tracker.dns.probe import Lane
 
     zone = Zone()
     for i in range(600):

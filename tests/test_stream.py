@@ -126,7 +126,7 @@ async def test_a_bug_ends_the_round_instead_of_hanging_it(
     if where == "judge":
         monkeypatch.setattr(measure, "_judge", boom)
     else:
-        monkeypatch.setattr("nsdi_tracker.probe.ResolverClient.quick", boom)
+        monkeypatch.setattr("nsdi_tracker.dns.probe.ResolverClient.quick", boom)
     with Store.open(h.db) as store:
         entries = load_watchlists(config.watchlists)
         with pytest.raises(RuntimeError, match=f"bug in {where}"):

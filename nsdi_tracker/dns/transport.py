@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from nsdi_tracker.core.model import Summary
-from nsdi_tracker.fastwire import Query
-from nsdi_tracker.wire import Parsed, make_query, parse_reply
+from nsdi_tracker.dns.fastwire import Query
+from nsdi_tracker.dns.wire import Parsed, make_query, parse_reply
 
 DOH_TYPE = "application/dns-message"
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import aiohttp
 
-from nsdi_tracker import transport
 from nsdi_tracker.core.model import Observation, Outcome, Transport
-from nsdi_tracker.fastwire import Query
-from nsdi_tracker.latency import empty_histogram, latency_bucket
+from nsdi_tracker.dns import transport
+from nsdi_tracker.dns.fastwire import Query
+from nsdi_tracker.dns.latency import empty_histogram, latency_bucket
+from nsdi_tracker.dns.transport import Exchange
+from nsdi_tracker.dns.wire import make_query, observe
 from nsdi_tracker.settings.config import ResolverSpec
-from nsdi_tracker.transport import Exchange
-from nsdi_tracker.wire import make_query, observe
 
 RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
 

@@ -18,9 +18,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from nsdi_tracker import fastwire
 from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary
-from nsdi_tracker.fastwire import Query
+from nsdi_tracker.dns import fastwire
+from nsdi_tracker.dns.fastwire import Query
 
 EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
 _MAX_CHAIN = 16
