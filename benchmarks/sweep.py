@@ -309,7 +309,7 @@ def readers(db: Path) -> tuple[float, int, float]:
     from nsdi_tracker.core.clock import utcnow
     from nsdi_tracker.dashboard import read, render
     from nsdi_tracker.export import write_csv
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     best = float("inf")
     for _ in range(3):

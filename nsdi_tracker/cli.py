@@ -32,7 +32,7 @@ from nsdi_tracker.settings.watchlist import Entry, Watchlist, from_names, load_w
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
 PROGRESS_THRESHOLD = 50  # domains: below this a round is quick and a bar is noise
@@ -323,7 +323,7 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _read_command(args: argparse.Namespace) -> int:
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     with Store.open_readonly(_db_path(args)) as store:
         if args.command == "status":
@@ -339,7 +339,7 @@ def _read_command(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     from nsdi_tracker import logs
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     logs.setup(args.log_level, args.log_format)
     logs.hide(config.sink_urls)
@@ -456,7 +456,7 @@ def _dashboard_frame(database: Path, interval: float | None, width: int) -> None
 def _health(args: argparse.Namespace) -> int:
     from nsdi_tracker.core.model import MEASURED
     from nsdi_tracker.health import assess
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     config, path = _where(args, need_config=True)
     assert config is not None

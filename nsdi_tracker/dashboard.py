@@ -26,7 +26,7 @@ from nsdi_tracker.report import STATE_STYLES, STYLES
 from nsdi_tracker.views import age, resolver_line, verdict_style
 
 if TYPE_CHECKING:
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
 Row = Mapping[str, Any]
 STRIP_MAX = 24  # rounds of history per domain at wide sizes
@@ -79,7 +79,7 @@ def read(
     """A snapshot on a fresh read-only connection, closed at once: a dashboard never holds
     a read transaction (and so the writer's checkpoints) between frames. With a `screen`
     (width, height), only the domains that fit it are read."""
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     with Store.open_readonly(path) as store:
         return take(store, now, interval, screen)

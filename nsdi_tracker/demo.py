@@ -27,7 +27,7 @@ from nsdi_tracker.sim import (
     nxdomain,
     silent,
 )
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.tracker import RoundDone
 
 CONTROLS = {**CONTROL_ADDRESSES, "gosuslugi.ru": "213.59.254.7"}

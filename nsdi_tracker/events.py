@@ -14,7 +14,7 @@ from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, Role
 from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType
-from nsdi_tracker.records import Summary
+from nsdi_tracker.store.records import Summary
 
 if TYPE_CHECKING:
     from nsdi_tracker.dns.probe import Counters

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from nsdi_tracker.core.errors import InvalidName
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.judge.confirm import EventType
-from nsdi_tracker.store import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
+from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
 
 FORMATS = ("csv", "json", "ndjson")
 _RELATIVE = re.compile(r"([0-9]{1,12})([smhdw])")  # ASCII digits only

@@ -28,7 +28,8 @@ from nsdi_tracker.events import (
     scope_evidence,
 )
 from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType, Policy, Track, step
-from nsdi_tracker.records import (
+from nsdi_tracker.settings.config import SinkSpec
+from nsdi_tracker.store.records import (
     BatchPlan,
     HealthPlan,
     ObsKey,
@@ -38,7 +39,6 @@ from nsdi_tracker.records import (
     TrackKey,
     TransitionRecord,
 )
-from nsdi_tracker.settings.config import SinkSpec
 
 if TYPE_CHECKING:
     from nsdi_tracker.measure import DomainResult, RoundInfo

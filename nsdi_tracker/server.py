@@ -31,7 +31,7 @@ from nsdi_tracker.health import Assessment
 from nsdi_tracker.metrics import Metrics
 from nsdi_tracker.settings.config import Config, Listen
 from nsdi_tracker.snapshot import Snapshot
-from nsdi_tracker.store import CHANGELOG_COLUMNS, ChangelogFilter, Store
+from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
 from nsdi_tracker.views import status_json
 
 

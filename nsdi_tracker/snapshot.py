@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import orjson
 
 from nsdi_tracker.core.model import MEASURED
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.views import status_json
 
 T = TypeVar("T")

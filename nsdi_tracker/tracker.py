@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from nsdi_tracker.core.clock import iso, utcnow
-from nsdi_tracker.dbthread import INLINE, DbThread
 from nsdi_tracker.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.measure import DomainResult, Progress, RoundInfo, sweep
 from nsdi_tracker.raw import RawRound
-from nsdi_tracker.records import BatchPlan, HealthPlan, RoundRecord
 from nsdi_tracker.settings.config import Config
 from nsdi_tracker.settings.watchlist import Entry
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.dbthread import INLINE, DbThread
+from nsdi_tracker.store.records import BatchPlan, HealthPlan, RoundRecord
+from nsdi_tracker.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 

@@ -103,7 +103,7 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     dashboard draws each one as a mark (a status added in one place and not the others fails)."""
     from nsdi_tracker import dashboard, health
     from nsdi_tracker.core.model import MEASURED, RoundStatus
-    from nsdi_tracker.store import Store
+    from nsdi_tracker.store.sqlite import Store
 
     with Store.open(tmp_path / "t.db") as store:
         sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()[0]

@@ -22,7 +22,7 @@ from test_outbox import webhook
 
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.sim import silent
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 
 
 async def test_rhythm_one_removed_event_and_clean_stop(

@@ -19,7 +19,7 @@ from rich.console import Console
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.dashboard import read, render
 from nsdi_tracker.sim import answer
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 
 T0 = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
 

@@ -25,7 +25,7 @@ from test_outbox import DOMAINS, removals, webhook
 
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.outbox import Outbox
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 
 
 async def test_backup_refuses_the_database_itself_its_links_and_its_files(

@@ -16,9 +16,9 @@ from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import NATIONAL, EventType, Policy
 from nsdi_tracker.ledger import plan_batch, plan_health
 from nsdi_tracker.measure import DomainResult, RoundInfo
-from nsdi_tracker.records import StoredTrack
 from nsdi_tracker.settings.config import ResolverSpec, SinkSpec
 from nsdi_tracker.settings.watchlist import Entry
+from nsdi_tracker.store.records import StoredTrack
 
 T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNREACHABLE

@@ -8,7 +8,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nsdi_tracker import metrics
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 
 
 def samples(m: metrics.Metrics, name: str) -> dict[tuple[str, ...], float]:

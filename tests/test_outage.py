@@ -22,7 +22,7 @@ from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.settings.config import ResolverSpec, load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import Zone, answer
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.tracker import persisted_round
 
 pytestmark = pytest.mark.unbound

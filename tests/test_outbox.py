@@ -10,7 +10,7 @@ from typing import Any
 
 from nsdi_tracker.outbox import Outbox, backoff
 from nsdi_tracker.sinks import ID_HEADER, SIGNATURE_HEADER, verify
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 
 SECRET = "s3cret-for-tests"
 DOMAINS = ["youtube.com", "whatsapp.com", "bbc.com", "dw.com"]

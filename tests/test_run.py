@@ -19,7 +19,7 @@ from test_outbox import SECRET, webhook
 
 from nsdi_tracker.export import csv_row
 from nsdi_tracker.sinks import SIGNATURE_HEADER, verify
-from nsdi_tracker.store import CHANGELOG_COLUMNS, Store
+from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, Store
 
 
 async def rounds(cfg: Path, n: int) -> None:

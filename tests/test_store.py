@@ -12,7 +12,7 @@ from conftest import run_cli
 from sqlite_utils import Database
 
 from nsdi_tracker.core.errors import StoreError
-from nsdi_tracker.store import _SCHEMA_1, Store, migrations
+from nsdi_tracker.store.sqlite import _SCHEMA_1, Store, migrations
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -244,7 +244,7 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
     Store.open(path).close()  # released on close
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from nsdi_tracker.store import Store; "
+         "import sys, time; from pathlib import Path; from nsdi_tracker.store.sqlite import Store; "
          f"s = Store.open(Path({str(path)!r})); print('ready', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from nsdi_tracker import measure
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import answer
-from nsdi_tracker.store import Store
+from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.tracker import persisted_round
 
 NAMES = [f"n{i:03d}.example" for i in range(120)]

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import run_cli
 
 from nsdi_tracker.sim import silent
-from nsdi_tracker.store import Store, migrations
+from nsdi_tracker.store.sqlite import Store, migrations
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0.db"
 TABLES = ("resolvers", "domains", "rounds", "states", "transitions", "observations", "latest",

@@ -27,7 +27,8 @@ from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import RoundStatus
 from nsdi_tracker.judge.confirm import NATIONAL
-from nsdi_tracker.records import (
+from nsdi_tracker.settings.config import ResolverSpec
+from nsdi_tracker.store.records import (
     BatchPlan,
     HealthPlan,
     ObsKey,
@@ -36,7 +37,6 @@ from nsdi_tracker.records import (
     TrackKey,
     TransitionRecord,
 )
-from nsdi_tracker.settings.config import ResolverSpec
 
 MIGRATION_SET = "nsdi-tracker"
 migrations = Migrations(MIGRATION_SET)
