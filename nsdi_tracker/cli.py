@@ -480,7 +480,7 @@ async def _run_once(
     config: Config, entries: Sequence[Entry], store: Store, raw: Path | None, deliver_for: float
 ) -> int:
     from nsdi_tracker.outbox import Outbox
-    from nsdi_tracker.tracker import persisted_round
+    from nsdi_tracker.rounds.tracker import persisted_round
 
     done = await persisted_round(config, entries, store, raw_dir=raw)
     async with Outbox(store, config.sinks) as outbox:
@@ -514,8 +514,8 @@ async def _check(
 ) -> int:
     from rich.console import Console
 
-    from nsdi_tracker.measure import QTYPES, measure
     from nsdi_tracker.report import render, round_json
+    from nsdi_tracker.rounds.measure import QTYPES, measure
 
     err = Console(stderr=True)
     if not entries:

@@ -43,12 +43,12 @@ from nsdi_tracker.core.model import MEASURED, RoundStatus
 from nsdi_tracker.health import Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.outbox import Outbox
+from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.settings.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.settings.watchlist import Entry, load_watchlists
 from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.tracker import RoundDone, commit_staged, staged_round
 
 log = logging.getLogger("nsdi_tracker.daemon")
 JOB_ID = "round"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nsdi_tracker.daemon import Daemon, DaemonOptions
+from nsdi_tracker.rounds.tracker import RoundDone
 from nsdi_tracker.settings.config import load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import (
@@ -28,7 +29,6 @@ from nsdi_tracker.sim import (
     silent,
 )
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.tracker import RoundDone
 
 CONTROLS = {**CONTROL_ADDRESSES, "gosuslugi.ru": "213.59.254.7"}
 SITES = {

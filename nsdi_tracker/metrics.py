@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from nsdi_tracker import __version__
 from nsdi_tracker.core.model import MEASURED, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import LATENCY_EDGES_MS
-from nsdi_tracker.tracker import RoundDone
+from nsdi_tracker.rounds.tracker import RoundDone
 
 # Above this many watched domains, per-domain verdict series are kept only for the names
 # whose verdict is neither `present` nor `absent` (NXDOMAIN everywhere), so that a

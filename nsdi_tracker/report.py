@@ -11,8 +11,8 @@ from rich.text import Text
 
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, ResolverState, Role, Verdict
-from nsdi_tracker.events import health_json
-from nsdi_tracker.measure import DomainResult, RoundReport
+from nsdi_tracker.rounds.events import health_json
+from nsdi_tracker.rounds.measure import DomainResult, RoundReport
 
 JSON_VERSION = 1
 

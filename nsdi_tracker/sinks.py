@@ -23,7 +23,7 @@ import aiohttp
 from nsdi_tracker import __version__
 from nsdi_tracker.core import redact
 from nsdi_tracker.core.errors import ConfigError
-from nsdi_tracker.events import headline_text
+from nsdi_tracker.rounds.events import headline_text
 from nsdi_tracker.settings.config import SinkSpec, import_apprise
 
 log = logging.getLogger(__name__)

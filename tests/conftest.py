@@ -189,8 +189,8 @@ class Harness:
         self.nat.set(name, answer(self.ADDR))
 
     async def round(self, store: Any, **kw: Any) -> Any:
+        from nsdi_tracker.rounds.tracker import persisted_round
         from nsdi_tracker.settings.watchlist import load_watchlists
-        from nsdi_tracker.tracker import persisted_round
 
         config = self.config()
         return await persisted_round(config, load_watchlists(config.watchlists), store, **kw)

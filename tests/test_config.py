@@ -209,8 +209,9 @@ def test_schedule_and_listen(tmp_path: Path) -> None:
 def test_pure_core_imports_no_io_library() -> None:
     """The pure modules import without aiohttp, sqlite-utils, rich or APScheduler."""
     code = (
-        "import sys; import nsdi_tracker.judge.confirm, nsdi_tracker.events, nsdi_tracker.ledger, "
-        "nsdi_tracker.judge.classify, nsdi_tracker.settings.config, nsdi_tracker.health; "
+        "import sys; import nsdi_tracker.judge.confirm, nsdi_tracker.rounds.events, "
+        "nsdi_tracker.rounds.ledger, nsdi_tracker.judge.classify, nsdi_tracker.settings.config, "
+        "nsdi_tracker.health; "
         "print(sorted(m for m in ('aiohttp', 'sqlite_utils', 'rich', 'apscheduler') "
         "if m in sys.modules))"
     )

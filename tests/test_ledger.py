@@ -14,8 +14,8 @@ from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import NATIONAL, EventType, Policy
-from nsdi_tracker.ledger import plan_batch, plan_health
-from nsdi_tracker.measure import DomainResult, RoundInfo
+from nsdi_tracker.rounds.ledger import plan_batch, plan_health
+from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
 from nsdi_tracker.settings.config import ResolverSpec, SinkSpec
 from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.records import StoredTrack

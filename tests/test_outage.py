@@ -19,11 +19,11 @@ from test_unbound import UNBOUND_SERVER, free_port, unbound_binary
 from nsdi_tracker.core.model import Role, Transport
 from nsdi_tracker.dns.probe import ResolverClient
 from nsdi_tracker.outbox import Outbox
+from nsdi_tracker.rounds.tracker import persisted_round
 from nsdi_tracker.settings.config import ResolverSpec, load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import Zone, answer
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.tracker import persisted_round
 
 pytestmark = pytest.mark.unbound
 

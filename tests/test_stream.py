@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from nsdi_tracker import measure
+from nsdi_tracker.rounds import measure
+from nsdi_tracker.rounds.tracker import persisted_round
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import answer
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.tracker import persisted_round
 
 NAMES = [f"n{i:03d}.example" for i in range(120)]
 
@@ -50,7 +50,7 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
 
         return await real(args[0], args[1], counting, **kw)
 
-    monkeypatch.setattr("nsdi_tracker.tracker.sweep", spy)
+    monkeypatch.setattr("nsdi_tracker.rounds.tracker.sweep", spy)
     with Store.open(h.db) as store:
         done = await persisted_round(config, load_watchlists(config.watchlists), store)
         assert max(taken) == 20

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.core.evidence import fingerprint
 from nsdi_tracker.core.model import Observation, ResolverState, Role, RoundStatus, Verdict
-from nsdi_tracker.events import (
+from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType, Policy, Track, step
+from nsdi_tracker.rounds.events import (
     event_id,
     event_json,
     health_evidence,
     health_json,
     scope_evidence,
 )
-from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType, Policy, Track, step
 from nsdi_tracker.settings.config import SinkSpec
 from nsdi_tracker.store.records import (
     BatchPlan,
@@ -41,7 +41,7 @@ from nsdi_tracker.store.records import (
 )
 
 if TYPE_CHECKING:
-    from nsdi_tracker.measure import DomainResult, RoundInfo
+    from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
     from nsdi_tracker.settings.watchlist import Entry
 
 
