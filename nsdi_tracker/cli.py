@@ -479,7 +479,7 @@ def _health(args: argparse.Namespace) -> int:
 async def _run_once(
     config: Config, entries: Sequence[Entry], store: Store, raw: Path | None, deliver_for: float
 ) -> int:
-    from nsdi_tracker.outbox import Outbox
+    from nsdi_tracker.delivery.outbox import Outbox
     from nsdi_tracker.rounds.tracker import persisted_round
 
     done = await persisted_round(config, entries, store, raw_dir=raw)

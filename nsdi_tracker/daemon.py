@@ -40,9 +40,9 @@ from nsdi_tracker import logs, snapshot
 from nsdi_tracker.core.clock import parse_iso, utcnow
 from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
+from nsdi_tracker.delivery.outbox import Outbox
 from nsdi_tracker.health import Assessment, assess
 from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
-from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.settings.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.settings.watchlist import Entry, load_watchlists

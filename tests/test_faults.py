@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from test_outbox import DOMAINS, removals, webhook
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.outbox import Outbox
+from nsdi_tracker.delivery.outbox import Outbox
 from nsdi_tracker.store.sqlite import Store
 
 
@@ -341,7 +341,7 @@ FULL_DISK_SCRIPT = r"""
 import asyncio, json, os, sys
 from pathlib import Path
 from nsdi_tracker.settings.config import SinkSpec
-from nsdi_tracker.sinks import DeliveryError, LogSender
+from nsdi_tracker.delivery.sinks import DeliveryError, LogSender
 
 folder = Path(sys.argv[1])
 spec = SinkSpec(name="file", type="log", path=folder / "events.ndjson")

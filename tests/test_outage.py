@@ -17,8 +17,8 @@ from conftest import run_cli, write_config
 from test_unbound import UNBOUND_SERVER, free_port, unbound_binary
 
 from nsdi_tracker.core.model import Role, Transport
+from nsdi_tracker.delivery.outbox import Outbox
 from nsdi_tracker.dns.probe import ResolverClient
-from nsdi_tracker.outbox import Outbox
 from nsdi_tracker.rounds.tracker import persisted_round
 from nsdi_tracker.settings.config import ResolverSpec, load_config
 from nsdi_tracker.settings.watchlist import load_watchlists

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from nsdi_tracker.outbox import Outbox, backoff
-from nsdi_tracker.sinks import ID_HEADER, SIGNATURE_HEADER, verify
+from nsdi_tracker.delivery.outbox import Outbox, backoff
+from nsdi_tracker.delivery.sinks import ID_HEADER, SIGNATURE_HEADER, verify
 from nsdi_tracker.store.sqlite import Store
 
 SECRET = "s3cret-for-tests"
@@ -67,7 +67,7 @@ async def test_webhook_survives_failures_and_an_outage(harness: Any, receiver: A
 
 async def test_a_tampered_body_does_not_verify() -> None:
     """The signature covers the body: one changed byte fails verification."""
-    from nsdi_tracker.sinks import signature
+    from nsdi_tracker.delivery.sinks import signature
 
     body = b'{"id":"x","type":"removed"}'
     assert verify(SECRET, body, signature(SECRET, body))

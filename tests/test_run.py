@@ -17,8 +17,8 @@ from typing import Any
 from conftest import run_cli
 from test_outbox import SECRET, webhook
 
+from nsdi_tracker.delivery.sinks import SIGNATURE_HEADER, verify
 from nsdi_tracker.export import csv_row
-from nsdi_tracker.sinks import SIGNATURE_HEADER, verify
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, Store
 
 

@@ -20,8 +20,8 @@ import aiohttp
 
 from nsdi_tracker.core import redact
 from nsdi_tracker.core.clock import utcnow
+from nsdi_tracker.delivery.sinks import DeliveryError, Sender, make_sender
 from nsdi_tracker.settings.config import SinkSpec
-from nsdi_tracker.sinks import DeliveryError, Sender, make_sender
 from nsdi_tracker.store.dbthread import INLINE, DbThread
 from nsdi_tracker.store.sqlite import Delivery, Store
 
