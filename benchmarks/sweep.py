@@ -307,9 +307,9 @@ def readers(db: Path) -> tuple[float, int, float]:
     from rich.console import Console
 
     from nsdi_tracker.core.clock import utcnow
-    from nsdi_tracker.dashboard import read, render
-    from nsdi_tracker.export import write_csv
     from nsdi_tracker.store.sqlite import Store
+    from nsdi_tracker.ui.dashboard import read, render
+    from nsdi_tracker.ui.export import write_csv
 
     best = float("inf")
     for _ in range(3):

@@ -17,7 +17,6 @@ from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.core.errors import ConfigError, TrackerError
 from nsdi_tracker.core.model import Verdict
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.export import FORMATS
 from nsdi_tracker.judge.confirm import EventType
 from nsdi_tracker.settings.config import (
     ENV_CONFIG,
@@ -28,6 +27,7 @@ from nsdi_tracker.settings.config import (
     load_config,
 )
 from nsdi_tracker.settings.watchlist import Entry, Watchlist, from_names, load_watchlists, merge
+from nsdi_tracker.ui.export import FORMATS
 
 T = TypeVar("T")
 
@@ -338,8 +338,8 @@ def _read_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    from nsdi_tracker import logs
     from nsdi_tracker.store.sqlite import Store
+    from nsdi_tracker.ui import logs
 
     logs.setup(args.log_level, args.log_format)
     logs.hide(config.sink_urls)
@@ -361,7 +361,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from nsdi_tracker.dashboard import read, render
+    from nsdi_tracker.ui.dashboard import read, render
 
     config, path = _where(args, need_config=False)
     interval = config.schedule.interval if config else None
@@ -388,7 +388,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from nsdi_tracker import demo, logs
+    from nsdi_tracker import demo
+    from nsdi_tracker.ui import logs
 
     if args.speed <= 0 or args.rounds < 1:
         raise ConfigError("--speed must be above 0 and --rounds at least 1")
@@ -427,7 +428,7 @@ def _demo(args: argparse.Namespace) -> int:
 async def _live_dashboard(console: Any, database: Path, interval: float, every: float) -> None:
     from rich.live import Live
 
-    from nsdi_tracker.dashboard import read, render
+    from nsdi_tracker.ui.dashboard import read, render
 
     def snap() -> Any:
         if not database.exists():  # the daemon has not created it yet
@@ -448,7 +449,7 @@ def _dashboard_frame(database: Path, interval: float | None, width: int) -> None
     """One frame to stdout at `width` columns (no height: every row that fits the rules)."""
     from rich.console import Console
 
-    from nsdi_tracker.dashboard import read, render
+    from nsdi_tracker.ui.dashboard import read, render
 
     Console(width=width).print(render(read(database, utcnow(), interval), width, None))
 
@@ -514,8 +515,8 @@ async def _check(
 ) -> int:
     from rich.console import Console
 
-    from nsdi_tracker.report import render, round_json
     from nsdi_tracker.rounds.measure import QTYPES, measure
+    from nsdi_tracker.ui.report import render, round_json
 
     err = Console(stderr=True)
     if not entries:
@@ -545,7 +546,7 @@ def _status(store: Store, *, as_json: bool, everything: bool) -> int:
 
     from rich.console import Console
 
-    from nsdi_tracker.views import render_status, status_json
+    from nsdi_tracker.ui.views import render_status, status_json
 
     rows = store.status(include_unwatched=everything)
     last, backlog, resolvers = store.last_round(), store.backlog(), store.resolver_status()
@@ -561,7 +562,7 @@ def _status(store: Store, *, as_json: bool, everything: bool) -> int:
 def _history(store: Store, domain: str, *, as_json: bool) -> int:
     from rich.console import Console
 
-    from nsdi_tracker.views import render_history
+    from nsdi_tracker.ui.views import render_history
 
     name = normalize(domain)
     if not store.has_domain(name):
@@ -578,7 +579,7 @@ def _history(store: Store, domain: str, *, as_json: bool) -> int:
 
 def _export(store: Store, args: argparse.Namespace) -> int:
 
-    from nsdi_tracker.export import changelog_filter, write, write_csv
+    from nsdi_tracker.ui.export import changelog_filter, write, write_csv
 
     try:
         flt = changelog_filter(

@@ -36,7 +36,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from nsdi_tracker import logs, snapshot
+from nsdi_tracker import snapshot
 from nsdi_tracker.core.clock import parse_iso, utcnow
 from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
@@ -49,6 +49,7 @@ from nsdi_tracker.settings.watchlist import Entry, load_watchlists
 from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
+from nsdi_tracker.ui import logs
 
 log = logging.getLogger("nsdi_tracker.daemon")
 JOB_ID = "round"

@@ -213,7 +213,7 @@ async def run(
 
 
 def _export(database: Path, out: Path) -> None:
-    from nsdi_tracker.export import write_csv
+    from nsdi_tracker.ui.export import write_csv
 
     with Store.open_readonly(database) as store, out.open("w", encoding="utf-8", newline="") as f:
         write_csv(store.changelog_csv(), f)
@@ -221,7 +221,7 @@ def _export(database: Path, out: Path) -> None:
 
 def quiet_logs(folder: Path) -> None:
     """Daemon logs go to a file, so that they do not tear through the dashboard."""
-    from nsdi_tracker.logs import JsonFormatter
+    from nsdi_tracker.ui.logs import JsonFormatter
 
     handler = logging.FileHandler(folder / "demo.log", encoding="utf-8")
     handler.setFormatter(JsonFormatter())

@@ -26,13 +26,13 @@ from nsdi_tracker import __version__, snapshot
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.export import changelog_filter, json_row
 from nsdi_tracker.health import Assessment
 from nsdi_tracker.metrics import Metrics
 from nsdi_tracker.settings.config import Config, Listen
 from nsdi_tracker.snapshot import Snapshot
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
-from nsdi_tracker.views import status_json
+from nsdi_tracker.ui.export import changelog_filter, json_row
+from nsdi_tracker.ui.views import status_json
 
 
 class StatusSource(Protocol):

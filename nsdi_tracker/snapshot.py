@@ -28,7 +28,7 @@ import orjson
 
 from nsdi_tracker.core.model import MEASURED
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.views import status_json
+from nsdi_tracker.ui.views import status_json
 
 T = TypeVar("T")
 Reader = Callable[[Callable[[Store], bytes]], Awaitable[bytes]]  # Daemon.read, say

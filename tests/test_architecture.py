@@ -101,9 +101,10 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     """RoundStatus is the one list of how a round can end: the database's CHECK constraint
     takes exactly those, the health rule explains each one that did not measure, and the
     dashboard draws each one as a mark (a status added in one place and not the others fails)."""
-    from nsdi_tracker import dashboard, health
+    from nsdi_tracker import health
     from nsdi_tracker.core.model import MEASURED, RoundStatus
     from nsdi_tracker.store.sqlite import Store
+    from nsdi_tracker.ui import dashboard
 
     with Store.open(tmp_path / "t.db") as store:
         sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()[0]
@@ -118,8 +119,8 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
 def test_every_verdict_is_drawn_everywhere() -> None:
     """A verdict added to the vocabulary fails here until the table colours it, the
     dashboard ranks, abbreviates and draws it (one place to look: these four maps)."""
-    from nsdi_tracker import dashboard, report
     from nsdi_tracker.core.model import Verdict
+    from nsdi_tracker.ui import dashboard, report
 
     for table in (report.STYLES, dashboard.RANK, dashboard.SHORT, dashboard.BLOCKS):
         assert set(table) == set(Verdict)

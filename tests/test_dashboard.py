@@ -17,9 +17,9 @@ from conftest import FAST
 from rich.console import Console
 
 from nsdi_tracker.core.clock import iso
-from nsdi_tracker.dashboard import read, render
 from nsdi_tracker.sim import answer
 from nsdi_tracker.store.sqlite import Store
+from nsdi_tracker.ui.dashboard import read, render
 
 T0 = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from nsdi_tracker import logs
 from nsdi_tracker.core import redact
+from nsdi_tracker.ui import logs
 
 
 @pytest.mark.parametrize(

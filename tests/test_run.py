@@ -18,8 +18,8 @@ from conftest import run_cli
 from test_outbox import SECRET, webhook
 
 from nsdi_tracker.delivery.sinks import SIGNATURE_HEADER, verify
-from nsdi_tracker.export import csv_row
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, Store
+from nsdi_tracker.ui.export import csv_row
 
 
 async def rounds(cfg: Path, n: int) -> None:

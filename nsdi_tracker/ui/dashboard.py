@@ -22,8 +22,8 @@ from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import ResolverState, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import histogram_quantile
 from nsdi_tracker.judge.confirm import NATIONAL
-from nsdi_tracker.report import STATE_STYLES, STYLES
-from nsdi_tracker.views import age, resolver_line, verdict_style
+from nsdi_tracker.ui.report import STATE_STYLES, STYLES
+from nsdi_tracker.ui.views import age, resolver_line, verdict_style
 
 if TYPE_CHECKING:
     from nsdi_tracker.store.sqlite import Store

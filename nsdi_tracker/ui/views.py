@@ -17,7 +17,7 @@ from rich.text import Text
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import ResolverState, Verdict
 from nsdi_tracker.judge.confirm import NATIONAL
-from nsdi_tracker.report import STATE_STYLES, STYLES
+from nsdi_tracker.ui.report import STATE_STYLES, STYLES
 
 Row = Mapping[str, Any]
 
