@@ -348,7 +348,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if args.once:
         with Store.open(path) as store:
             return _arun(_run_once(config, entries, store, args.raw, args.deliver_timeout))
-    from nsdi_tracker.daemon import Daemon, DaemonOptions
+    from nsdi_tracker.service.daemon import Daemon, DaemonOptions
 
     options = DaemonOptions(listen=listen_address(args.listen, config), raw_dir=args.raw)
     with Store.open(path) as store:
@@ -456,7 +456,7 @@ def _dashboard_frame(database: Path, interval: float | None, width: int) -> None
 
 def _health(args: argparse.Namespace) -> int:
     from nsdi_tracker.core.model import MEASURED
-    from nsdi_tracker.health import assess
+    from nsdi_tracker.service.health import assess
     from nsdi_tracker.store.sqlite import Store
 
     config, path = _where(args, need_config=True)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nsdi_tracker.daemon import Daemon, DaemonOptions
 from nsdi_tracker.rounds.tracker import RoundDone
+from nsdi_tracker.service.daemon import Daemon, DaemonOptions
 from nsdi_tracker.settings.config import load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import (

@@ -81,7 +81,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles() -> None:
     graph = imports(PACKAGE)
-    assert len(graph) > 30 and "nsdi_tracker.daemon" in graph["nsdi_tracker.cli"]
+    assert len(graph) > 30 and "nsdi_tracker.service.daemon" in graph["nsdi_tracker.cli"]
     assert cycles(graph) == []
 
 
@@ -90,19 +90,18 @@ def test_the_check_bites(tmp_path: Path) -> None:
     copy = tmp_path / "nsdi_tracker"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     model = copy / "core" / "model.py"
-    model.write_text(
-        model.read_text() + "\nif TYPE_CHECKING:\n    from nsdi_tracker.daemon import Daemon\n"
-    )
+    extra = "\nif TYPE_CHECKING:\n    from nsdi_tracker.service.daemon import Daemon\n"
+    model.write_text(model.read_text() + extra)
     (found,) = cycles(imports(copy))
-    assert "nsdi_tracker.core.model" in found and "nsdi_tracker.daemon" in found
+    assert "nsdi_tracker.core.model" in found and "nsdi_tracker.service.daemon" in found
 
 
 def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     """RoundStatus is the one list of how a round can end: the database's CHECK constraint
     takes exactly those, the health rule explains each one that did not measure, and the
     dashboard draws each one as a mark (a status added in one place and not the others fails)."""
-    from nsdi_tracker import health
     from nsdi_tracker.core.model import MEASURED, RoundStatus
+    from nsdi_tracker.service import health
     from nsdi_tracker.store.sqlite import Store
     from nsdi_tracker.ui import dashboard
 

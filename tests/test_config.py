@@ -211,7 +211,7 @@ def test_pure_core_imports_no_io_library() -> None:
     code = (
         "import sys; import nsdi_tracker.judge.confirm, nsdi_tracker.rounds.events, "
         "nsdi_tracker.rounds.ledger, nsdi_tracker.judge.classify, nsdi_tracker.settings.config, "
-        "nsdi_tracker.health; "
+        "nsdi_tracker.service.health; "
         "print(sorted(m for m in ('aiohttp', 'sqlite_utils', 'rich', 'apscheduler') "
         "if m in sys.modules))"
     )

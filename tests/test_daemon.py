@@ -331,7 +331,7 @@ async def test_scheduler_trouble_is_logged_and_counted(
         JobSubmissionEvent,
     )
 
-    from nsdi_tracker.daemon import Daemon
+    from nsdi_tracker.service.daemon import Daemon
     from nsdi_tracker.settings.watchlist import load_watchlists
 
     h = await harness(["youtube.com"])

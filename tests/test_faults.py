@@ -434,8 +434,8 @@ async def test_rounds_leave_no_garbage_behind(harness: Any) -> None:
     round to collecting: ~165 KB a round, without end. The daemon now collects after each
     round; benchmarks/soak.py shows RSS flat over 1,000 rounds. Here: with the CLI's tuning,
     no pool of a finished round is still in memory after any of 8 rounds."""
-    from nsdi_tracker.daemon import Daemon, DaemonOptions
     from nsdi_tracker.dns.transport import UdpPool
+    from nsdi_tracker.service.daemon import Daemon, DaemonOptions
     from nsdi_tracker.settings.watchlist import load_watchlists
 
     h = await harness(["youtube.com", "meduza.io"], extra="interval = 1\njitter = 0\n")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from nsdi_tracker.core.clock import iso
-from nsdi_tracker.health import assess
+from nsdi_tracker.service.health import assess
 
 NOW = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
 

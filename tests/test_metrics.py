@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from nsdi_tracker import metrics
+from nsdi_tracker.service import metrics
 from nsdi_tracker.store.sqlite import Store
 
 

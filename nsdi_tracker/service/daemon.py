@@ -36,22 +36,22 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from nsdi_tracker import snapshot
 from nsdi_tracker.core.clock import parse_iso, utcnow
 from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
 from nsdi_tracker.delivery.outbox import Outbox
-from nsdi_tracker.health import Assessment, assess
-from nsdi_tracker.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
+from nsdi_tracker.service import snapshot
+from nsdi_tracker.service.health import Assessment, assess
+from nsdi_tracker.service.metrics import DOMAIN_SERIES_LIMIT, Metrics
+from nsdi_tracker.service.snapshot import Readers, Snapshot
 from nsdi_tracker.settings.config import Config, Listen, SinkSpec, load_config
 from nsdi_tracker.settings.watchlist import Entry, load_watchlists
-from nsdi_tracker.snapshot import Readers, Snapshot
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.ui import logs
 
-log = logging.getLogger("nsdi_tracker.daemon")
+log = logging.getLogger("nsdi_tracker.service.daemon")
 JOB_ID = "round"
 READ_YIELD = 2.0  # seconds a status-server read waits for the round under way to end
 IDLE_DELIVERY_CHECK = 60.0  # seconds between outbox checks when nothing is due
@@ -117,7 +117,7 @@ class Daemon:
         try:
             await self._load_state()
             if self.options.listen is not None:
-                from nsdi_tracker.server import start
+                from nsdi_tracker.service.server import start
 
                 self.readers = Readers(self.store.path)
                 await self.refresh_snapshot()

@@ -22,21 +22,22 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from nsdi_tracker import __version__, snapshot
+from nsdi_tracker import __version__
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.health import Assessment
-from nsdi_tracker.metrics import Metrics
+from nsdi_tracker.service import snapshot
+from nsdi_tracker.service.health import Assessment
+from nsdi_tracker.service.metrics import Metrics
+from nsdi_tracker.service.snapshot import Snapshot
 from nsdi_tracker.settings.config import Config, Listen
-from nsdi_tracker.snapshot import Snapshot
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
 from nsdi_tracker.ui.export import changelog_filter, json_row
 from nsdi_tracker.ui.views import status_json
 
 
 class StatusSource(Protocol):
-    """What the status server needs of the running daemon (nsdi_tracker.daemon.Daemon is
+    """What the status server needs of the running daemon (nsdi_tracker.service.daemon.Daemon is
     one): its settings, its clock, the round's snapshot, its health and database reads."""
 
     config: Config
