@@ -31,12 +31,13 @@ once: venv
 check: venv
 	$(BIN)/nsdi-tracker check --config $(CONFIG)
 
-## test: lint, type-check and the whole test suite (installs Unbound and tmux from Debian if missing)
+## test: lint, type-check, the floors contract and the whole test suite (installs Unbound and tmux from Debian if missing)
 test: venv
 	@./tests/ensure-tools.sh
 	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
 	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 ## bench: one tracker round over 200,000 and 1,000,000 names against NSD on loopback, with
@@ -74,6 +75,7 @@ lint: venv
 	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
 	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

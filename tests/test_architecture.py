@@ -8,11 +8,16 @@ events <-> measure <-> probe, fastwire <-> wire.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "nsdi_tracker"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "nsdi_tracker"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 _FROM = re.compile(r"^\s*from (nsdi_tracker[\w.]*) import (\([^)]*\)|[^\n]*)", re.M)
 
 
@@ -94,6 +99,36 @@ def test_the_check_bites(tmp_path: Path) -> None:
     model.write_text(model.read_text() + extra)
     (found,) = cycles(imports(copy))
     assert "nsdi_tracker.core.model" in found and "nsdi_tracker.service.daemon" in found
+
+
+def lint_imports(root: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` with the project's contracts over the package found under `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_floors_are_kept(tmp_path: Path) -> None:
+    out = lint_imports(ROOT, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 kept, 0 broken" in out.stdout
+
+
+def test_the_floors_contract_bites(tmp_path: Path) -> None:
+    """A floor made to import a higher one (in a copy, under TYPE_CHECKING) breaks the contract,
+    and the report names the two modules."""
+    copy = tmp_path / "tree"
+    shutil.copytree(PACKAGE, copy / "nsdi_tracker", ignore=shutil.ignore_patterns("__pycache__"))
+    confirm = copy / "nsdi_tracker" / "judge" / "confirm.py"
+    extra = "\nimport typing\n\nif typing.TYPE_CHECKING:\n"
+    extra += "    from nsdi_tracker.ui.views import age\n"
+    confirm.write_text(confirm.read_text() + extra)
+    out = lint_imports(copy, tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Floors: a package imports only the floors below it BROKEN" in out.stdout
+    assert "nsdi_tracker.judge.confirm -> nsdi_tracker.ui.views" in out.stdout
 
 
 def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
