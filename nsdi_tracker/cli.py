@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from nsdi_tracker import __version__
 from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.core.errors import ConfigError, TrackerError
-from nsdi_tracker.core.model import Verdict
+from nsdi_tracker.core.model import EventType, Verdict
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.judge.confirm import EventType
 from nsdi_tracker.settings.config import (
     ENV_CONFIG,
     Config,

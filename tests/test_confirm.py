@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nsdi_tracker.core.model import ResolverState, Verdict
-from nsdi_tracker.judge.confirm import Change, EventType, Policy, Track, event_type, step
+from nsdi_tracker.core.model import EventType, ResolverState, Verdict
+from nsdi_tracker.judge.confirm import Change, Policy, Track, event_type, step
 
 T0 = datetime(2026, 2, 10, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNKNOWN

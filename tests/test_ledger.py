@@ -9,11 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from nsdi_tracker.core.clock import iso
-from nsdi_tracker.core.model import Consensus, Observation, Outcome, Role, Transport, Verdict
+from nsdi_tracker.core.model import (
+    NATIONAL,
+    Consensus,
+    EventType,
+    Observation,
+    Outcome,
+    Role,
+    Transport,
+    Verdict,
+)
 from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.judge.confirm import NATIONAL, EventType, Policy
+from nsdi_tracker.judge.confirm import Policy
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health
 from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
 from nsdi_tracker.settings.config import ResolverSpec, SinkSpec

@@ -1,9 +1,12 @@
-"""The vocabulary: roles, transports, outcomes, verdicts and the observation of one query."""
+"""The vocabulary: roles, transports, round statuses, event types, outcomes, verdicts and the
+observation of one query."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Final, NamedTuple
+
+NATIONAL: Final = "national"  # the scope of the headline verdict; other scopes are resolver names
 
 
 class Role(StrEnum):
@@ -31,6 +34,20 @@ class RoundStatus(StrEnum):
 
 
 MEASURED: Final = (RoundStatus.OK, RoundStatus.PARTIAL)  # rounds whose verdicts count
+
+
+class EventType(StrEnum):
+    """What a confirmed transition is called in events, the change log and the feeds."""
+
+    BASELINE = "baseline"  # the first confirmed verdict of a (domain, scope): not a change
+    REMOVED = "removed"
+    RESTORED = "restored"
+    TAMPERED = "tampered"
+    UNREACHABLE = "unreachable"
+    RECOVERED = "recovered"
+    CHANGED = "changed"
+    RESOLVER_DOWN = "resolver_down"  # a resolver (or every national one) failed its controls
+    RESOLVER_UP = "resolver_up"  # ... and passes them again
 
 
 class Outcome(StrEnum):

@@ -12,25 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Generic, TypeVar
 
-from nsdi_tracker.core.model import ResolverState, Verdict
+from nsdi_tracker.core.model import EventType, ResolverState, Verdict
 
-NATIONAL = "national"  # the scope of the headline verdict; other scopes are resolver names
 DEFAULT_CONFIRM = 2
-
-
-class EventType(StrEnum):
-    BASELINE = "baseline"  # the first confirmed verdict of a (domain, scope): not a change
-    REMOVED = "removed"
-    RESTORED = "restored"
-    TAMPERED = "tampered"
-    UNREACHABLE = "unreachable"
-    RECOVERED = "recovered"
-    CHANGED = "changed"
-    RESOLVER_DOWN = "resolver_down"  # a resolver (or every national one) failed its controls
-    RESOLVER_UP = "resolver_up"  # ... and passes them again
 
 
 V = TypeVar("V", Verdict, ResolverState)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import Observation, Role
-from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType
+from nsdi_tracker.core.model import NATIONAL, EventType, Observation, Role
+from nsdi_tracker.judge.confirm import Change
 from nsdi_tracker.store.records import Summary
 
 if TYPE_CHECKING:

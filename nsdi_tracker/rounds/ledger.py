@@ -19,8 +19,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.core.evidence import fingerprint
-from nsdi_tracker.core.model import Observation, ResolverState, Role, RoundStatus, Verdict
-from nsdi_tracker.judge.confirm import NATIONAL, Change, EventType, Policy, Track, step
+from nsdi_tracker.core.model import (
+    NATIONAL,
+    EventType,
+    Observation,
+    ResolverState,
+    Role,
+    RoundStatus,
+    Verdict,
+)
+from nsdi_tracker.judge.confirm import Change, Policy, Track, step
 from nsdi_tracker.rounds.events import (
     event_id,
     event_json,

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 from nsdi_tracker.core import redact
 from nsdi_tracker.core.errors import ConfigError, InvalidName
-from nsdi_tracker.core.model import ResolverState, Role, Transport, Verdict
+from nsdi_tracker.core.model import NATIONAL, EventType, ResolverState, Role, Transport, Verdict
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.judge.confirm import DEFAULT_CONFIRM, NATIONAL, EventType, Policy
+from nsdi_tracker.judge.confirm import DEFAULT_CONFIRM, Policy
 from nsdi_tracker.settings.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"

@@ -25,8 +25,7 @@ from sqlite_utils.migrations import Migrations
 from nsdi_tracker.core.clock import iso, parse_iso
 from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import RoundStatus
-from nsdi_tracker.judge.confirm import NATIONAL
+from nsdi_tracker.core.model import NATIONAL, RoundStatus
 from nsdi_tracker.settings.config import ResolverSpec
 from nsdi_tracker.store.records import (
     BatchPlan,

@@ -19,9 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.model import ResolverState, RoundStatus, Verdict
+from nsdi_tracker.core.model import NATIONAL, ResolverState, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import histogram_quantile
-from nsdi_tracker.judge.confirm import NATIONAL
 from nsdi_tracker.ui.report import STATE_STYLES, STYLES
 from nsdi_tracker.ui.views import age, resolver_line, verdict_style
 

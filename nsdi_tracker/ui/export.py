@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
 from nsdi_tracker.core.errors import InvalidName
+from nsdi_tracker.core.model import EventType
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.judge.confirm import EventType
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, LIST_COLUMNS, ChangelogFilter
 
 FORMATS = ("csv", "json", "ndjson")

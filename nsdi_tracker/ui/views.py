@@ -15,8 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.model import ResolverState, Verdict
-from nsdi_tracker.judge.confirm import NATIONAL
+from nsdi_tracker.core.model import NATIONAL, ResolverState, Verdict
 from nsdi_tracker.ui.report import STATE_STYLES, STYLES
 
 Row = Mapping[str, Any]
