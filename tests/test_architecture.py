@@ -151,12 +151,23 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
 
 
 def test_every_verdict_is_drawn_everywhere() -> None:
-    """A verdict added to the vocabulary fails here until the table colours it, the
-    dashboard ranks, abbreviates and draws it (one place to look: these four maps)."""
+    """A verdict added to the vocabulary fails here until the palette gives it a colour, a
+    short word, a glyph and a rank (one table: ui.palette)."""
     from nsdi_tracker.core.model import Verdict
-    from nsdi_tracker.ui import dashboard, report
+    from nsdi_tracker.ui.palette import PALETTE
 
-    for table in (report.STYLES, dashboard.RANK, dashboard.SHORT, dashboard.BLOCKS):
-        assert set(table) == set(Verdict)
-    assert sorted(dashboard.RANK.values()) == list(range(len(Verdict)))  # a total order
-    assert len(set(dashboard.BLOCKS.values())) == len(Verdict)  # told apart without colour
+    assert set(PALETTE) == set(Verdict)
+    assert sorted(look.rank for look in PALETTE.values()) == list(range(len(Verdict)))
+    assert len({look.block for look in PALETTE.values()}) == len(Verdict)  # without colour
+    assert len({look.short for look in PALETTE.values()}) == len(Verdict)
+
+
+def test_every_verdict_and_event_type_is_placed() -> None:
+    """Confirmation names a change by what the verdicts say of the name: each verdict is in
+    exactly one of its sets. Each event type has a notification title."""
+    from nsdi_tracker.core.model import EventType, Verdict
+    from nsdi_tracker.judge.confirm import BLOCKED, RESOLVES, UNSETTLED
+    from nsdi_tracker.rounds.events import DOMAIN_TITLES, RESOLVER_EVENTS
+
+    assert sorted([*RESOLVES, *BLOCKED, *UNSETTLED]) == sorted(Verdict)
+    assert sorted([*DOMAIN_TITLES, *RESOLVER_EVENTS]) == sorted(EventType)

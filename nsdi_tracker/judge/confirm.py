@@ -21,8 +21,11 @@ DEFAULT_CONFIRM = 2
 
 V = TypeVar("V", Verdict, ResolverState)
 
-_RESOLVES = (Verdict.PRESENT, Verdict.DIFFERS)
-_BLOCKED = (Verdict.REMOVED, Verdict.TAMPERED, Verdict.PARTIAL)
+# What a verdict says of the name, for naming a change; every verdict is in exactly one (the
+# architecture test checks), so a new verdict must be placed here.
+RESOLVES = frozenset({Verdict.PRESENT, Verdict.DIFFERS})
+BLOCKED = frozenset({Verdict.REMOVED, Verdict.TAMPERED, Verdict.PARTIAL})
+UNSETTLED = frozenset({Verdict.UNREACHABLE, Verdict.ABSENT, Verdict.UNKNOWN})
 # First verdicts that are news: a name that is already gone or forged when it is first watched
 # (added during an event, say) must be announced; any other first verdict is a baseline.
 FIRST_NEWS = frozenset({Verdict.REMOVED, Verdict.TAMPERED, Verdict.PARTIAL})
@@ -42,7 +45,7 @@ def event_type(old: V | None, new: V) -> EventType:
         return EventType.TAMPERED
     if new is Verdict.UNREACHABLE:
         return EventType.UNREACHABLE
-    if new in _RESOLVES and old in _BLOCKED:
+    if new in RESOLVES and old in BLOCKED:
         return EventType.RESTORED
     if old is Verdict.UNREACHABLE:
         return EventType.RECOVERED

@@ -21,8 +21,8 @@ from rich.text import Text
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import NATIONAL, ResolverState, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import histogram_quantile
-from nsdi_tracker.ui.report import STATE_STYLES, STYLES
-from nsdi_tracker.ui.views import age, resolver_line, verdict_style
+from nsdi_tracker.ui.palette import PALETTE, STATES, headline_order, rank, style_of
+from nsdi_tracker.ui.views import age, resolver_line
 
 if TYPE_CHECKING:
     from nsdi_tracker.store.sqlite import Store
@@ -30,23 +30,7 @@ if TYPE_CHECKING:
 Row = Mapping[str, Any]
 STRIP_MAX = 24  # rounds of history per domain at wide sizes
 RECENT = 8  # transitions listed
-# Headline order: what a reader must see first comes first.
-RANK = {
-    Verdict.REMOVED: 0, Verdict.TAMPERED: 1, Verdict.PARTIAL: 2, Verdict.UNREACHABLE: 3,
-    Verdict.DIFFERS: 4, Verdict.ABSENT: 5, Verdict.UNKNOWN: 6, Verdict.PRESENT: 7,
-}  # fmt: skip
-SHORT = {
-    Verdict.PRESENT: "ok", Verdict.REMOVED: "REMOVED", Verdict.TAMPERED: "TAMPER",
-    Verdict.DIFFERS: "differs", Verdict.UNREACHABLE: "unreach", Verdict.ABSENT: "absent",
-    Verdict.UNKNOWN: "?", Verdict.PARTIAL: "PARTIAL",
-}  # fmt: skip
 _OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
-# Heights tell the verdicts apart without colour too: a removal is a tall red block among
-# low green ones.
-BLOCKS = {
-    Verdict.PRESENT: "▂", Verdict.DIFFERS: "▃", Verdict.UNREACHABLE: "▒", Verdict.PARTIAL: "▅",
-    Verdict.TAMPERED: "▆", Verdict.REMOVED: "█", Verdict.ABSENT: "_", Verdict.UNKNOWN: "?",
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +80,8 @@ def take(
             width, height = screen
             strip = rounds[-_strip_width(width) :]
             shown_from = strip[0]["id"] if strip else 0
-            rank = [str(v) for v in sorted(RANK, key=RANK.__getitem__)]
-            names = store.first_domains(max(height, 1), shown_from, rank)
+            order = [str(v) for v in headline_order()]
+            names = store.first_domains(max(height, 1), shown_from, order)
             totals = store.headline_totals()
         return Snapshot(
             database=str(store.path),
@@ -140,9 +124,8 @@ class DomainRow:
         return self.verdict is not Verdict.PRESENT or pending or changed
 
     def key(self) -> tuple[int, int, str, str]:
-        rank = RANK.get(self.verdict, 8) if self.verdict else 8
         pending = 0 if self.national and self.national["pending"] else 1
-        return (rank, pending, self.category or "~", self.domain)
+        return (rank(self.verdict), pending, self.category or "~", self.domain)
 
 
 def domain_rows(snap: Snapshot, strip: int) -> list[DomainRow]:
@@ -242,10 +225,10 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
         counts = Counter(r.verdict for r in rows if r.verdict is not None)
         new = sum(1 for r in rows if r.verdict is None)
     c = Text("headline: ", no_wrap=True, overflow="ellipsis")
-    parts = [(v, counts[v]) for v in sorted(counts, key=lambda v: RANK[v])]
+    parts = [(v, counts[v]) for v in sorted(counts, key=rank)]
     for i, (verdict, n) in enumerate(parts):
         c.append(", " if i else "")
-        c.append(f"{n} {verdict}", style=STYLES[verdict])
+        c.append(f"{n} {verdict}", style=PALETTE[verdict].style)
     if new:
         c.append(f"{', ' if parts else ''}{new} awaiting a first verdict", style="dim")
     if not parts and not new:
@@ -318,7 +301,7 @@ def _heading(name: str, down: bool) -> Text:
     """A scope's column heading; a resolver that is down says so (its column is held)."""
     if not down:
         return Text(name)
-    return Text(f"{name} DOWN", style=STATE_STYLES[ResolverState.DOWN])
+    return Text(f"{name} DOWN", style=STATES[ResolverState.DOWN])
 
 
 def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
@@ -330,13 +313,13 @@ def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
     else:
         v = Verdict(verdict)
         held = bool(row.get("held_since"))  # from before the outage: dim, marked ⏸
-        text = Text(str(v) if wide else SHORT[v], style="dim" if held else STYLES[v])
+        text = Text(str(v) if wide else PALETTE[v].short, style="dim" if held else PALETTE[v].style)
         if held:
             text.append("⏸", style="dim")
         if row["since"]:
             text.append(f" {age(row['since'], now)}", style="dim")
     if row["pending"]:
-        text.append(f" →{SHORT[Verdict(row['pending'])]}?", style="italic yellow")
+        text.append(f" →{PALETTE[Verdict(row['pending'])].short}?", style="italic yellow")
     return text
 
 
@@ -348,7 +331,7 @@ def _strip_text(strip: list[str | None]) -> Text:
         elif v in _OFF_ROUND.values():
             text.append(v, style="dim")
         else:
-            text.append(BLOCKS[Verdict(v)], style=STYLES[Verdict(v)])
+            text.append(PALETTE[Verdict(v)].block, style=PALETTE[Verdict(v)].style)
     return text
 
 
@@ -359,9 +342,9 @@ def _recent_table(snap: Snapshot) -> Table:
         table.add_column(col, no_wrap=True, overflow="ellipsis")
     for t in snap.transitions[:RECENT]:
         change = Text()
-        change.append(t["from"] or "-", style=verdict_style(t["from"]))
+        change.append(t["from"] or "-", style=style_of(t["from"]))
         change.append(" → ")
-        change.append(t["to"], style=verdict_style(t["to"]))
+        change.append(t["to"], style=style_of(t["to"]))
         domain = t["domain"] or "*"  # a resolver's own up or down: no domain
         table.add_row(f"{age(t['confirmed_at'], snap.now)} ago", domain, t["scope"], change)
     if not snap.transitions:

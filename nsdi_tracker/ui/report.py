@@ -10,23 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import Observation, ResolverState, Role, Verdict
+from nsdi_tracker.core.model import Observation, Role, Verdict
 from nsdi_tracker.rounds.events import health_json
 from nsdi_tracker.rounds.measure import DomainResult, RoundReport
+from nsdi_tracker.ui.palette import PALETTE
 
 JSON_VERSION = 1
-
-STYLES = {
-    Verdict.PRESENT: "green",
-    Verdict.REMOVED: "bold red",
-    Verdict.TAMPERED: "bold magenta",
-    Verdict.DIFFERS: "cyan",
-    Verdict.UNREACHABLE: "yellow",
-    Verdict.ABSENT: "dim",
-    Verdict.UNKNOWN: "dim",
-    Verdict.PARTIAL: "bold dark_orange",
-}
-STATE_STYLES = {ResolverState.UP: "green", ResolverState.DOWN: "bold red"}
 
 
 def _by_type(observations: tuple[Observation, ...]) -> dict[str, Any]:
@@ -94,7 +83,7 @@ def _by_name(observations: tuple[Observation, ...]) -> dict[str, Any]:
 
 
 def verdict_text(verdict: Verdict, detail: str | None = None) -> Text:
-    text = Text(str(verdict), style=STYLES[verdict])
+    text = Text(str(verdict), style=PALETTE[verdict].style)
     if detail:
         text.append(f" ({detail})", style="dim")
     return text
@@ -155,7 +144,7 @@ def render(report: RoundReport) -> Group:
     for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
         if i:
             summary.append(", ")
-        summary.append(f"{n} {verdict}", style=STYLES[verdict])
+        summary.append(f"{n} {verdict}", style=PALETTE[verdict].style)
     if not report.info.connectivity:
         summary.append("  · every reference failed the controls: results unknown", style="yellow")
     secs = (report.info.finished - report.info.started).total_seconds()

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import NATIONAL, ResolverState, Verdict
-from nsdi_tracker.ui.report import STATE_STYLES, STYLES
+from nsdi_tracker.ui.palette import STATES, rank, style_of
 
 Row = Mapping[str, Any]
 
@@ -38,7 +38,7 @@ def cell(row: Row | None, now: datetime) -> Text:
     if row is None:
         return Text("")
     verdict = row["verdict"]
-    text = Text(verdict or "new", style=verdict_style(verdict))
+    text = Text(verdict or "new", style=style_of(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")
     if row.get("held_since"):
@@ -60,7 +60,7 @@ def resolver_line(resolvers: Sequence[Row], now: datetime) -> Text:
         text.append(", " if parts else "")
         parts += 1
         if down:
-            text.append(f"{name} DOWN", style=STATE_STYLES[ResolverState.DOWN])
+            text.append(f"{name} DOWN", style=STATES[ResolverState.DOWN])
             text.append(f" {age(r['since'], now)} (its verdicts held)", style="dim")
         else:
             text.append(f"{name} → {r['pending']}? {r['pending_rounds']}", style="italic")
@@ -125,11 +125,10 @@ def render_status(
     table.add_column("national", no_wrap=True)
     for s in scopes:
         table.add_column(s, no_wrap=True)
-    order = {Verdict.REMOVED: 0, Verdict.TAMPERED: 1, Verdict.PARTIAL: 2}
 
     def key(domain: str) -> tuple[int, str]:
         v = by[domain].get(NATIONAL, {}).get("verdict")
-        return (order.get(Verdict(v), 3) if v else 4, domain)
+        return (rank(Verdict(v) if v else None), domain)
 
     for domain in sorted(by, key=key):
         scoped = by[domain]
@@ -144,7 +143,7 @@ def render_status(
     summary = Text("national: ")
     for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
         summary.append(", " if i else "")
-        summary.append(f"{n} {verdict}", style=verdict_style(verdict))
+        summary.append(f"{n} {verdict}", style=style_of(verdict))
     foot = Text("", style="dim")
     if last_round:
         foot.append(
@@ -167,9 +166,9 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
     for r in rows:
         out.append(f"\n{r['confirmed_at']}  ", style="bold")
         out.append(f"{r['scope']:<10} {r['type']:<11} ")
-        out.append(r["from"] or "—", style=verdict_style(r["from"]))
+        out.append(r["from"] or "—", style=style_of(r["from"]))
         out.append(" → ")
-        out.append(r["to"], style=verdict_style(r["to"]))
+        out.append(r["to"], style=style_of(r["to"]))
         out.append(f"\n    first seen {r['first_seen']}, confirmed after {r['rounds']} rounds\n")
         if r["domain"] is None:  # the resolver itself, not this domain
             out.append(f"    the resolver itself: controls {r['rcode']}\n")
@@ -182,14 +181,3 @@ def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
         out.append(f"    references: {refs}\n")
         out.append(f"    {r['reason']}\n", style="dim")
     return out
-
-
-def verdict_style(verdict: str | None) -> str:
-    """The colour of a verdict (or a resolver's up/down) given as text; dim for none (or a
-    \"new\" name)."""
-    if verdict in STATE_STYLES:
-        return STATE_STYLES[ResolverState(verdict)]
-    try:
-        return STYLES[Verdict(verdict)] if verdict else "dim"
-    except ValueError:  # "new": no verdict confirmed yet
-        return "dim"
