@@ -430,7 +430,7 @@ async def test_status_answers_from_the_round_snapshot_with_an_etag(
 
 async def test_rounds_leave_no_garbage_behind(harness: Any) -> None:
     """Defect 12: each round left its resolver clients and their socket pools (a 64 KB
-    buffer each) in reference cycles, which the CLI's collector tuning (cli._arun) never got
+    buffer each) in reference cycles, which the CLI's collector tuning (cli.common.arun) never got
     round to collecting: ~165 KB a round, without end. The daemon now collects after each
     round; benchmarks/soak.py shows RSS flat over 1,000 rounds. Here: with the CLI's tuning,
     no pool of a finished round is still in memory after any of 8 rounds."""
@@ -442,7 +442,7 @@ async def test_rounds_leave_no_garbage_behind(harness: Any) -> None:
     config = h.config()
     left: list[int] = []
     before = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)  # as cli._arun sets it for the daemon
+    gc.set_threshold(50_000, 20, 100)  # as cli.common.arun sets it for the daemon
     try:
         with Store.open(h.db) as store:
             d: Daemon | None = None

@@ -1,0 +1,225 @@
+"""The command line's grammar: every command, its arguments and their help."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nsdi_tracker import __version__
+from nsdi_tracker.core.model import EventType, Verdict
+from nsdi_tracker.ui.export import FORMATS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nsdi-tracker",
+        description="Tells, with wire evidence, when a domain disappears from a national DNS.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check",
+        help="run one measurement round and print the verdicts (writes nothing)",
+        description="Ask every configured resolver about every watched name, once, and print "
+        "a verdict per domain and resolver with the national headline.",
+    )
+    _config_arg(check)
+    check.add_argument(
+        "--watchlist",
+        "-w",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="watchlist to use instead of the config's (repeatable; .toml, .csv or text)",
+    )
+    check.add_argument("domains", nargs="*", metavar="DOMAIN", help="names to check instead")
+    check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    check.add_argument(
+        "--fail-on",
+        metavar="VERDICTS",
+        type=_verdict_set,
+        default=frozenset(),
+        help="exit 1 when any headline verdict is in this comma-separated set, "
+        "e.g. removed,tampered",
+    )
+
+    show = sub.add_parser(
+        "config",
+        help="validate the config and watchlists and print a summary (sends nothing)",
+        description="Load and validate the configuration and its watchlists; exit 2 on error.",
+    )
+    _config_arg(show)
+
+    run = sub.add_parser(
+        "run",
+        help="the daemon: rounds on a schedule, confirmed transitions recorded, events delivered",
+        description="Measure every watched name every `interval` seconds, confirm verdict "
+        "changes over consecutive rounds, store them with their evidence and deliver the "
+        "resulting events to the configured sinks. SIGTERM/SIGINT stop it cleanly; SIGHUP "
+        "(or editing the config or a watchlist) reloads. With --once: one round, then exit.",
+    )
+    _config_arg(run)
+    _db_arg(run)
+    run.add_argument("--once", action="store_true", help="run one round and exit")
+    run.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="status server address (default: $NSDI_TRACKER_LISTEN, else the config's "
+        "[http] listen; none if neither is set)",
+    )
+    run.add_argument(
+        "--raw",
+        metavar="DIR",
+        type=Path,
+        help="also append every observation to DIR/observations-DAY.ndjson.gz",
+    )
+    run.add_argument(
+        "--deliver-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="with --once: how long to keep retrying deliveries before exiting (default 30); "
+        "what is left is retried by the next run",
+    )
+    _log_arg(run)
+
+    health = sub.add_parser(
+        "health",
+        help="exit 0 if the tracker is healthy, 1 if not (the rule of /healthz)",
+        description="Healthy: a round that measured (ok or partial) ended within two "
+        "intervals (a writer that cannot write finishes none). Reads the database; sends "
+        "no queries. "
+        "The Docker HEALTHCHECK runs this.",
+    )
+    _config_arg(health)
+    _db_arg(health)
+    health.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    status = sub.add_parser(
+        "status",
+        help="current verdicts from the database (sends no queries)",
+        description="Print the confirmed verdict of every watched domain, per resolver and "
+        "for the national headline, with pending changes, from the database.",
+    )
+    _config_arg(status)
+    _db_arg(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    status.add_argument(
+        "--all", action="store_true", help="include domains no longer on the watchlists"
+    )
+
+    history = sub.add_parser(
+        "history",
+        help="a domain's confirmed transitions with their evidence",
+        description="Print the timeline of a domain's confirmed transitions, oldest first.",
+    )
+    _config_arg(history)
+    _db_arg(history)
+    history.add_argument("domain", metavar="DOMAIN")
+    history.add_argument("--json", action="store_true", help="print JSON with full evidence")
+
+    dash = sub.add_parser(
+        "dashboard",
+        help="a live terminal view of the database while the daemon writes to it",
+        description="Full-screen view of the tracker's database, refreshed every few seconds; "
+        "reads only, never blocks the daemon. Ctrl-C leaves. With --once (or when stdout is "
+        "not a terminal), prints one frame and exits.",
+    )
+    _config_arg(dash)
+    _db_arg(dash)
+    dash.add_argument("--refresh", metavar="SECONDS", type=float, default=2.0, help="default 2")
+    dash.add_argument("--once", action="store_true", help="print one frame and exit")
+    dash.add_argument(
+        "--width", type=int, metavar="COLUMNS", help="with --once: frame width (default: terminal)"
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="replay the February 2026 removals on loopback, with the dashboard (no network)",
+        description="Start simulated resolvers on 127.0.0.1 (two national, a Russian public "
+        "one, two references, one over DoH), a fresh database and the real daemon, and replay "
+        "the February 2026 story in a couple of minutes. Needs no config and no network.",
+    )
+    demo.add_argument("--speed", type=float, default=1.0, help="faster than real demo time")
+    demo.add_argument("--rounds", type=int, default=16, help="rounds to run (default 16)")
+    demo.add_argument(
+        "--dir", type=Path, metavar="FOLDER", help="where to keep its files (default: a temp dir)"
+    )
+    demo.add_argument("--no-dashboard", action="store_true", help="narrate instead of drawing")
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy the database safely while the daemon runs (SQLite online backup)",
+        description="Write a consistent copy of the database to FILE using SQLite's online "
+        "backup; the daemon keeps running and writing. The copy appears only when complete.",
+    )
+    _config_arg(backup)
+    _db_arg(backup)
+    backup.add_argument("destination", metavar="FILE", type=Path)
+
+    export = sub.add_parser(
+        "export",
+        help="the change log as CSV, JSON or NDJSON",
+        description="Stream the confirmed transitions, oldest first. Times are ISO dates or "
+        "date-times (UTC unless they say otherwise) or ages such as 7d, 12h.",
+    )
+    _config_arg(export)
+    _db_arg(export)
+    export.add_argument("--since", metavar="T", help="confirmed at or after T")
+    export.add_argument("--until", metavar="T", help="confirmed before T")
+    export.add_argument("--domain", metavar="D", help="only this domain")
+    export.add_argument("--resolver", metavar="R", help="only this scope: a resolver or national")
+    export.add_argument(
+        "--type",
+        choices=[str(t) for t in EventType],
+        metavar="TYPE",
+        help="only this event type: " + ", ".join(EventType),
+    )
+    export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
+    export.add_argument("-o", "--output", metavar="FILE", type=Path, help="default stdout")
+    return parser
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="FILE",
+        help="database (default: $NSDI_TRACKER_DB, else the config's `database`, "
+        "else db/nsdi-tracker.db)",
+    )
+
+
+def _log_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="default info; logs go to stderr",
+    )
+    p.add_argument(
+        "--log-format",
+        default="auto",
+        choices=("auto", "json", "text"),
+        help="auto (default): one JSON object per line unless stderr is a terminal",
+    )
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="config file (default: $NSDI_TRACKER_CONFIG, else the shipped nsdi-tracker.toml)",
+    )
+
+
+def _verdict_set(text: str) -> frozenset[Verdict]:
+    out = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            out.add(Verdict(part))
+        except ValueError:
+            allowed = ", ".join(v.value for v in Verdict)
+            raise argparse.ArgumentTypeError(f"{part!r} is not a verdict ({allowed})") from None
+    return frozenset(out)
