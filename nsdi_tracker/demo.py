@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.tracker import RoundDone
 from nsdi_tracker.service.daemon import Daemon, DaemonOptions
 from nsdi_tracker.settings.config import load_config
@@ -172,7 +173,7 @@ async def run(
     ):
         addrs = {"nsdi-a": a.address, "nsdi-b": b.address, "ru-public": ru.address,
                  "reference-udp": ref.address}  # fmt: skip
-        config = load_config(_config(folder, addrs, doh.url, interval, events_file))
+        config = load_config(_config(folder, addrs, doh.url, interval, events_file), KINDS)
         assert config.database is not None
         say(f"demo: {len(SITES)} names, {rounds} rounds every {interval:g} s; database "
             f"{config.database}")  # fmt: skip

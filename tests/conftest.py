@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 import trustme
 
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.settings.config import Config, load_config
 from nsdi_tracker.sim import (
     CONTROL_ADDRESSES,
@@ -96,7 +97,7 @@ def write_config(
 
 
 def local_config(tmp_path: Path, resolvers: list[dict[str, object]], **kw: object) -> Config:
-    return load_config(write_config(tmp_path, resolvers, **kw))  # type: ignore[arg-type]
+    return load_config(write_config(tmp_path, resolvers, **kw), KINDS)  # type: ignore[arg-type]
 
 
 async def run_cli(
@@ -180,7 +181,7 @@ class Harness:
         self.db = tmp_path / "db" / "t.db"
 
     def config(self) -> Config:
-        return load_config(self.cfg_path)
+        return load_config(self.cfg_path, KINDS)
 
     def remove(self, name: str) -> None:
         self.nat.set(name, nxdomain())

@@ -171,3 +171,17 @@ def test_every_verdict_and_event_type_is_placed() -> None:
 
     assert sorted([*RESOLVES, *BLOCKED, *UNSETTLED]) == sorted(Verdict)
     assert sorted([*DOMAIN_TITLES, *RESOLVER_EVENTS]) == sorted(EventType)
+
+
+def test_every_transport_and_sink_kind_is_registered() -> None:
+    """A transport named in the vocabulary fails here until a module registers it; every sink
+    kind the config takes has a sender, and reads its own keys only."""
+    from nsdi_tracker.core.model import Transport
+    from nsdi_tracker.delivery.sinks import KINDS
+    from nsdi_tracker.dns.transports import TRANSPORTS
+
+    assert set(TRANSPORTS) == set(Transport)
+    assert all(kind.transport is t for t, kind in TRANSPORTS.items())
+    assert sorted(KINDS) == ["apprise", "log", "webhook"]
+    for name, kind in KINDS.items():
+        assert kind.name == name and not kind.keys & {"type", "name", "events", "scopes"}

@@ -11,6 +11,7 @@ import pytest
 
 from nsdi_tracker.core.errors import ConfigError
 from nsdi_tracker.core.model import Role, Transport
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.settings.config import config_path, load_config, shipped_dir
 
 REF = '[[resolver]]\nname = "ref"\nrole = "reference"\naddress = "127.0.0.1:5300"\n'
@@ -25,7 +26,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_shipped_config_has_the_field_defaults() -> None:
     """Both NSDI resolvers, Yandex observed, three references over UDP and DoH."""
-    config = load_config(config_path(None, environ={}))
+    config = load_config(config_path(None, environ={}), KINDS)
     by_name = {r.name: r for r in config.resolvers}
     assert by_name["nsdi-a"].host == "195.208.4.1" and by_name["nsdi-a"].role is Role.NATIONAL
     assert by_name["nsdi-b"].host == "195.208.5.1"
@@ -56,7 +57,7 @@ def test_addresses_and_defaults(tmp_path: Path) -> None:
         + '[[resolver]]\nname = "doh"\nrole = "reference"\n'
         + 'address = "https://localhost:8443/dns-query"\ntransport = "doh"\nqps = 5\n'
     )  # fmt: skip
-    config = load_config(write(tmp_path, text))
+    config = load_config(write(tmp_path, text), KINDS)
     r = {x.name: x for x in config.resolvers}
     assert (r["nat"].port, r["nat"].timeout, r["nat"].retries) == (53, 2.0, 2)
     assert (r["ref"].host, r["ref"].port) == ("127.0.0.1", 5300)
@@ -116,7 +117,7 @@ def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: 
     """Each mistake is reported with the file, the key and what is wrong."""
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, KINDS)
     message = str(info.value)
     assert message.startswith(f"{path}: {key}")
     assert problem in message
@@ -145,13 +146,13 @@ def test_confirm_settings(tmp_path: Path) -> None:
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
     path = tmp_path / "c.toml"
     path.write_text("confirm = 3\n" + base)
-    assert load_config(path).confirm == Policy(3)
+    assert load_config(path, KINDS).confirm == Policy(3)
     path.write_text("confirm = { down = 3, up = 1 }\n" + base)  # a resolver's own health
-    policy = load_config(path).confirm
+    policy = load_config(path, KINDS).confirm
     assert (policy.need(ResolverState.DOWN), policy.need(ResolverState.UP)) == (3, 1)
     assert policy.need(Verdict.REMOVED) == 2
     path.write_text("confirm = { default = 4, present = 1 }\n" + base)
-    policy = load_config(path).confirm
+    policy = load_config(path, KINDS).confirm
     assert policy.need(Verdict.PRESENT) == 1 and policy.need(Verdict.REMOVED) == 4
     for text, pattern in {
         "confirm = 0\n": r"confirm: 0 must be a whole number from 1",
@@ -162,10 +163,10 @@ def test_confirm_settings(tmp_path: Path) -> None:
     }.items():
         path.write_text(text + base)
         with pytest.raises(ConfigError, match=pattern):
-            load_config(path)
+            load_config(path, KINDS)
     path.write_text(base.replace('name = "n"', 'name = "national"'))
     with pytest.raises(ConfigError, match=r"resolver\[0\]\.name: 'national' is reserved"):
-        load_config(path)
+        load_config(path, KINDS)
 
 
 def test_database_path_precedence(tmp_path: Path) -> None:
@@ -177,7 +178,7 @@ def test_database_path_precedence(tmp_path: Path) -> None:
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
     path = tmp_path / "c.toml"
     path.write_text('database = "data/x.db"\n' + base)
-    config = load_config(path)
+    config = load_config(path, KINDS)
     env = {"NSDI_TRACKER_DB": "/env.db"}
     assert database_path("/cli.db", config, env) == Path("/cli.db")
     assert database_path(None, config, env) == Path("/env.db")
@@ -193,9 +194,9 @@ def test_schedule_and_listen(tmp_path: Path) -> None:
 
     base = '[[resolver]]\nname = "n"\nrole = "national"\naddress = "127.0.0.1"\n'
     base += '[[resolver]]\nname = "r"\nrole = "reference"\naddress = "127.0.0.1"\n'
-    plain = load_config(write(tmp_path, base))
+    plain = load_config(write(tmp_path, base), KINDS)
     assert plain.schedule == Schedule(300, 30, 216, 20) and plain.listen is None
-    short = load_config(write(tmp_path, "interval = 60\n[http]\n" + base))
+    short = load_config(write(tmp_path, "interval = 60\n[http]\n" + base), KINDS)
     assert short.schedule == Schedule(60, 6, 43.2, 20)
     assert short.listen == Listen("127.0.0.1", 8080)
     env = {"NSDI_TRACKER_LISTEN": "0.0.0.0:9000"}

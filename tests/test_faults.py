@@ -25,6 +25,7 @@ from test_outbox import DOMAINS, removals, webhook
 
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.delivery.outbox import Outbox
+from nsdi_tracker.delivery.sinks.apprise import AppriseOptions
 from nsdi_tracker.store.sqlite import Store
 
 
@@ -267,7 +268,9 @@ async def test_a_sink_that_cannot_be_set_up_at_run_time_rests_alone(
     with Store.open(h.db) as store:
         expected = await removals(h, store)
         specs = [
-            replace(s, urls=(f"foo://user:{APPRISE_TOKEN}@example",)) if s.name == "notes" else s
+            replace(s, options=AppriseOptions(urls=(f"foo://user:{APPRISE_TOKEN}@example",)))
+            if s.name == "notes"
+            else s
             for s in h.config().sinks
         ]
         async with Outbox(store, specs) as outbox:
@@ -340,11 +343,12 @@ async def test_credentials_stay_out_of_logs_and_the_database(
 FULL_DISK_SCRIPT = r"""
 import asyncio, json, os, sys
 from pathlib import Path
-from nsdi_tracker.settings.config import SinkSpec
+from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.delivery.sinks import DeliveryError, LogSender
+from nsdi_tracker.delivery.sinks.log import LogOptions
 
 folder = Path(sys.argv[1])
-spec = SinkSpec(name="file", type="log", path=folder / "events.ndjson")
+spec = SinkSpec(name="file", type="log", options=LogOptions(path=folder / "events.ndjson"))
 event = lambda i: {"id": f"e{i}", "type": "removed", "pad": "x" * 3000}
 
 async def main():
@@ -434,7 +438,7 @@ async def test_rounds_leave_no_garbage_behind(harness: Any) -> None:
     round to collecting: ~165 KB a round, without end. The daemon now collects after each
     round; benchmarks/soak.py shows RSS flat over 1,000 rounds. Here: with the CLI's tuning,
     no pool of a finished round is still in memory after any of 8 rounds."""
-    from nsdi_tracker.dns.transport import UdpPool
+    from nsdi_tracker.dns.transports.udp import UdpPool
     from nsdi_tracker.service.daemon import Daemon, DaemonOptions
     from nsdi_tracker.settings.watchlist import load_watchlists
 

@@ -25,7 +25,8 @@ from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import Policy
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health
 from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
-from nsdi_tracker.settings.config import ResolverSpec, SinkSpec
+from nsdi_tracker.settings.resolvers import ResolverSpec
+from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.records import StoredTrack
 

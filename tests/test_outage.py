@@ -18,9 +18,11 @@ from test_unbound import UNBOUND_SERVER, free_port, unbound_binary
 
 from nsdi_tracker.core.model import Role, Transport
 from nsdi_tracker.delivery.outbox import Outbox
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.dns.probe import ResolverClient
 from nsdi_tracker.rounds.tracker import persisted_round
-from nsdi_tracker.settings.config import ResolverSpec, load_config
+from nsdi_tracker.settings.config import load_config
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import Zone, answer
 from nsdi_tracker.store.sqlite import Store
@@ -146,7 +148,7 @@ async def test_a_frozen_national_resolver_is_one_line_not_a_thousand(
             extra='database = "t.db"\n' + sink,
         )
         cfg.write_text(cfg.read_text().replace('role = "national"\n', f'role = "national"\n{fast}'))
-        config = load_config(cfg)
+        config = load_config(cfg, KINDS)
         entries = load_watchlists(config.watchlists)
         events = tmp_path / "events.ndjson"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nsdi_tracker.delivery.outbox import Outbox, backoff
-from nsdi_tracker.delivery.sinks import ID_HEADER, SIGNATURE_HEADER, verify
+from nsdi_tracker.delivery.sinks import ID_HEADER, KINDS, SIGNATURE_HEADER, verify
 from nsdi_tracker.store.sqlite import Store
 
 SECRET = "s3cret-for-tests"
@@ -137,7 +137,7 @@ async def test_apprise_notification(harness: Any, receiver: Any) -> None:
 
 def test_backoff_doubles_with_jitter_up_to_the_ceiling() -> None:
     """Delays double from retry_initial, stay between half and all of the step, never exceed max."""
-    from nsdi_tracker.settings.config import SinkSpec
+    from nsdi_tracker.settings.sinks import SinkSpec
 
     spec = SinkSpec(name="w", type="webhook", retry_initial=1, retry_max=8)
     rng = random.Random(7)
@@ -169,4 +169,4 @@ def test_sink_config_errors(tmp_path: Path) -> None:
         path = tmp_path / "c.toml"
         path.write_text(base + text)
         with pytest.raises(ConfigError, match=pattern):
-            load_config(path)
+            load_config(path, KINDS)

@@ -14,7 +14,7 @@ import pytest
 
 from nsdi_tracker.core.model import Outcome, Role, Transport
 from nsdi_tracker.dns.probe import RateLimiter, ResolverClient
-from nsdi_tracker.settings.config import ResolverSpec
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.sim import Noise, SimResolver, Zone, answer, nodata, nxdomain, rcode, silent
 
 
@@ -257,7 +257,7 @@ async def test_nodata_helper(sim: Any) -> None:
 async def test_pool_shares_a_few_ports_and_fresh_asks_use_new_ones(sim: Any) -> None:
     """Fifty first attempts at once open the pool once and leave from its few ports, all
     answered; an ask with fresh=True (a re-ask of a national NXDOMAIN) leaves from a new one."""
-    from nsdi_tracker.dns.transport import POOL_SOCKETS
+    from nsdi_tracker.dns.transports.udp import POOL_SOCKETS
 
     zone = Zone()
     for i in range(50):

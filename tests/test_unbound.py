@@ -15,7 +15,7 @@ from conftest import run_cli, write_config
 
 from nsdi_tracker.core.model import Outcome, Role, Transport
 from nsdi_tracker.dns.probe import ResolverClient
-from nsdi_tracker.settings.config import ResolverSpec
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.sim import Zone, answer
 
 pytestmark = pytest.mark.unbound

@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.settings.config import ENV_CONFIG, Config, config_path, database_path, load_config
 
 T = TypeVar("T")
@@ -28,7 +29,7 @@ def where(args: argparse.Namespace, *, need_config: bool) -> tuple[Config | None
     named, db = getattr(args, "config", None), getattr(args, "db", None)
     config = None
     if need_config or (not db and (named or os.environ.get(ENV_CONFIG))):
-        config = load_config(config_path(named))
+        config = load_config(config_path(named), KINDS)
     return config, database_path(db, config)
 
 

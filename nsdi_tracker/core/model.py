@@ -18,10 +18,35 @@ class Role(StrEnum):
 
 
 class Transport(StrEnum):
+    """How a resolver is asked; each is implemented in dns.transports, where it is registered."""
+
     UDP = "udp"
     TCP = "tcp"
     DOT = "dot"
     DOH = "doh"
+
+    @property
+    def default_port(self) -> int:
+        return _TRANSPORT_FACTS[self][0]
+
+    @property
+    def by_url(self) -> bool:
+        """The resolver's address is an https:// URL (else host[:port])."""
+        return _TRANSPORT_FACTS[self][1]
+
+    @property
+    def tls(self) -> bool:
+        """It takes a certificate name and a CA bundle (`tls_name`, `ca_file`)."""
+        return _TRANSPORT_FACTS[self][2]
+
+
+# (default port, address is a URL, over TLS): what the config needs to know of a transport
+_TRANSPORT_FACTS: Final = {
+    Transport.UDP: (53, False, False),
+    Transport.TCP: (53, False, False),
+    Transport.DOT: (853, False, True),
+    Transport.DOH: (443, True, True),
+}
 
 
 class RoundStatus(StrEnum):

@@ -21,7 +21,7 @@ import aiohttp
 from nsdi_tracker.core import redact
 from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.delivery.sinks import DeliveryError, Sender, make_sender
-from nsdi_tracker.settings.config import SinkSpec
+from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.store.dbthread import INLINE, DbThread
 from nsdi_tracker.store.sqlite import Delivery, Store
 
@@ -181,7 +181,7 @@ class Outbox:
 
     def _scrub(self, name: str, text: str) -> str:
         spec = self.specs[name]
-        return redact.scrub(text, (*spec.urls, spec.url or ""))
+        return redact.scrub(text, spec.options.secrets())
 
     async def _failed(self, spec: SinkSpec, delivery: Delivery, error: str) -> None:
         now = self.clock()

@@ -5,7 +5,7 @@ caps a sweep at a few thousand queries a second. This module reads only what an 
 needs: header, question, the answer section's A/AAAA/CNAME records, whether the authority
 section has an SOA (and its owner), and EDNS Extended DNS Errors. Anything it does not fully
 understand (DNSSEC records, unusual names, types or classes, several OPT records, IPv4-mapped
-IPv6, an unknown rcode, malformed data) returns FALLBACK and `wire.parse_reply` hands the
+IPv6, an unknown rcode, malformed data) raises Unreadable and `wire.parse_reply` hands the
 bytes to dnspython. A differential test holds the two paths to the same Summary.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from nsdi_tracker.core.model import Authority, Flags, Summary
@@ -49,17 +48,20 @@ class Query(NamedTuple):
     question: bytes  # the question section as sent: a reply that echoes it byte for byte
 
 
-class _Fallback(Exception):
-    """This message needs the full parser."""
+class NotOurs(Exception):
+    """The message does not answer the query (ID, opcode or question differ, a TC reply to
+    another question, or it is malformed): it is counted as ignored and the wait goes on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    reason: str
+class Truncated(Exception):
+    """TC is set on a reply to our question: ask again over TCP."""
 
 
-TRUNCATED: Final = "truncated"
-FALLBACK: Final = "fallback"
+class Unreadable(Exception):
+    """Beyond this reader (escapes, IPv6 forms, DNSSEC data, malformed): dnspython decides."""
+
+
+_MISMATCH = "id, opcode or question does not match the query"
 
 
 def encode_name(name: str) -> bytes:
@@ -97,22 +99,20 @@ def question_of(wire: bytes) -> bytes:
     return wire[12 : pos + 5]
 
 
-def read(query: Query, data: bytes) -> Summary | Mismatch | str:
-    """A Summary of a reply to `query`, a Mismatch, TRUNCATED, or FALLBACK."""
+def read(query: Query, data: bytes) -> Summary:
+    """The Summary of a reply to `query`; raises NotOurs, Truncated or Unreadable."""
     try:
         return _read(query, data)
-    except _Fallback:
-        return FALLBACK
     except (struct.error, IndexError, ValueError):
-        return FALLBACK  # malformed, or beyond this reader: dnspython decides what it is
+        raise Unreadable from None  # malformed, or beyond this reader: dnspython decides
 
 
-def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
+def _read(query: Query, data: bytes) -> Summary:
     qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data, 0)
     if qid != query.id or not flags & QR or (flags >> 11) & 0xF != 0:
-        return Mismatch("id, opcode or question does not match the query")
+        raise NotOurs(_MISMATCH)
     if qd != 1:
-        raise _Fallback
+        raise Unreadable
     question = query.question
     pos = 12 + len(question)
     key = query.qname_key
@@ -124,9 +124,9 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
         rdtype, rdclass = struct.unpack_from("!HH", data, pos)
         pos += 4
         if name != query.qname_key or rdtype != query.rdtype or rdclass != IN:
-            return Mismatch("id, opcode or question does not match the query")
+            raise NotOurs(_MISMATCH)
     if flags & TC:
-        return TRUNCATED
+        raise Truncated
     answers: list[tuple[bytes, int, int, bytes | int]] = []  # owner, type, ttl, rdata or pos
     soa_zone: bytes | None = None
     ede: list[tuple[int, str]] = []
@@ -148,43 +148,43 @@ def _read(query: Query, data: bytes) -> Summary | Mismatch | str:
                 ttl = 0  # RFC 2181 section 8: a TTL with the top bit set means zero
             end = pos + rdlen
             if end > len(data):
-                raise _Fallback
+                raise Unreadable
             if rtype == OPT:
                 opts += 1
                 if section != 3 or first != 0 or opts > 1:
-                    raise _Fallback
+                    raise Unreadable
                 ext_rcode = ttl >> 24
                 if (ttl >> 16) & 0xFF:  # an EDNS version we did not ask for
-                    raise _Fallback
+                    raise Unreadable
                 ede += _ede(data, pos, end)
             elif rclass != IN:
-                raise _Fallback
+                raise Unreadable
             elif rtype in (A, AAAA):
                 if rdlen != (4 if rtype == A else 16):
-                    raise _Fallback
+                    raise Unreadable
                 if section == 1:
                     answers.append((_name(data, start, known)[0], rtype, ttl, data[pos:end]))
             elif rtype == CNAME and section == 1:
                 target, after = _name(data, pos, known)
                 if after != end:
-                    raise _Fallback
+                    raise Unreadable
                 answers.append((_name(data, start, known)[0], CNAME, ttl, target))
             elif rtype in (CNAME, NS):
                 if _walk(data, pos)[0] != end:
-                    raise _Fallback
+                    raise Unreadable
             elif rtype == SOA:
                 if _walk(data, _walk(data, pos)[0])[0] + 20 != end:
-                    raise _Fallback
+                    raise Unreadable
                 if section == 2 and soa_zone is None:
                     soa_zone = _name(data, start, known)[0]
             else:
-                raise _Fallback  # DNSSEC data, or a type this reader does not know
+                raise Unreadable  # DNSSEC data, or a type this reader does not know
             pos = end
     if pos != len(data):
-        raise _Fallback  # trailing bytes: dnspython says what that is
+        raise Unreadable  # trailing bytes: dnspython says what that is
     rcode = (ext_rcode << 4) | (flags & 0xF)
     if rcode not in RCODES:
-        raise _Fallback
+        raise Unreadable
     addresses, chain, min_ttl = _follow(answers, query.qname_key, query.rdtype)
     return Summary(
         rcode=RCODES[rcode],
@@ -228,7 +228,7 @@ def _follow(
         if not aliases:
             break
         if len(aliases) > 1:
-            raise _Fallback
+            raise Unreadable
         ttl, target = aliases[0]
         ttls.append(ttl)
         assert isinstance(target, bytes)
@@ -241,7 +241,7 @@ def _address(rdata: bytes) -> str:
     if len(rdata) == 4:
         return "%d.%d.%d.%d" % tuple(rdata)  # noqa: UP031 - the fastest spelling
     if rdata[:12] in (b"\x00" * 10 + b"\xff\xff", b"\x00" * 12):
-        raise _Fallback  # IPv4-mapped or -compatible: dnspython writes those its own way
+        raise Unreadable  # IPv4-mapped or -compatible: dnspython writes those its own way
     import ipaddress
 
     return ipaddress.IPv6Address(rdata).compressed
@@ -271,7 +271,7 @@ def _name(data: bytes, pos: int, known: dict[int, bytes]) -> tuple[bytes, int]:
             continue
         label = data[pos + 1 : pos + 1 + n].lower()
         if not _SAFE.issuperset(label):
-            raise _Fallback  # escapes and odd bytes: dnspython's text form decides
+            raise Unreadable  # escapes and odd bytes: dnspython's text form decides
         labels.append(label)
         pos += 1 + n
     name = b".".join(labels)
@@ -292,28 +292,28 @@ def _walk(data: bytes, pos: int) -> tuple[int, int]:
     limit = len(data)  # bytes of this part must end before here
     while True:
         if pos >= limit:
-            raise _Fallback
+            raise Unreadable
         n = data[pos]
         if n == 0:
             pos += 1
             break
         if n >= 0xC0:
             if pos + 1 >= limit:
-                raise _Fallback
+                raise Unreadable
             if end < 0:
                 end = pos + 2
             target = ((n & 0x3F) << 8) | data[pos + 1]
             hops += 1
             if target >= biggest or hops > _MAX_HOPS:
-                raise _Fallback
+                raise Unreadable
             limit = start  # what the pointer reaches may not run into the part before it
             biggest = start = pos = target
             continue
         if n > 63 or pos + 1 + n >= limit:
-            raise _Fallback
+            raise Unreadable
         length += n + 1
         if length > 254:
-            raise _Fallback
+            raise Unreadable
         pos += 1 + n
     return (end if end >= 0 else pos), hops
 
@@ -328,14 +328,14 @@ def _ede(data: bytes, pos: int, end: int) -> list[tuple[int, str]]:
         code, length = struct.unpack_from("!HH", data, pos)
         pos += 4
         if pos + length > end:
-            raise _Fallback
+            raise Unreadable
         if code == EDE:
             if length < 2:
-                raise _Fallback
+                raise Unreadable
             (info,) = struct.unpack_from("!H", data, pos)
             raw = data[pos + 2 : pos + length]
             if b"\x00" in raw:
-                raise _Fallback
+                raise Unreadable
             out.append((info, raw.decode("utf-8")))  # UnicodeDecodeError: a ValueError
         pos += length
     return out

@@ -12,12 +12,13 @@ from typing import Any
 import aiohttp
 
 from nsdi_tracker.core.model import Observation, Outcome, Transport
-from nsdi_tracker.dns import transport
 from nsdi_tracker.dns.fastwire import Query
 from nsdi_tracker.dns.latency import empty_histogram, latency_bucket
-from nsdi_tracker.dns.transport import Exchange
+from nsdi_tracker.dns.transports import TRANSPORTS, Exchange
+from nsdi_tracker.dns.transports.stream import stream
+from nsdi_tracker.dns.transports.udp import UdpPool
 from nsdi_tracker.dns.wire import make_query, observe
-from nsdi_tracker.settings.config import ResolverSpec
+from nsdi_tracker.settings.resolvers import ResolverSpec
 
 RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
 
@@ -64,17 +65,14 @@ class ResolverClient:
         self.counters = Counters()
         self.latency = empty_histogram()  # final observations, by LATENCY_EDGES_MS bucket
         self._inflight = asyncio.Semaphore(spec.max_inflight)
+        # UDP's first attempts share a socket pool; everything else asks through its transport
         self._pool = (
-            transport.UdpPool(spec.host, spec.port, spec.timeout)
-            if spec.transport is Transport.UDP
-            else None
+            UdpPool(spec.host, spec.port, spec.timeout) if spec.transport is Transport.UDP else None
         )
         self.limiter = RateLimiter(spec.qps)
-        self._tls = (
-            transport.tls_context(str(spec.ca_file) if spec.ca_file else None)
-            if spec.transport in (Transport.DOT, Transport.DOH)
-            else None
-        )
+        kind = TRANSPORTS[spec.transport]
+        self._ask = kind.connect(spec, session)
+        self._zero_id = kind.zero_id
 
     async def query(
         self, qname: str, qtype: str, *, fresh: bool = False, first: Exchange | None = None
@@ -107,7 +105,7 @@ class ResolverClient:
             self.counters.latency_sum_ms += obs.latency_ms
 
     @property
-    def pool(self) -> transport.UdpPool | None:
+    def pool(self) -> UdpPool | None:
         return self._pool
 
     def quick(self, qname: str, qtype: str, ex: Exchange) -> Observation | None:
@@ -142,32 +140,17 @@ class ResolverClient:
             self._pool.close()
 
     async def _attempt(self, qname: str, qtype: str, attempt: int, pooled: bool) -> Observation:
-        spec = self.spec
         pooled = pooled and self._pool is not None
         # The pool builds its own query (it picks an ID free on its socket).
-        query = (
-            None if pooled else make_query(qname, qtype, zero_id=spec.transport is Transport.DOH)
-        )
+        query = None if pooled else make_query(qname, qtype, zero_id=self._zero_id)
         async with self._inflight:
             await self.limiter.wait()
             self.counters.queries += 1
-            if spec.transport is Transport.UDP:
-                if query is None:
-                    assert self._pool is not None
-                    ex = await self._pool.exchange(qname, qtype)
-                else:
-                    ex = await transport.udp(query, spec.host, spec.port, spec.timeout)
-            elif spec.transport is Transport.TCP:
-                assert query is not None
-                ex = await transport.stream(query, spec.host, spec.port, spec.timeout)
-            elif spec.transport is Transport.DOT:
-                assert query is not None
-                ex = await transport.stream(
-                    query, spec.host, spec.port, spec.timeout, self._tls, spec.tls_name or spec.host
-                )
+            if query is None:
+                assert self._pool is not None
+                ex = await self._pool.exchange(qname, qtype)
             else:
-                assert self.session is not None and spec.url is not None and query is not None
-                ex = await transport.doh(query, self.session, spec.url, spec.timeout, self._tls)
+                ex = await self._ask(query)
             return await self._settle(qname, qtype, attempt, ex, query)
 
     async def _settle(
@@ -178,7 +161,7 @@ class ResolverClient:
         used = str(spec.transport)
         if ex.truncated:
             self.counters.queries += 1
-            tcp = await transport.stream(
+            tcp = await stream(
                 query or make_query(qname, qtype), spec.host, spec.port, spec.timeout
             )
             tcp.ignored += ex.ignored
@@ -240,7 +223,13 @@ class Lane:
     async def open(self) -> None:
         """Open the UDP pool; if it cannot be opened, every job runs as a task instead."""
         pool = self.client.pool
-        self.pooled = pool is not None and await pool.open() is None
+        self.pooled = False
+        if pool is not None:
+            try:
+                await pool.open()
+            except OSError:
+                return
+            self.pooled = True
 
     def pump(self) -> None:
         """Start jobs until the window is full, the jobs run out or the rate limit says wait."""

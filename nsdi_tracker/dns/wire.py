@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-from typing import NamedTuple
 
 import dns.edns
 import dns.exception
@@ -20,7 +19,7 @@ import dns.rrset
 
 from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary
 from nsdi_tracker.dns import fastwire
-from nsdi_tracker.dns.fastwire import Query
+from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated, Unreadable
 
 EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
 _MAX_CHAIN = 16
@@ -67,28 +66,17 @@ def _plain(qname: str) -> tuple[bytes, bytes] | None:
         return None
 
 
-class Parsed(NamedTuple):
-    """What a datagram or stream message turned out to be, relative to the query it may answer."""
-
-    summary: Summary | None  # a reply to our query, or None
-    truncated: bool = False  # TC set: ask again over TCP
-    mismatch: str | None = None  # why this message was ignored
-    slow: bool = False  # read by dnspython
-
-
-def parse_reply(query: Query, wire: bytes) -> Parsed:
-    """Accept a message only if it is a response to `query`: same ID, opcode and question."""
-    fast = fastwire.read(query, wire)
-    if isinstance(fast, Summary):
-        return Parsed(summary=fast)
-    if isinstance(fast, fastwire.Mismatch):
-        return Parsed(summary=None, mismatch=fast.reason)
-    if fast == fastwire.TRUNCATED:
-        return Parsed(summary=None, truncated=True)
-    return _parse_slow(query, wire)
+def parse_reply(query: Query, wire: bytes) -> Summary:
+    """The Summary of a message that is a response to `query` (same ID, opcode and question);
+    raises NotOurs for any other message and Truncated for a TC reply to our question."""
+    try:
+        return fastwire.read(query, wire)
+    except Unreadable:
+        return parse_slow(query, wire)
 
 
-def _parse_slow(query: Query, wire: bytes) -> Parsed:
+def parse_slow(query: Query, wire: bytes) -> Summary:
+    """parse_reply through dnspython alone: what the fast reader leaves to it."""
     try:
         reply = dns.message.from_wire(wire, raise_on_truncation=True)
     except dns.message.Truncated as exc:
@@ -98,13 +86,13 @@ def _parse_slow(query: Query, wire: bytes) -> Parsed:
         if partial is not None and (
             _answers(partial, query) if partial.question else _ours(partial, query)
         ):
-            return Parsed(summary=None, truncated=True, slow=True)
-        return Parsed(summary=None, mismatch="truncated reply that does not match the query")
+            raise Truncated from None
+        raise NotOurs("truncated reply that does not match the query") from None
     except (dns.exception.DNSException, ValueError, IndexError, UnicodeError) as exc:
-        return Parsed(summary=None, mismatch=f"malformed: {type(exc).__name__}", slow=True)
+        raise NotOurs(f"malformed: {type(exc).__name__}") from None
     if not _answers(reply, query):
-        return Parsed(summary=None, mismatch="id, opcode or question does not match the query")
-    return Parsed(summary=summarize(reply, query.qname, query.qtype), slow=True)
+        raise NotOurs("id, opcode or question does not match the query")
+    return summarize(reply, query.qname, query.qtype)
 
 
 def _ours(reply: dns.message.Message, query: Query) -> bool:

@@ -36,7 +36,7 @@ from nsdi_tracker.rounds.events import (
     health_json,
     scope_evidence,
 )
-from nsdi_tracker.settings.config import SinkSpec
+from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.store.records import (
     BatchPlan,
     HealthPlan,

@@ -25,7 +25,8 @@ from nsdi_tracker.core.model import Observation, Role, Transport, Verdict
 from nsdi_tracker.dns.probe import Counters, Lane, ResolverClient
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.settings.config import Config, ResolverSpec
+from nsdi_tracker.settings.config import Config
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.watchlist import Entry
 
 QTYPES = ("A", "AAAA")

@@ -40,12 +40,14 @@ from nsdi_tracker.core.clock import parse_iso, utcnow
 from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
 from nsdi_tracker.delivery.outbox import Outbox
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.service import snapshot
 from nsdi_tracker.service.health import Assessment, assess
 from nsdi_tracker.service.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.service.snapshot import Readers, Snapshot
-from nsdi_tracker.settings.config import Config, Listen, SinkSpec, load_config
+from nsdi_tracker.settings.config import Config, Listen, load_config
+from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.settings.watchlist import Entry, load_watchlists
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
@@ -415,7 +417,7 @@ class Daemon:
     def reload(self, why: str) -> bool:
         """Load the config and watchlists again; keep the running ones if they do not load."""
         try:
-            config = load_config(self.config.path)
+            config = load_config(self.config.path, KINDS)
             entries = load_watchlists(config.watchlists)
         except TrackerError as exc:
             self.metrics.reloaded(False)

@@ -26,7 +26,7 @@ from nsdi_tracker.core.clock import iso, parse_iso
 from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import NATIONAL, RoundStatus
-from nsdi_tracker.settings.config import ResolverSpec
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.store.records import (
     BatchPlan,
     HealthPlan,

@@ -1,4 +1,5 @@
-"""One DNS exchange over UDP, TCP, DoT or DoH. Each call uses a fresh socket (new source port)."""
+"""DNS over UDP: one query on a fresh socket (`udp`), and the shared socket pool a resolver's
+first attempts go through (`UdpPool`)."""
 
 from __future__ import annotations
 
@@ -9,31 +10,23 @@ import ipaddress
 import random
 import secrets
 import socket
-import ssl
-import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import aiohttp
 
-from nsdi_tracker.core.model import Summary
-from nsdi_tracker.dns.fastwire import Query
-from nsdi_tracker.dns.wire import Parsed, make_query, parse_reply
+from nsdi_tracker.core.model import Transport
+from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated
+from nsdi_tracker.dns.transports.base import Ask, Exchange, Kind, _describe, _timed
+from nsdi_tracker.dns.wire import make_query, parse_reply
+from nsdi_tracker.settings.resolvers import ResolverSpec
 
-DOH_TYPE = "application/dns-message"
+POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
+RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
+SWEEP_TICK = 0.05  # seconds: how often expired queries are looked for (timeouts end this late)
+DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
 
-
-@dataclass(slots=True)  # mutable: stamped with its latency on the way out, never shared
-class Exchange:
-    """The result of one exchange: a matching reply, a truncation, or a failure."""
-
-    reply: Summary | None = None
-    truncated: bool = False
-    timeout: bool = False
-    error: str | None = None
-    ignored: int = 0  # messages dropped because they did not answer our query
-    latency_ms: float = 0.0
+Done = Callable[[Exchange], None]
 
 
 def _from_server(addr: tuple[str | int, ...], server_ip: str, port: int) -> bool:
@@ -42,13 +35,14 @@ def _from_server(addr: tuple[str | int, ...], server_ip: str, port: int) -> bool
     return str(addr[0]).split("%", 1)[0] == server_ip and addr[1] == port
 
 
-def _settled(parsed: Parsed, ignored: int) -> Exchange | None:
+def _settled(query: Query, data: bytes, ignored: int) -> Exchange | None:
     """The exchange a message from the server ends, or None if it is ignored (and counted)."""
-    if parsed.mismatch is not None:
-        return None
-    if parsed.truncated:
+    try:
+        return Exchange(reply=parse_reply(query, data), ignored=ignored)
+    except Truncated:
         return Exchange(truncated=True, ignored=ignored)
-    return Exchange(reply=parsed.summary, ignored=ignored)
+    except NotOurs:
+        return None
 
 
 class _UdpWaiter(asyncio.DatagramProtocol):
@@ -67,7 +61,7 @@ class _UdpWaiter(asyncio.DatagramProtocol):
         if not _from_server(addr, self.server_ip, self.server_port):
             self.ignored += 1
             return
-        result = _settled(parse_reply(self.query, data), self.ignored)
+        result = _settled(self.query, data, self.ignored)
         if result is None:
             self.ignored += 1
         else:
@@ -99,14 +93,6 @@ async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
     finally:
         transport.close()
     return _timed(result, start)
-
-
-POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
-RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
-SWEEP_TICK = 0.05  # seconds: how often expired queries are looked for (timeouts end this late)
-DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
-
-Done = Callable[[Exchange], None]
 
 
 class _Pending:
@@ -154,7 +140,7 @@ class _PoolSocket:
         if pending is None:
             pool.ignored += 1  # no query of ours has that ID (late, or forged)
             return
-        result = _settled(parse_reply(pending.query, data), pending.ignored)
+        result = _settled(pending.query, data, pending.ignored)
         if result is None:
             pending.ignored += 1
             return
@@ -203,19 +189,15 @@ class UdpPool:
         # a system call per query.
         self._rng = random.Random(secrets.randbits(128))
 
-    async def open(self) -> str | None:
-        """Open the sockets once (the first queries of a round arrive together); an error
-        text if they cannot be opened (e.g. out of file descriptors)."""
+    async def open(self) -> None:
+        """Open the sockets once (the first queries of a round arrive together); raises
+        OSError if they cannot be opened (e.g. out of file descriptors)."""
         if self._sockets:
-            return None
+            return
         self._opening = self._opening or asyncio.Lock()
         async with self._opening:
             if not self._sockets:
-                try:
-                    await self._open()
-                except OSError as exc:
-                    return _describe(exc)
-        return None
+                await self._open()
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -283,9 +265,10 @@ class UdpPool:
 
     async def exchange(self, qname: str, qtype: str) -> Exchange:
         """One query through the pool, awaited."""
-        problem = await self.open()
-        if problem is not None:
-            return Exchange(error=problem)
+        try:
+            await self.open()
+        except OSError as exc:
+            return Exchange(error=_describe(exc))
         done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
 
         def settle(result: Exchange) -> None:
@@ -306,84 +289,8 @@ class UdpPool:
         self._sent.clear()
 
 
-async def stream(
-    query: Query,
-    host: str,
-    port: int,
-    timeout: float,
-    tls: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-) -> Exchange:
-    """DNS over TCP (RFC 7766) or, with a TLS context, over TLS (RFC 7858)."""
-    start = time.perf_counter()
-    ignored = 0
-    writer = None
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                host, port, ssl=tls, server_hostname=server_hostname if tls else None
-            )
-            wire = query.wire
-            writer.write(struct.pack("!H", len(wire)) + wire)
-            await writer.drain()
-            while True:
-                (length,) = struct.unpack("!H", await reader.readexactly(2))
-                parsed = parse_reply(query, await reader.readexactly(length))
-                if parsed.summary is not None:
-                    return _timed(Exchange(reply=parsed.summary, ignored=ignored), start)
-                ignored += 1  # a stream reply is never truncated in a way we could act on
-    except TimeoutError:
-        return _timed(Exchange(timeout=True, ignored=ignored), start)
-    except asyncio.IncompleteReadError:
-        return _timed(Exchange(error="connection closed before a reply", ignored=ignored), start)
-    except (OSError, ssl.SSLError) as exc:
-        return _timed(Exchange(error=_describe(exc), ignored=ignored), start)
-    finally:
-        if writer is not None:
-            writer.close()
+def _connect(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
+    return lambda query: udp(query, spec.host, spec.port, spec.timeout)
 
 
-async def doh(
-    query: Query,
-    session: aiohttp.ClientSession,
-    url: str,
-    timeout: float,
-    tls: ssl.SSLContext | None = None,
-) -> Exchange:
-    """DNS over HTTPS (RFC 8484), POST with the wire-format message."""
-    start = time.perf_counter()
-    try:
-        async with session.post(
-            url,
-            data=query.wire,
-            headers={"content-type": DOH_TYPE, "accept": DOH_TYPE},
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            ssl=tls if tls is not None else True,
-        ) as response:
-            body = await response.read()
-            if response.status != 200:
-                return _timed(Exchange(error=f"HTTP {response.status}"), start)
-            if response.content_type != DOH_TYPE:
-                return _timed(Exchange(error=f"content type {response.content_type!r}"), start)
-    except TimeoutError:
-        return _timed(Exchange(timeout=True), start)
-    except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-        return _timed(Exchange(error=_describe(exc)), start)
-    parsed = parse_reply(query, body)
-    if parsed.summary is None:
-        return _timed(Exchange(error=parsed.mismatch or "no reply", ignored=1), start)
-    return _timed(Exchange(reply=parsed.summary), start)
-
-
-def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file)
-
-
-def _timed(result: Exchange, start: float) -> Exchange:
-    result.latency_ms = round((time.perf_counter() - start) * 1000, 3)
-    return result
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+KIND = Kind(Transport.UDP, _connect)

@@ -1,0 +1,120 @@
+"""The webhook sink: the event JSON POSTed, signed with HMAC-SHA256 when a secret is set.
+
+Config: `url` (http or https), `secret` or `secret_env`, `timeout`, and the retry keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from nsdi_tracker import __version__
+from nsdi_tracker.core import redact
+from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind, body_of
+from nsdi_tracker.settings import keys
+from nsdi_tracker.settings.keys import Fail
+from nsdi_tracker.settings.sinks import RETRY_KEYS, SinkOptions, SinkSpec
+
+SIGNATURE_HEADER = "X-NSDI-Tracker-Signature-256"
+EVENT_HEADER = "X-NSDI-Tracker-Event"
+ID_HEADER = "X-NSDI-Tracker-Event-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions(SinkOptions):
+    url: str = ""
+    secret: str | None = None  # the HMAC-SHA256 key
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.url, self.secret) if s)
+
+
+def _read(item: Mapping[str, Any], key: str, base: Path, fail: Fail) -> WebhookOptions:
+    url = item.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = redact.url(url) if isinstance(url, str) else repr(url)
+        raise fail(f"{key}.url", f"{shown}: needs an http:// or https:// URL")
+    assert isinstance(url, str)
+    return WebhookOptions(
+        url=url,
+        secret=_secret(item, key, fail),
+        timeout=keys.number(item.get("timeout", 10.0), f"{key}.timeout", fail, 0.1, 300),
+    )
+
+
+def _secret(item: Mapping[str, Any], key: str, fail: Fail) -> str | None:
+    """`secret` in the file, or `secret_env` naming an environment variable that holds it."""
+    if "secret" in item and "secret_env" in item:
+        raise fail(f"{key}.secret_env", "give secret or secret_env, not both")
+    if "secret_env" in item:
+        var = item["secret_env"]
+        if not isinstance(var, str) or not os.environ.get(var):
+            raise fail(f"{key}.secret_env", f"environment variable {var!r} is not set")
+        return os.environ[var]
+    secret = item.get("secret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        raise fail(f"{key}.secret", "must be a non-empty string")
+    return secret
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256 over the body, as GitHub signs its webhooks."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """For receivers: constant-time comparison of the signature header."""
+    return hmac.compare_digest(signature(secret, body), header)
+
+
+class WebhookSender:
+    """POST the event JSON; any 2xx is taken, anything else is retried later."""
+
+    def __init__(self, spec: SinkSpec, session: aiohttp.ClientSession) -> None:
+        assert isinstance(spec.options, WebhookOptions)
+        self.spec = spec
+        self.url = spec.options.url
+        self.secret = spec.options.secret
+        self.shown = redact.url(self.url)  # what may be logged or stored of it
+        self._session = session
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        body = body_of(event)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"nsdi-tracker/{__version__}",
+            EVENT_HEADER: str(event.get("type")),
+            ID_HEADER: str(event.get("id")),
+        }
+        if self.secret:
+            headers[SIGNATURE_HEADER] = signature(self.secret, body)
+        timeout = aiohttp.ClientTimeout(total=self.spec.timeout)
+        try:
+            async with self._session.post(
+                self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                if not 200 <= response.status < 300:
+                    raise DeliveryError(f"HTTP {response.status} from {self.shown}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            why = redact.scrub(str(exc) or "timed out", [self.url])
+            raise DeliveryError(f"{type(exc).__name__}: {why}") from None
+
+    async def close(self) -> None:
+        pass  # the session belongs to the outbox
+
+
+KIND = Kind(
+    name="webhook",
+    keys=frozenset({"url", "secret", "secret_env", "timeout", *RETRY_KEYS}),
+    read=_read,
+    sender=WebhookSender,
+)

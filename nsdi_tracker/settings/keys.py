@@ -1,0 +1,96 @@
+"""Reading one key of a TOML table: the checks every part of the config shares.
+
+Each takes the value, the key's place in the file (`resolver[0] (nsdi-a).timeout`) and `fail`,
+which makes the ConfigError that names the file; a sink kind reads its own keys with these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+from nsdi_tracker.core.errors import ConfigError, InvalidName
+from nsdi_tracker.core.names import normalize
+
+Fail = Callable[[str, str], ConfigError]  # (key, problem) -> the error to raise
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum(kind: type[E], value: object, key: str, fail: Fail) -> E:
+    try:
+        return kind(value)  # type: ignore[arg-type]  # a wrong type is a ValueError too
+    except ValueError:
+        allowed = " | ".join(m.value for m in kind)
+        raise fail(key, f"{value!r} is not one of {allowed}") from None
+
+
+def number(value: object, key: str, fail: Fail, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise fail(key, f"{value!r} must be a number from {low} to {high}")
+    return float(value)
+
+
+def integer(value: object, key: str, fail: Fail, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise fail(key, f"{value!r} must be a whole number from {low} to {high}")
+    return value
+
+
+def str_list(value: object, key: str, fail: Fail) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(key, "must be a list of strings")
+    return value
+
+
+def path(value: object, base: Path, key: str, fail: Fail) -> Path:
+    """A path string, relative to the config file's folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise fail(key, "must be a path string")
+    return base / value
+
+
+def existing_file(path: Path, key: str, fail: Fail) -> Path:
+    if not path.is_file():
+        raise fail(key, f"no such file: {path}")
+    return path
+
+
+def name(text: str, key: str, fail: Fail) -> str:
+    try:
+        return normalize(text)
+    except InvalidName as exc:
+        raise fail(key, str(exc)) from None
+
+
+def host_port(text: str, default: int, key: str, fail: Fail) -> tuple[str, int]:
+    """Parse "host", "host:port", "[v6]:port" or a bare IPv6 address; the host must be an IP."""
+    text = text.strip()
+    host, port = text, default
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise fail(key, f"{text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise fail(key, f"{text!r}: expected ':port' after ']'")
+            port = _port(rest[1:], text, key, fail)
+    elif text.count(":") == 1:
+        host, _, p = text.partition(":")
+        port = _port(p, text, key, fail)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise fail(
+            key, f"{text!r}: the host must be an IP address (a name would itself need resolving)"
+        ) from None
+    return host, port
+
+
+def _port(text: str, whole: str, key: str, fail: Fail) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise fail(key, f"{whole!r}: port must be 1-65535")
+    return int(text)
