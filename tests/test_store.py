@@ -12,7 +12,8 @@ from conftest import run_cli
 from sqlite_utils import Database
 
 from nsdi_tracker.core.errors import StoreError
-from nsdi_tracker.store.sqlite import _SCHEMA_1, Store, migrations
+from nsdi_tracker.store.sqlite import Store, migrations
+from nsdi_tracker.store.sqlite.schema import _SCHEMA_1
 
 
 def counts(path: Path) -> dict[str, int]:

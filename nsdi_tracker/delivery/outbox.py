@@ -23,7 +23,8 @@ from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.delivery.sinks import DeliveryError, Sender, make_sender
 from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.store.dbthread import INLINE, DbThread
-from nsdi_tracker.store.sqlite import Delivery, Store
+from nsdi_tracker.store.protocols import DeliveryQueue
+from nsdi_tracker.store.records import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: DeliveryQueue,
         sinks: Sequence[SinkSpec],
         *,
         clock: Callable[[], datetime] = utcnow,

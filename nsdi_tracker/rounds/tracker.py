@@ -22,8 +22,8 @@ from nsdi_tracker.rounds.raw import RawRound
 from nsdi_tracker.settings.config import Config
 from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.dbthread import INLINE, DbThread
+from nsdi_tracker.store.protocols import RoundStore
 from nsdi_tracker.store.records import BatchPlan, HealthPlan, RoundRecord
-from nsdi_tracker.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class RoundDone:
 async def persisted_round(
     config: Config,
     entries: Iterable[Entry],
-    store: Store,
+    store: RoundStore,
     *,
     db: DbThread = INLINE,
     raw_dir: Path | None = None,
@@ -96,7 +96,7 @@ async def persisted_round(
 async def staged_round(
     config: Config,
     entries: Iterable[Entry],
-    store: Store,
+    store: RoundStore,
     *,
     db: DbThread = INLINE,
     raw_dir: Path | None = None,
@@ -144,7 +144,7 @@ async def staged_round(
     return Staged(round_id, info, changes, raw)
 
 
-def commit_staged(config: Config, store: Store, staged: Staged) -> RoundDone:
+def commit_staged(config: Config, store: RoundStore, staged: Staged) -> RoundDone:
     """Commit a staged round (blocking: the daemon runs this on its database thread), with
     what it says of the resolvers' own health."""
     info = staged.info

@@ -97,3 +97,23 @@ class HealthPlan:
     tracks: dict[str, Track[ResolverState]]  # by scope: only the tracks that changed
     transitions: tuple[TransitionRecord, ...]
     gone: tuple[str, ...] = ()  # resolvers no longer configured: their health is forgotten
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    sink: str
+    attempts: int
+    created: datetime
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogFilter:
+    """Which transitions of the change log: a time range, a domain, a scope, an event type."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    domain: str | None = None
+    scope: str | None = None
+    type: str | None = None

@@ -25,7 +25,7 @@ from nsdi_tracker.ui.palette import PALETTE, STATES, headline_order, rank, style
 from nsdi_tracker.ui.views import age, resolver_line
 
 if TYPE_CHECKING:
-    from nsdi_tracker.store.sqlite import Store
+    from nsdi_tracker.store.protocols import ReadModel
 
 Row = Mapping[str, Any]
 STRIP_MAX = 24  # rounds of history per domain at wide sizes
@@ -69,7 +69,7 @@ def read(
 
 
 def take(
-    store: Store, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
+    store: ReadModel, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
 ) -> Snapshot:
     """Read a frame's worth from the store in one read transaction."""
     with store.read_transaction():  # one consistent view across the reads below

@@ -1,0 +1,79 @@
+"""The delivery queue: events waiting for a sink, due when their backoff has passed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from nsdi_tracker.core.clock import iso, parse_iso
+from nsdi_tracker.store.records import Delivery
+
+
+class Queue:
+    """The outbox's queue (a part of Store)."""
+
+    db: Database
+    path: Path
+
+    def due(self, now: datetime, sinks: Iterable[str], limit: int = 100) -> list[Delivery]:
+        names = sorted(set(sinks))
+        if not names:
+            return []
+        marks = ", ".join("?" * len(names))
+        rows = self.db.execute(
+            "SELECT dl.id, dl.sink, dl.attempts, dl.created, t.event FROM deliveries dl "
+            "JOIN transitions t ON t.id = dl.transition_id "
+            f"WHERE dl.status = 'pending' AND dl.next_attempt <= ? AND dl.sink IN ({marks}) "
+            "ORDER BY dl.id LIMIT ?",
+            (iso(now), *names, limit),
+        )
+        return [Delivery(i, s, a, parse_iso(c), json.loads(e)) for i, s, a, c, e in rows]
+
+    def next_due(self, sinks: Iterable[str]) -> datetime | None:
+        names = sorted(set(sinks))
+        if not names:
+            return None
+        marks = ", ".join("?" * len(names))
+        row = self.db.execute(
+            "SELECT MIN(next_attempt) FROM deliveries "
+            f"WHERE status = 'pending' AND sink IN ({marks})",
+            names,
+        ).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
+
+    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+        self._update_delivery(
+            "status = 'delivered', attempts = attempts + 1, last_attempt = ?, delivered = ?, "
+            "last_error = NULL",
+            (iso(at), iso(at)),
+            delivery_id,
+        )
+
+    def mark_retry(self, delivery_id: int, at: datetime, next_at: datetime, error: str) -> None:
+        self._update_delivery(
+            "attempts = attempts + 1, last_attempt = ?, next_attempt = ?, last_error = ?",
+            (iso(at), iso(next_at), error),
+            delivery_id,
+        )
+
+    def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None:
+        self._update_delivery(
+            "status = 'failed', attempts = attempts + 1, last_attempt = ?, last_error = ?",
+            (iso(at), error),
+            delivery_id,
+        )
+
+    def _update_delivery(self, assignments: str, params: Sequence[Any], delivery_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE deliveries SET {assignments} WHERE id = ?", (*params, delivery_id)
+            )
+
+    def backlog(self) -> dict[str, int]:
+        counts = dict(self.db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"))
+        return {s: counts.get(s, 0) for s in ("pending", "delivered", "failed")}

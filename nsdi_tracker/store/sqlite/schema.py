@@ -1,0 +1,298 @@
+"""The schema: every migration, in order, registered with sqlite-utils.
+
+A migration is never edited once released; a change is a new one. `_KNOWN` lets an older
+version refuse a database a newer one has migrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from nsdi_tracker.core.errors import StoreError
+
+MIGRATION_SET = "nsdi-tracker"
+
+
+migrations = Migrations(MIGRATION_SET)
+
+
+_KNOWN: list[str] = []  # every migration this version knows, to refuse a newer database
+
+
+Migration = Callable[[Database], None]
+
+
+def migration(*, transactional: bool = True) -> Callable[[Migration], Migration]:
+    """Register a schema migration, in order; `_KNOWN` lets a newer database be refused."""
+
+    def register(fn: Migration) -> Migration:
+        _KNOWN.append(fn.__name__)
+        migrations(transactional=transactional)(fn)
+        return fn
+
+    return register
+
+
+@migration()
+def m001_initial(db: Database) -> None:
+    for statement in _SCHEMA_1:
+        db.execute(statement)
+
+
+_SCHEMA_1 = [
+    """CREATE TABLE resolvers (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        address TEXT NOT NULL,
+        first_seen TEXT NOT NULL
+    )""",
+    """CREATE TABLE domains (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        label TEXT,
+        category TEXT,
+        watched INTEGER NOT NULL DEFAULT 1,  -- on the current watchlists
+        first_seen TEXT NOT NULL
+    )""",
+    """CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'offline')),
+        domains INTEGER NOT NULL,
+        queries INTEGER NOT NULL,
+        transitions INTEGER NOT NULL,
+        outcomes TEXT NOT NULL,     -- JSON: answers by outcome
+        health TEXT NOT NULL,       -- JSON: per resolver controls and counters
+        negative_name TEXT NOT NULL
+    )""",
+    "CREATE INDEX rounds_finished ON rounds (finished)",
+    """CREATE TABLE states (
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        scope TEXT NOT NULL,        -- 'national' (the headline) or a resolver name
+        verdict TEXT,               -- confirmed; NULL until the first one is
+        since TEXT,
+        candidate TEXT,             -- a different verdict waiting for confirmation
+        candidate_count INTEGER NOT NULL DEFAULT 0,
+        candidate_since TEXT,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),  -- the round that last changed it
+        PRIMARY KEY (domain_id, scope)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        scope TEXT NOT NULL,
+        type TEXT NOT NULL,
+        from_verdict TEXT,
+        to_verdict TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        rounds INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        rcode TEXT NOT NULL,
+        nxdomain TEXT NOT NULL,
+        flags TEXT NOT NULL,               -- JSON array
+        addresses TEXT NOT NULL,           -- JSON array
+        authority TEXT NOT NULL,
+        reference_consensus TEXT NOT NULL,
+        reference_addresses TEXT NOT NULL, -- JSON array
+        event TEXT NOT NULL                -- JSON: the event as delivered, with its evidence
+    )""",
+    "CREATE INDEX transitions_confirmed ON transitions (confirmed_at)",
+    "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)",
+    """CREATE TABLE observations (
+        id INTEGER PRIMARY KEY,
+        round_id INTEGER NOT NULL REFERENCES rounds (id),
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        resolver_id INTEGER NOT NULL REFERENCES resolvers (id),
+        qtype TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        rcode TEXT,
+        addresses TEXT NOT NULL,           -- JSON array
+        fingerprint TEXT NOT NULL,
+        evidence TEXT NOT NULL             -- JSON
+    )""",
+    "CREATE INDEX observations_round ON observations (round_id)",
+    "CREATE INDEX observations_domain ON observations (domain_id, resolver_id, qtype)",
+    # The last stored observation per (domain, resolver, type): a reply equal to it is not stored.
+    """CREATE TABLE latest (
+        domain_id INTEGER NOT NULL REFERENCES domains (id),
+        resolver_id INTEGER NOT NULL REFERENCES resolvers (id),
+        qtype TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        observation_id INTEGER NOT NULL REFERENCES observations (id),
+        PRIMARY KEY (domain_id, resolver_id, qtype)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX latest_observation ON latest (observation_id)",
+    """CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        transition_id INTEGER NOT NULL REFERENCES transitions (id),
+        sink TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,
+        next_attempt TEXT NOT NULL,
+        last_attempt TEXT,
+        last_error TEXT,
+        delivered TEXT,
+        UNIQUE (transition_id, sink)
+    )""",
+    "CREATE INDEX deliveries_due ON deliveries (status, next_attempt)",
+    """CREATE VIEW current_status AS
+        SELECT d.name AS domain, d.label, d.category, s.scope,
+               COALESCE(r.role, 'headline') AS role,
+               s.verdict, s.since, s.candidate AS pending, s.candidate_count AS pending_rounds,
+               s.candidate_since AS pending_since, d.watched
+        FROM states s
+        JOIN domains d ON d.id = s.domain_id
+        LEFT JOIN resolvers r ON r.name = s.scope""",
+    """CREATE VIEW changelog AS
+        SELECT t.event_id, t.confirmed_at, t.first_seen, d.name AS domain, d.label, d.category,
+               t.scope, COALESCE(r.role, 'headline') AS role, t.type,
+               t.from_verdict AS "from", t.to_verdict AS "to", t.rounds, t.reason, t.rcode,
+               t.nxdomain, t.flags, t.addresses, t.authority, t.reference_consensus,
+               t.reference_addresses, t.id AS transition_id
+        FROM transitions t
+        JOIN domains d ON d.id = t.domain_id
+        LEFT JOIN resolvers r ON r.name = t.scope""",
+]
+
+
+@migration(transactional=False)
+def m002_timed_out_rounds(db: Database) -> None:
+    """Rounds may end in 'timeout': the daemon cut off a round that overran round_timeout.
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt, with foreign keys off
+    (the tables that point at rounds keep pointing at the new one) inside one transaction.
+    """
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()
+    if "'timeout'" in sql:  # rebuilt, but killed before the migration was recorded
+        return
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute(_ROUNDS_2.replace("CREATE TABLE rounds", "CREATE TABLE rounds_new"))
+            db.execute("INSERT INTO rounds_new SELECT * FROM rounds")
+            db.execute("DROP TABLE rounds")
+            db.execute("ALTER TABLE rounds_new RENAME TO rounds")
+            db.execute("CREATE INDEX rounds_finished ON rounds (finished)")
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError("m002: foreign keys broken by the rounds rebuild; rolled back")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+_ROUNDS_2 = """CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'offline', 'timeout')),
+        domains INTEGER NOT NULL,
+        queries INTEGER NOT NULL,
+        transitions INTEGER NOT NULL,
+        outcomes TEXT NOT NULL,     -- JSON: answers by outcome
+        health TEXT NOT NULL,       -- JSON: per resolver controls and counters
+        negative_name TEXT NOT NULL
+    )"""
+
+
+@migration()
+def m003_screen_indexes(db: Database) -> None:
+    """What a dashboard frame of a million-name database reads without scanning it: the
+    states worth a look, the changes that are not baselines, the watched names in screen
+    order, and each round's headline counts."""
+    db.execute("ALTER TABLE rounds ADD COLUMN headline TEXT")  # JSON: verdict -> domains
+    db.execute(
+        "CREATE INDEX states_notable ON states (domain_id) "
+        "WHERE verdict IS NOT 'present' OR candidate IS NOT NULL"
+    )
+    db.execute(
+        "CREATE INDEX transitions_changes ON transitions (round_id) WHERE type != 'baseline'"
+    )
+    db.execute(
+        "CREATE INDEX domains_shown ON domains (COALESCE(category, '~'), name) WHERE watched = 1"
+    )
+
+
+@migration(transactional=False)
+def m004_resolver_health(db: Database) -> None:
+    """A resolver's health is tracked once, not per name: `resolver_states` holds each
+    resolver's confirmed up/down (and `national`'s: down when every national resolver is),
+    and its transitions are change-log rows without a domain, so `transitions.domain_id` may
+    be NULL. SQLite cannot drop a NOT NULL, so `transitions` is rebuilt with its ids (the
+    outbox points at them) and every recorded row as it was, foreign keys off, in one
+    transaction; the change-log view is made anew to keep the domainless rows."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'transitions'").fetchone()
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute("DROP VIEW IF EXISTS changelog")
+            if "domain_id INTEGER NOT NULL" in sql:  # not yet rebuilt (a kill can come later)
+                db.execute(_TRANSITIONS_4.replace("TABLE transitions", "TABLE transitions_new"))
+                db.execute("INSERT INTO transitions_new SELECT * FROM transitions")
+                db.execute("DROP TABLE transitions")
+                db.execute("ALTER TABLE transitions_new RENAME TO transitions")
+                db.execute("CREATE INDEX transitions_confirmed ON transitions (confirmed_at)")
+                db.execute(
+                    "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)"
+                )
+                db.execute(
+                    "CREATE INDEX transitions_changes ON transitions (round_id) "
+                    "WHERE type != 'baseline'"
+                )
+            db.execute(_CHANGELOG_4)
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS resolver_states (
+                    scope TEXT PRIMARY KEY,  -- a resolver's name, or 'national'
+                    state TEXT,              -- confirmed 'up' or 'down'; NULL until one is
+                    since TEXT,
+                    candidate TEXT,
+                    candidate_count INTEGER NOT NULL DEFAULT 0,
+                    candidate_since TEXT,
+                    round_id INTEGER NOT NULL REFERENCES rounds (id)
+                ) WITHOUT ROWID"""
+            )
+            db.execute(
+                """CREATE VIEW IF NOT EXISTS resolver_status AS
+                SELECT s.scope AS resolver, COALESCE(r.role, 'headline') AS role, s.state,
+                       s.since, s.candidate AS pending, s.candidate_count AS pending_rounds,
+                       s.candidate_since AS pending_since
+                FROM resolver_states s LEFT JOIN resolvers r ON r.name = s.scope"""
+            )
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError(
+                    "m004: foreign keys broken by the transitions rebuild; rolled back"
+                )
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+def _m001(prefix: str) -> str:
+    """One statement of the frozen version-1 schema, found by how it starts."""
+    (statement,) = [q for q in _SCHEMA_1 if q.startswith(prefix)]
+    return statement
+
+
+def _changed(statement: str, old: str, new: str) -> str:
+    assert old in statement, old  # m001 is frozen: this holds for good
+    return statement.replace(old, new)
+
+
+_TRANSITIONS_4 = _changed(
+    _m001("CREATE TABLE transitions"),
+    "domain_id INTEGER NOT NULL REFERENCES domains (id),",
+    "domain_id INTEGER REFERENCES domains (id),  -- NULL: a resolver's own health",
+)
+
+
+_CHANGELOG_4 = _changed(
+    _m001("CREATE VIEW changelog"), "JOIN domains d ON", "LEFT JOIN domains d ON"
+)
