@@ -14,7 +14,6 @@ running one stays in force.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sqlite3
@@ -30,34 +29,27 @@ from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     JobEvent,
-    JobExecutionEvent,
-    JobSubmissionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from nsdi_tracker.core.clock import parse_iso, utcnow
-from nsdi_tracker.core.errors import StoreError, TrackerError, WriterLost
+from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
-from nsdi_tracker.delivery.outbox import Outbox
-from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.service import snapshot
+from nsdi_tracker.service.delivering import Delivering
 from nsdi_tracker.service.health import Assessment, assess
 from nsdi_tracker.service.metrics import DOMAIN_SERIES_LIMIT, Metrics
+from nsdi_tracker.service.reloading import JOB_ID, FileSignature, Reloading
 from nsdi_tracker.service.snapshot import Readers, Snapshot
-from nsdi_tracker.settings.config import Config, Listen, load_config
-from nsdi_tracker.settings.sinks import SinkSpec
-from nsdi_tracker.settings.watchlist import Entry, load_watchlists
+from nsdi_tracker.service.upkeep import collect_garbage, log_round, scheduler_event
+from nsdi_tracker.settings.config import Config, Listen
+from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
-from nsdi_tracker.ui import logs
 
 log = logging.getLogger("nsdi_tracker.service.daemon")
-JOB_ID = "round"
 READ_YIELD = 2.0  # seconds a status-server read waits for the round under way to end
-IDLE_DELIVERY_CHECK = 60.0  # seconds between outbox checks when nothing is due
-FileSignature = tuple[tuple[str, int, int, int] | None, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +61,7 @@ class DaemonOptions:
     on_round: Callable[[RoundDone | None], None] | None = None
 
 
-class Daemon:
+class Daemon(Reloading, Delivering):
     """One tracker process: owns the store (through its database thread), the scheduler,
     the outbox loop, the file watcher and, when enabled, the status server."""
 
@@ -104,6 +96,7 @@ class Daemon:
         self._idle.set()
         self._stop = asyncio.Event()
         self._signals = 0
+        self.reload_poll = options.reload_poll
         self._seen: FileSignature = self._signature()
 
     # -- the whole life ----------------------------------------------------------------------
@@ -155,6 +148,9 @@ class Daemon:
             self.db.close()
         log.info("stopped", extra={"fields": {"event": "stopped"}})
         return self.exit_code
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        scheduler_event(event, self.metrics, stopping=bool(self._signals))
 
     def _start_scheduler(self) -> None:
         self.scheduler.add_listener(
@@ -226,10 +222,6 @@ class Daemon:
 
     # -- rounds ------------------------------------------------------------------------------
 
-    def _trigger(self) -> IntervalTrigger:
-        s = self.config.schedule
-        return IntervalTrigger(seconds=s.interval, jitter=s.jitter or None, timezone=UTC)
-
     def next_round(self) -> datetime | None:
         job = self.scheduler.get_job(JOB_ID) if self.scheduler.running else None
         return job.next_run_time if job is not None else None
@@ -285,9 +277,9 @@ class Daemon:
             self._wake.set()
         backlog = await self.db.run(self.store.backlog)
         self.metrics.set_backlog(backlog)
-        _log_round(done, seconds, backlog)
+        log_round(done, seconds, backlog)
         await self.refresh_snapshot()
-        _collect_garbage()
+        collect_garbage()
         if self.options.on_round is not None:
             self.options.on_round(done)
 
@@ -346,7 +338,7 @@ class Daemon:
             self.store.record_timeout, started, finished, domains=domains, queries=self._progress
         )
         await self.refresh_snapshot()
-        _collect_garbage()  # a cut-off round leaves its cycles too
+        collect_garbage()  # a cut-off round leaves its cycles too
         self.metrics.round_timed_out(finished, seconds)
         log.error(
             "round %d cut off after %.1f s (round_timeout %g s): nothing it measured is kept",
@@ -354,133 +346,6 @@ class Daemon:
             extra={"fields": {"event": "round", "round": round_id, "status": RoundStatus.TIMEOUT,
                               "seconds": round(seconds, 3), "answered": self._progress}},
         )  # fmt: skip
-
-    def _on_job_event(self, event: JobEvent) -> None:
-        if event.code == EVENT_JOB_ERROR:
-            assert isinstance(event, JobExecutionEvent)
-            exc = event.exception
-            if isinstance(exc, asyncio.CancelledError) and self._signals:
-                return  # our own stop cancelled it, and said so: not a failure
-            self.metrics.scheduler.labels("error").inc()
-            log.error(
-                "round failed: %s: %s", type(exc).__name__, exc,
-                extra={"fields": {"event": "round_error", "traceback": event.traceback}},
-            )  # fmt: skip
-        elif event.code == EVENT_JOB_MISSED:
-            assert isinstance(event, JobExecutionEvent)
-            self.metrics.scheduler.labels("missed").inc()
-            log.warning(
-                "round due at %s was missed (started too late); the next one is on time",
-                _when(event.scheduled_run_time),
-            )
-        elif event.code == EVENT_JOB_MAX_INSTANCES:
-            assert isinstance(event, JobSubmissionEvent)
-            self.metrics.scheduler.labels("skipped").inc()
-            log.warning(
-                "round due at %s skipped: the previous round is still running",
-                _when(event.scheduled_run_times[0] if event.scheduled_run_times else None),
-            )
-
-    # -- deliveries --------------------------------------------------------------------------
-
-    async def _deliver_forever(self) -> None:
-        while not self.stopping:
-            try:
-                await self._deliver_with(self.config.sinks)
-            except Exception:  # keep the rounds going, and do not spin: a round's wake-up
-                log.exception("deliveries stopped by an error; starting them again in 30 s")
-                self._wake.clear()  # may still be set from before: it would not wait at all
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 30)
-
-    async def _deliver_with(self, sinks: tuple[SinkSpec, ...]) -> None:
-        """Deliver until stopping or until a reload changes the sinks. Each sink runs on its
-        own (Outbox.serve); this loop wakes them when a round queued events."""
-        async with Outbox(self.store, sinks, db=self.db, on_result=self.metrics.delivery) as outbox:
-            serving = asyncio.create_task(outbox.serve(), name="sinks")
-            try:
-                while not self.stopping and self.config.sinks == sinks and not serving.done():
-                    self._wake.clear()
-                    outbox.wake()
-                    self.metrics.set_backlog(await self.db.run(self.store.backlog))
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), IDLE_DELIVERY_CHECK)
-            except asyncio.CancelledError:
-                serving.cancel()
-                await asyncio.gather(serving, return_exceptions=True)
-                raise
-            outbox.stop()  # each sink finishes the delivery under way
-            await serving
-
-    # -- reloading ---------------------------------------------------------------------------
-
-    def reload(self, why: str) -> bool:
-        """Load the config and watchlists again; keep the running ones if they do not load."""
-        try:
-            config = load_config(self.config.path, KINDS)
-            entries = load_watchlists(config.watchlists)
-        except TrackerError as exc:
-            self.metrics.reloaded(False)
-            self._seen = self._signature()
-            log.error(
-                "reload (%s) rejected, the running config stays in force: %s", why, exc,
-                extra={"fields": {"event": "reload", "applied": False, "error": str(exc)}},
-            )  # fmt: skip
-            return False
-        for what, old, new in (
-            ("database", self.config.database, config.database),
-            ("[http] listen", self.config.listen, config.listen),
-        ):
-            if old != new:
-                log.warning("reload: a change of %s takes effect at the next start", what)
-        logs.hide((*self.config.sink_urls, *config.sink_urls))  # the old sinks finish first
-        before = {e.domain for e in self.entries}
-        after = {e.domain for e in entries}
-        retimed = config.schedule != self.config.schedule
-        self.config, self.entries = config, entries
-        _collect_garbage()
-        gc.freeze()  # the new watchlist lives until the next reload: no collection walks it
-        if retimed and self.scheduler.running:
-            self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger())
-        self.metrics.watch(len(after))
-        self.metrics.reloaded(True)
-        self._seen = self._signature()
-        self._wake.set()  # the sinks may have changed
-        log.info(
-            "reloaded (%s): %d domains (%d added, %d removed), %d resolvers%s",
-            why, len(entries), len(after - before), len(before - after), len(config.resolvers),
-            f", a round every {config.schedule.interval:g} s" if retimed else "",
-            extra={"fields": {"event": "reload", "applied": True,
-                              "added": sorted(after - before)[:100],
-                              "removed": sorted(before - after)[:100]}},
-        )  # fmt: skip
-        return True
-
-    def _signature(self) -> FileSignature:
-        out: list[tuple[str, int, int, int] | None] = []
-        for path in (self.config.path, *self.config.watchlists):
-            try:
-                st = path.stat()
-            except OSError:
-                out.append(None)
-                continue
-            out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
-        return tuple(out)
-
-    async def _watch_files(self) -> None:
-        """Reload when the files change and then stay unchanged for one more look, so that
-        a file caught half-written by an editor is not reported as an invalid config."""
-        pending: FileSignature | None = None
-        while True:
-            await asyncio.sleep(self.options.reload_poll)
-            now = self._signature()
-            if now == self._seen:
-                pending = None
-            elif now == pending:
-                pending = None
-                self.reload("files changed")
-            else:
-                pending = now
 
     # -- health ------------------------------------------------------------------------------
 
@@ -510,41 +375,3 @@ class Daemon:
         with suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), READ_YIELD)
         return await self.readers.run(fn)
-
-
-def _collect_garbage() -> None:
-    """Free the round's reference cycles now, between rounds.
-
-    The CLI tunes the cyclic collector for sweep speed (`cli._arun`: a first generation of
-    50,000 allocations, the oldest collected after 100 million), which suits one long round.
-    A daemon's rounds each leave a few hundred objects in cycles (the resolver clients, their
-    socket pools and 64 KB receive buffers): at that pace they were never collected, and the
-    daemon grew by ~165 KB a round (~48 MB a day at the default interval). One collection
-    after each round keeps it flat; it takes about a millisecond, the watchlist being frozen
-    out of it (gc.freeze at start and after a reload).
-    """
-    gc.collect()
-
-
-def _log_round(done: RoundDone, seconds: float, backlog: dict[str, int]) -> None:
-    r = done.record
-    changes = done.changes.shown
-    outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
-    log.info(
-        "round %d %s in %.1f s: %d domains, %d queries (%s), %d transitions%s; "
-        "deliveries pending %d",
-        done.round_id, r.status, seconds, r.domains, r.queries, outcomes or "none",
-        r.transitions, (": " + ", ".join(changes)) if changes else "", backlog["pending"],
-        extra={"fields": {
-            "event": "round", "round": done.round_id, "status": r.status,
-            "seconds": round(seconds, 3), "domains": r.domains, "queries": r.queries,
-            "outcomes": r.outcomes, "transitions": r.transitions,
-            "deliveries_pending": backlog["pending"], "deliveries_failed": backlog["failed"],
-        }},
-    )  # fmt: skip
-
-
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "?"
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
