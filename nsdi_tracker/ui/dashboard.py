@@ -1,4 +1,5 @@
-"""The terminal dashboard: a snapshot read from the store, and a pure function that draws it.
+"""The terminal dashboard: a snapshot read from the store (`frame`), and a pure function that
+draws it.
 
 `take()` reads everything a frame needs through the store's read methods (one short read
 transaction, so the writer is never held up); `render()` turns a snapshot and a terminal size
@@ -8,11 +9,9 @@ into rich renderables, with no I/O, so frames are tested without a terminal.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -21,86 +20,13 @@ from rich.text import Text
 from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import NATIONAL, ResolverState, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import histogram_quantile
-from nsdi_tracker.ui.palette import PALETTE, STATES, headline_order, rank, style_of
+from nsdi_tracker.ui.frame import RECENT, Row, Snapshot, read, strip_width, take
+from nsdi_tracker.ui.palette import PALETTE, ROUNDS, STATES, rank, style_of
 from nsdi_tracker.ui.views import age, resolver_line
 
-if TYPE_CHECKING:
-    from nsdi_tracker.store.protocols import ReadModel
+__all__ = ["Snapshot", "read", "render", "take"]
 
-Row = Mapping[str, Any]
-STRIP_MAX = 24  # rounds of history per domain at wide sizes
-RECENT = 8  # transitions listed
 _OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    database: str
-    now: datetime
-    interval: float | None  # from the config, for "next round"; None if unknown
-    last_round: Row | None
-    rounds: Sequence[Row]  # the last STRIP_MAX rounds, oldest first
-    hour: Sequence[Row]  # rounds of the last hour with their health
-    status: Sequence[Row]  # current_status rows of the watched domains
-    changes: Sequence[tuple[str, int, str | None, str]]  # headline transitions in `rounds`
-    transitions: Sequence[Row]  # recent, newest first
-    backlog: Mapping[str, int]
-    # Read for a screen (`limit`): `status` holds only the domains it can show, and these
-    # count every watched domain by headline verdict (None: not yet). None: status is whole.
-    totals: Mapping[str | None, int] | None = None
-    resolver_states: Sequence[Row] = ()  # each resolver's confirmed up/down (resolver_status)
-
-    def last_round_health(self) -> Mapping[str, Any]:
-        if self.hour and self.last_round and self.hour[-1]["id"] == self.last_round["id"]:
-            return self.hour[-1].get("health") or {}
-        return {}
-
-
-def read(
-    path: Path, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
-) -> Snapshot:
-    """A snapshot on a fresh read-only connection, closed at once: a dashboard never holds
-    a read transaction (and so the writer's checkpoints) between frames. With a `screen`
-    (width, height), only the domains that fit it are read."""
-    from nsdi_tracker.store.sqlite import Store
-
-    with Store.open_readonly(path) as store:
-        return take(store, now, interval, screen)
-
-
-def take(
-    store: ReadModel, now: datetime, interval: float | None, screen: tuple[int, int] | None = None
-) -> Snapshot:
-    """Read a frame's worth from the store in one read transaction."""
-    with store.read_transaction():  # one consistent view across the reads below
-        rounds = store.recent_rounds(STRIP_MAX)
-        first = rounds[0]["id"] if rounds else 0
-        totals = names = None
-        if screen is not None:
-            width, height = screen
-            strip = rounds[-_strip_width(width) :]
-            shown_from = strip[0]["id"] if strip else 0
-            order = [str(v) for v in headline_order()]
-            names = store.first_domains(max(height, 1), shown_from, order)
-            totals = store.headline_totals()
-        return Snapshot(
-            database=str(store.path),
-            now=now,
-            interval=interval,
-            last_round=rounds[-1] if rounds else None,
-            rounds=rounds,
-            hour=store.round_health_since(now - timedelta(hours=1)),
-            status=store.status(domains=names),
-            changes=store.national_changes_since(first, names) if rounds else [],
-            transitions=store.recent_transitions(RECENT),
-            backlog=store.backlog(),
-            totals=totals,
-            resolver_states=store.resolver_status(),
-        )
-
-
-def _strip_width(width: int) -> int:
-    return STRIP_MAX if width >= 120 else 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +95,7 @@ def _strip(
 def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableType:
     """One frame for a terminal of `width` columns (and `height` rows, if it is one)."""
     wide = width >= 120
-    strip = _strip_width(width)
+    strip = strip_width(width)
     rows = domain_rows(snap, strip)
     resolvers = _resolvers(snap)
     health = _health_table(snap, resolvers)
@@ -206,9 +132,8 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
         t.append("no round yet", style="yellow")
     else:
         status = last["status"]
-        style = {RoundStatus.OK: "green", RoundStatus.PARTIAL: "yellow"}.get(status, "bold red")
         t.append(f"last round #{last['id']} ")
-        t.append(status, style=style)
+        t.append(status, style=ROUNDS[RoundStatus(status)])
         t.append(f" {age(last['finished'], snap.now)} ago")
         if snap.interval:
             due = parse_iso(last["started"]) + timedelta(seconds=snap.interval)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from nsdi_tracker.core.model import ResolverState, Verdict
+from nsdi_tracker.core.model import ResolverState, RoundStatus, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,12 @@ PALETTE: Final[Mapping[Verdict, Look]] = {
 STATES: Final[Mapping[ResolverState, str]] = {
     ResolverState.UP: "green",
     ResolverState.DOWN: "bold red",
+}
+ROUNDS: Final[Mapping[RoundStatus, str]] = {
+    RoundStatus.OK: "green",
+    RoundStatus.PARTIAL: "yellow",
+    RoundStatus.OFFLINE: "bold red",
+    RoundStatus.TIMEOUT: "bold red",
 }
 UNRANKED = len(PALETTE)  # the place of a name with no verdict yet: last
 
