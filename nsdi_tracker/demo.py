@@ -17,7 +17,7 @@ from pathlib import Path
 from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.tracker import RoundDone
 from nsdi_tracker.service.daemon import Daemon, DaemonOptions
-from nsdi_tracker.settings.config import load_config
+from nsdi_tracker.settings.config import Config, load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import (
     CONTROL_ADDRESSES,
@@ -177,40 +177,48 @@ async def run(
         assert config.database is not None
         say(f"demo: {len(SITES)} names, {rounds} rounds every {interval:g} s; database "
             f"{config.database}")  # fmt: skip
-        done = 0
-        script = sorted(STORY, key=lambda s: s.round)
-        with Store.open(config.database) as store:
-            daemon: Daemon
-
-            def after(result: RoundDone | None) -> None:
-                nonlocal done
-                done += 1
-                if done >= rounds:
-                    daemon.request_stop()
-                    return
-                for step in script:
-                    if step.round == done + 1:
-                        step.act(world)
-                        world.log.append(step.say)
-                        say(f"round {done + 1}: {step.say}")
-
-            daemon = Daemon(
-                config,
-                load_watchlists(config.watchlists),
-                store,
-                DaemonOptions(on_round=after, reload_poll=3600),
-            )
-            side = while_running(config.database, interval) if while_running else None
-            try:
-                await daemon.serve()
-            finally:
-                if side is not None:
-                    side.cancel()
-                    await asyncio.gather(side, return_exceptions=True)
+        side = while_running(config.database, interval) if while_running else None
+        try:
+            done = await _play(config, config.database, world, rounds, say)
+        finally:
+            if side is not None:
+                side.cancel()
+                await asyncio.gather(side, return_exceptions=True)
         csv_path = folder / "changes.csv"
         _export(config.database, csv_path)
     events = folder / "events.ndjson" if events_file else None
     return DemoResult(folder, config.database, events, csv_path, done)
+
+
+async def _play(
+    config: Config, database: Path, world: World, rounds: int, say: Callable[[str], None]
+) -> int:
+    """The daemon for `rounds` rounds, the story's next step acted after each; the rounds run."""
+    done = 0
+    script = sorted(STORY, key=lambda s: s.round)
+    with Store.open(database) as store:
+        daemon: Daemon
+
+        def after(result: RoundDone | None) -> None:
+            nonlocal done
+            done += 1
+            if done >= rounds:
+                daemon.request_stop()
+                return
+            for step in script:
+                if step.round == done + 1:
+                    step.act(world)
+                    world.log.append(step.say)
+                    say(f"round {done + 1}: {step.say}")
+
+        daemon = Daemon(
+            config,
+            load_watchlists(config.watchlists),
+            store,
+            DaemonOptions(on_round=after, reload_poll=3600),
+        )
+        await daemon.serve()
+    return done
 
 
 def _export(database: Path, out: Path) -> None:

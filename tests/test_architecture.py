@@ -138,7 +138,7 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     from nsdi_tracker.core.model import MEASURED, RoundStatus
     from nsdi_tracker.service import health
     from nsdi_tracker.store.sqlite import Store
-    from nsdi_tracker.ui import dashboard
+    from nsdi_tracker.ui import dashboard, palette
 
     with Store.open(tmp_path / "t.db") as store:
         sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()[0]
@@ -148,6 +148,7 @@ def test_round_statuses_are_one_vocabulary(tmp_path: Path) -> None:
     unmeasured = set(RoundStatus) - set(MEASURED)
     assert set(health._WHY) == unmeasured
     assert set(dashboard._OFF_ROUND) == unmeasured
+    assert set(palette.ROUNDS) == set(RoundStatus)
 
 
 def test_every_verdict_is_drawn_everywhere() -> None:
@@ -185,3 +186,33 @@ def test_every_transport_and_sink_kind_is_registered() -> None:
     assert sorted(KINDS) == ["apprise", "log", "webhook"]
     for name, kind in KINDS.items():
         assert kind.name == name and not kind.keys & {"type", "name", "events", "scopes"}
+
+
+def test_modules_and_functions_stay_short() -> None:
+    """No module over 400 lines; no function over 60 lines unless its docstring says why
+    (it starts "Long because")."""
+    import ast
+
+    long_modules, long_functions = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(PACKAGE))
+        if len(text.splitlines()) > 400:
+            long_modules.append(name)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                why = ast.get_docstring(node) or ""
+                if lines > 60 and not why.startswith("Long because"):
+                    long_functions.append(f"{name}:{node.name} ({lines} lines)")
+    assert long_modules == [] and long_functions == []
+
+
+def test_every_command_is_dispatched() -> None:
+    """The CLI's table runs every command its parser knows, and nothing else."""
+    import argparse
+
+    from nsdi_tracker.cli import COMMANDS, build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(COMMANDS) == sorted(sub.choices)

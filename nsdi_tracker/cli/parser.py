@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core.model import EventType, Verdict
@@ -18,6 +19,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for add in (
+        _check_command,
+        _config_command,
+        _run_command,
+        _health_command,
+        _status_command,
+        _history_command,
+        _dashboard_command,
+        _demo_command,
+        _backup_command,
+        _export_command,
+    ):
+        add(sub)
+    return parser
+
+
+def _check_command(sub: Any) -> None:
     check = sub.add_parser(
         "check",
         help="run one measurement round and print the verdicts (writes nothing)",
@@ -44,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. removed,tampered",
     )
 
+
+def _config_command(sub: Any) -> None:
     show = sub.add_parser(
         "config",
         help="validate the config and watchlists and print a summary (sends nothing)",
@@ -51,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(show)
 
+
+def _run_command(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="the daemon: rounds on a schedule, confirmed transitions recorded, events delivered",
@@ -84,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _log_arg(run)
 
+
+def _health_command(sub: Any) -> None:
     health = sub.add_parser(
         "health",
         help="exit 0 if the tracker is healthy, 1 if not (the rule of /healthz)",
@@ -96,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(health)
     health.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+
+def _status_command(sub: Any) -> None:
     status = sub.add_parser(
         "status",
         help="current verdicts from the database (sends no queries)",
@@ -109,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="include domains no longer on the watchlists"
     )
 
+
+def _history_command(sub: Any) -> None:
     history = sub.add_parser(
         "history",
         help="a domain's confirmed transitions with their evidence",
@@ -119,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("domain", metavar="DOMAIN")
     history.add_argument("--json", action="store_true", help="print JSON with full evidence")
 
+
+def _dashboard_command(sub: Any) -> None:
     dash = sub.add_parser(
         "dashboard",
         help="a live terminal view of the database while the daemon writes to it",
@@ -134,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--width", type=int, metavar="COLUMNS", help="with --once: frame width (default: terminal)"
     )
 
+
+def _demo_command(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="replay the February 2026 removals on loopback, with the dashboard (no network)",
@@ -148,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-dashboard", action="store_true", help="narrate instead of drawing")
 
+
+def _backup_command(sub: Any) -> None:
     backup = sub.add_parser(
         "backup",
         help="copy the database safely while the daemon runs (SQLite online backup)",
@@ -158,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(backup)
     backup.add_argument("destination", metavar="FILE", type=Path)
 
+
+def _export_command(sub: Any) -> None:
     export = sub.add_parser(
         "export",
         help="the change log as CSV, JSON or NDJSON",
@@ -178,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
     export.add_argument("-o", "--output", metavar="FILE", type=Path, help="default stdout")
-    return parser
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:

@@ -108,6 +108,8 @@ def read(query: Query, data: bytes) -> Summary:
 
 
 def _read(query: Query, data: bytes) -> Summary:
+    """Long because it is the hot path: it runs once per reply, and each helper it were split
+    into would cost a call per reply (about 0.1 us each, on a budget of a few us)."""
     qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data, 0)
     if qid != query.id or not flags & QR or (flags >> 11) & 0xF != 0:
         raise NotOurs(_MISMATCH)

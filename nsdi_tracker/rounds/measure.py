@@ -21,8 +21,9 @@ from typing import Any
 import aiohttp
 
 from nsdi_tracker.core.clock import utcnow
-from nsdi_tracker.core.model import Observation, Role, Transport, Verdict
+from nsdi_tracker.core.model import Observation, Role, Verdict
 from nsdi_tracker.dns.probe import Counters, Lane, ResolverClient
+from nsdi_tracker.dns.transports import TRANSPORTS
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.settings.config import Config
@@ -116,16 +117,7 @@ async def sweep(
     started = now()
     async with _doh_session(config.resolvers) as session, _clients(config, session) as clients:
         # Controls first: they decide whether each resolver's answers can be trusted this round.
-        checks = [(name, "A") for name in (*config.controls, negative_name)]
-        pre = await _sweep(clients, {n: checks for n in clients})
-        controls = {n: tuple(pre[(n, c, "A")] for c in config.controls) for n in clients}
-        negative: dict[str, tuple[Observation, ...]] = {
-            n: (pre[(n, negative_name, "A")],) for n in clients
-        }
-        healths = {
-            r.name: classify.health(r.name, r.role, controls[r.name], negative[r.name])
-            for r in config.resolvers
-        }
+        controls, negative, healths = await _controls(config, clients, negative_name)
         roles = {r.name: r.role for r in config.resolvers}
         ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
@@ -154,6 +146,26 @@ async def sweep(
         latency={n: c.latency for n, c in clients.items()},
         domains=judged,
     )
+
+
+async def _controls(
+    config: Config, clients: dict[str, ResolverClient], negative_name: str
+) -> tuple[
+    dict[str, tuple[Observation, ...]], dict[str, tuple[Observation, ...]], dict[str, Health]
+]:
+    """Every resolver asked the positive controls and the negative name: (controls, negative,
+    health) by resolver."""
+    checks = [(name, "A") for name in (*config.controls, negative_name)]
+    pre = await _sweep(clients, {n: checks for n in clients})
+    controls = {n: tuple(pre[(n, c, "A")] for c in config.controls) for n in clients}
+    negative: dict[str, tuple[Observation, ...]] = {
+        n: (pre[(n, negative_name, "A")],) for n in clients
+    }
+    healths = {
+        r.name: classify.health(r.name, r.role, controls[r.name], negative[r.name])
+        for r in config.resolvers
+    }
+    return controls, negative, healths
 
 
 # [entry, observations by (resolver index * len(QTYPES) + type index), answers left to come]
@@ -350,7 +362,7 @@ async def _clients(
     config: Config, session: aiohttp.ClientSession
 ) -> AsyncIterator[dict[str, ResolverClient]]:
     clients = {
-        r.name: ResolverClient(r, session if r.transport is Transport.DOH else None)
+        r.name: ResolverClient(r, session if TRANSPORTS[r.transport].http else None)
         for r in config.resolvers
     }
     try:
@@ -362,7 +374,7 @@ async def _clients(
 
 @asynccontextmanager
 async def _doh_session(resolvers: Sequence[ResolverSpec]) -> AsyncIterator[aiohttp.ClientSession]:
-    limit = sum(r.max_inflight for r in resolvers if r.transport is Transport.DOH) or 1
+    limit = sum(r.max_inflight for r in resolvers if TRANSPORTS[r.transport].http) or 1
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, use_dns_cache=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         yield session

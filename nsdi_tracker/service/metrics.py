@@ -114,6 +114,8 @@ class Metrics:
     """Every metric of one daemon, in its own registry."""
 
     def __init__(self) -> None:
+        """Long because it is a list: one declaration (name, help text, labels, buckets) per
+        metric, which reads best in one place, in the order /metrics shows them."""
         r = self.registry = CollectorRegistry()
         Info("nsdi_tracker_build", "The running version", registry=r).info({"version": __version__})
         self.rounds = Counter(

@@ -13,6 +13,7 @@ from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, Role, Verdict
 from nsdi_tracker.rounds.events import health_json
 from nsdi_tracker.rounds.measure import DomainResult, RoundReport
+from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.ui.palette import PALETTE
 
 JSON_VERSION = 1
@@ -92,6 +93,15 @@ def verdict_text(verdict: Verdict, detail: str | None = None) -> Text:
 def render(report: RoundReport) -> Group:
     """The domains-by-resolvers table, then resolver health and a one-line summary."""
     judged = [r for r in report.info.resolvers if r.role is not Role.REFERENCE]
+    parts: list[Any] = [_verdicts(report, judged), _summary(report)]
+    if any(r.role is Role.OBSERVED for r in judged):
+        legend = "* observed: judged against the reference, not part of the headline"
+        parts.append(Text(legend, style="dim"))
+    parts.append(_health(report))
+    return Group(*parts)
+
+
+def _verdicts(report: RoundReport, judged: list[ResolverSpec]) -> Table:
     table = Table(
         title=f"nsdi-tracker check · {report.info.started:%Y-%m-%d %H:%M:%S} UTC",
         title_justify="left",
@@ -114,7 +124,10 @@ def render(report: RoundReport) -> Group:
                 str(d.reference.consensus), style="dim" if d.reference.consensus != "exists" else ""
             ),
         )
+    return table
 
+
+def _health(report: RoundReport) -> Table:
     health = Table(title="resolvers", title_justify="left", header_style="bold")
     for col in ("resolver", "role", "transport", "controls", "queries", "ignored", "failures"):
         health.add_column(
@@ -139,6 +152,10 @@ def render(report: RoundReport) -> Group:
             str(failures),
             ", ".join(notes),
         )
+    return health
+
+
+def _summary(report: RoundReport) -> Text:
     counts = Counter(d.national for d in report.domains)
     summary = Text("national: ")
     for i, (verdict, n) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
@@ -149,12 +166,7 @@ def render(report: RoundReport) -> Group:
         summary.append("  · every reference failed the controls: results unknown", style="yellow")
     secs = (report.info.finished - report.info.started).total_seconds()
     summary.append(f"  · {len(report.domains)} domains in {secs:.1f} s", style="dim")
-    legend = Text("* observed: judged against the reference, not part of the headline", style="dim")
-    parts: list[Any] = [table, summary]
-    if any(r.role is Role.OBSERVED for r in judged):
-        parts.append(legend)
-    parts.append(health)
-    return Group(*parts)
+    return summary
 
 
 def _detail(d: DomainResult, name: str) -> str | None:

@@ -35,11 +35,13 @@ Ask = Callable[[Query], Awaitable[Exchange]]  # one exchange with one resolver, 
 class Kind:
     """A transport, as its module registers it: how to make the function that asks one
     configured resolver (on a fresh connection each time), and whether its queries carry
-    message ID 0 (DoH, for HTTP caches: RFC 8484 4.1)."""
+    message ID 0 (DoH, for HTTP caches: RFC 8484 4.1) and go over the round's shared HTTP
+    session (`http`: DoH)."""
 
     transport: Transport
     connect: Callable[[ResolverSpec, aiohttp.ClientSession | None], Ask]
     zero_id: bool = False
+    http: bool = False
 
 
 def _timed(result: Exchange, start: float) -> Exchange:
