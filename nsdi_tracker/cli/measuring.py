@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     config, path = where(args, need_config=True)
     assert config is not None
     logs.setup(args.log_level, args.log_format)
-    logs.hide(config.sink_urls)
+    logs.hide(config.sink_secrets)
     entries = load_watchlists(config.watchlists)
     if args.once:
         with Store.open(path) as store:

@@ -63,7 +63,7 @@ class Reloading:
         ):
             if old != new:
                 log.warning("reload: a change of %s takes effect at the next start", what)
-        logs.hide((*self.config.sink_urls, *config.sink_urls))  # the old sinks finish first
+        logs.hide((*self.config.sink_secrets, *config.sink_secrets))  # the old sinks finish first
         before = {e.domain for e in self.entries}
         after = {e.domain for e in entries}
         retimed = config.schedule != self.config.schedule

@@ -78,9 +78,8 @@ class Config:
     show_paths: bool = False  # the config and database paths in /api/status
 
     @property
-    def sink_urls(self) -> tuple[str, ...]:
-        """Every sink's URLs and keys: each may carry a credential, so none is ever logged
-        whole."""
+    def sink_secrets(self) -> tuple[str, ...]:
+        """Every sink's URLs: each may carry a credential, so none is ever logged whole."""
         return tuple(u for s in self.sinks for u in s.options.secrets() if u)
 
     def by_role(self, role: Role) -> tuple[ResolverSpec, ...]:

@@ -31,7 +31,7 @@ class SinkOptions:
     timeout: float = 10.0  # seconds one send may take
 
     def secrets(self) -> tuple[str, ...]:
-        """What must never be logged or stored whole (URLs with tokens, keys)."""
+        """The URLs that must never be logged or stored whole (they may carry tokens)."""
         return ()
 
 
