@@ -18,17 +18,20 @@ T = TypeVar("T")
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
 
 
-def where(args: argparse.Namespace, *, need_config: bool) -> tuple[Config | None, Path]:
+def where(
+    args: argparse.Namespace, *, need_config: bool, only_for_db: bool = False
+) -> tuple[Config | None, Path]:
     """Which config and which database a command uses, decided here alone.
 
     The config: --config, else $NSDI_TRACKER_CONFIG, else (for a command that needs one) the
-    shipped config; a command that only reads the database reads a config only if one is
-    named, and none when --db names the database. The database: --db, else $NSDI_TRACKER_DB,
-    else the config's `database`, else db/nsdi-tracker.db.
+    shipped config; a command that can do without one reads it only if one is named, and a
+    command that wants it `only_for_db` (to find the database) reads none when --db names the
+    database. The database: --db, else $NSDI_TRACKER_DB, else the config's `database`, else
+    db/nsdi-tracker.db.
     """
     named, db = getattr(args, "config", None), getattr(args, "db", None)
     config = None
-    if need_config or (not db and (named or os.environ.get(ENV_CONFIG))):
+    if need_config or ((named or os.environ.get(ENV_CONFIG)) and not (only_for_db and db)):
         config = load_config(config_path(named), KINDS)
     return config, database_path(db, config)
 

@@ -25,7 +25,7 @@ def _open(args: argparse.Namespace) -> Store:
     """The database a read command reads (as `where` decides), opened read-only."""
     from nsdi_tracker.store.sqlite import Store
 
-    return Store.open_readonly(where(args, need_config=False)[1])
+    return Store.open_readonly(where(args, need_config=False, only_for_db=True)[1])
 
 
 def status(args: argparse.Namespace) -> int:
