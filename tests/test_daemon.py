@@ -231,6 +231,8 @@ async def test_api_endpoints(harness: Any, daemon: Any) -> None:
     assert status == 200 and doc["health"]["status"] == "ok"
     assert {x["domain"] for x in doc["domains"]} == {"youtube.com", "meduza.io", "bbc.com"}
     assert doc["next_round"] and doc["schedule"]["interval"] == 1
+    headline = doc["last_round"]["headline"]  # an object, verdict -> watched domains
+    assert isinstance(headline, dict) and sum(headline.values()) == 3, headline
 
     seen, path = [], "/api/transitions?limit=4&type=baseline"
     while path:

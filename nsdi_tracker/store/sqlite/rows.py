@@ -18,7 +18,7 @@ from nsdi_tracker.store.records import (
 LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
 
 
-_JSON_COLUMNS = (*LIST_COLUMNS, "evidence", "event", "outcomes", "health")
+_JSON_COLUMNS = (*LIST_COLUMNS, "evidence", "event", "outcomes", "health", "headline")
 
 
 def _transition_columns(tr: TransitionRecord) -> tuple[Any, ...]:
