@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST
+from conftest import FAST, run_cli
 from rich.console import Console
 
 from nsdi_tracker.core.clock import iso
@@ -223,3 +223,25 @@ def test_screen_read_of_many_domains(tmp_path: Path) -> None:
     assert text == frame(db, 100, height=40, now=now)
     assert "name0042.ru" in text  # pending: worth a row though present
     assert "headline: 10 removed, 4990 present" in text
+
+
+def test_a_stale_last_round_is_said(seeded: Path) -> None:
+    """More than two intervals after the last round the header says so, in place of the round
+    line; within two intervals it does not."""
+    fresh = frame(seeded, 100, now=T0 + timedelta(minutes=36))
+    assert "rounds are due every" not in fresh and "last round #8 ok" in fresh
+    old = frame(seeded, 100, now=T0 + timedelta(hours=2))
+    assert "last round 1h ago: rounds are due every 5 min; is the daemon running?" in old
+
+
+async def test_status_says_a_stale_last_round(harness: Any) -> None:
+    """`status` with a config (which gives the interval) says when the last round is more than
+    two intervals old; with --db alone it reads no config and cannot tell."""
+    h = await harness(["youtube.com"])
+    with Store.open(h.db) as store:
+        await h.round(store, now=lambda: T0)  # long before now
+    code, out, err = await run_cli("status", "-c", str(h.cfg_path))
+    assert code == 0, err
+    assert "rounds are due every 5 min; is the daemon running?" in " ".join(out.split())
+    code, out, _ = await run_cli("status", "--db", str(h.db))
+    assert code == 0 and "rounds are due" not in out

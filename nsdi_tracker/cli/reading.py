@@ -23,14 +23,20 @@ if TYPE_CHECKING:
 
 def _open(args: argparse.Namespace) -> Store:
     """The database a read command reads (as `where` decides), opened read-only."""
+    return _open_path(where(args, need_config=False, only_for_db=True)[1])
+
+
+def _open_path(path: Path) -> Store:
     from nsdi_tracker.store.sqlite import Store
 
-    return Store.open_readonly(where(args, need_config=False, only_for_db=True)[1])
+    return Store.open_readonly(path)
 
 
 def status(args: argparse.Namespace) -> int:
-    with _open(args) as store:
-        return _status(store, as_json=args.json, everything=args.all)
+    config, path = where(args, need_config=False, only_for_db=True)
+    interval = config.schedule.interval if config else None  # to tell a stale last round
+    with _open_path(path) as store:
+        return _status(store, as_json=args.json, everything=args.all, interval=interval)
 
 
 def history(args: argparse.Namespace) -> int:
@@ -50,7 +56,7 @@ def backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _status(store: Store, *, as_json: bool, everything: bool) -> int:
+def _status(store: Store, *, as_json: bool, everything: bool, interval: float | None) -> int:
 
     from rich.console import Console
 
@@ -63,7 +69,7 @@ def _status(store: Store, *, as_json: bool, everything: bool) -> int:
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        Console().print(render_status(rows, last, backlog, utcnow(), resolvers))
+        Console().print(render_status(rows, last, backlog, utcnow(), resolvers, interval))
     return EXIT_OK
 
 

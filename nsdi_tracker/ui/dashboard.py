@@ -22,7 +22,7 @@ from nsdi_tracker.core.model import NATIONAL, ResolverState, RoundStatus, Verdic
 from nsdi_tracker.dns.latency import histogram_quantile
 from nsdi_tracker.ui.frame import RECENT, Row, Snapshot, read, strip_width, take
 from nsdi_tracker.ui.palette import PALETTE, ROUNDS, STATES, rank, style_of
-from nsdi_tracker.ui.views import age, resolver_line
+from nsdi_tracker.ui.views import age, resolver_line, stale
 
 __all__ = ["Snapshot", "read", "render", "take"]
 
@@ -139,6 +139,9 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
             due = parse_iso(last["started"]) + timedelta(seconds=snap.interval)
             secs = (due - snap.now).total_seconds()
             t.append(f" · next in ~{_span(secs)}" if secs > 0 else " · next due now", style="dim")
+    warning = stale(last, snap.interval, snap.now)
+    if warning:
+        t = Text(warning, style="bold red", no_wrap=True, overflow="ellipsis")
     health = snap.last_round_health()
     if health:
         up = sum(1 for h in health.values() if h.get("up", h.get("controls_passed")))

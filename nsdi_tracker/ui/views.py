@@ -32,6 +32,27 @@ def age(since: str | None, now: datetime) -> str:
     return f"{secs}s"
 
 
+def duration(seconds: float) -> str:
+    """An interval as people say it: 45 s, 5 min, 1.5 h."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def stale(last_round: Row | None, interval: float | None, now: datetime) -> str | None:
+    """What to say when the last round ended more than two intervals ago (the daemon stopped,
+    or cannot finish a round), or None. Without the interval (no config), nothing."""
+    if last_round is None or not interval:
+        return None
+    if (now - parse_iso(last_round["finished"])).total_seconds() <= 2 * interval:
+        return None
+    return (
+        f"last round {age(last_round['finished'], now)} ago: rounds are due every "
+        f"{duration(interval)}; is the daemon running?"
+    )
+
+
 def cell(row: Row | None, now: datetime) -> Text:
     """A verdict with its age, a pending candidate as `-> removed? 1/2`, and `held 12m`
     while the resolver is down (the verdict is from before)."""
@@ -114,7 +135,10 @@ def render_status(
     backlog: Mapping[str, int],
     now: datetime,
     resolvers: Sequence[Row] = (),
+    interval: float | None = None,
 ) -> RenderableType:
+    """The current verdicts, the headline counts, the resolvers and the last round; a stale
+    last round (more than two `interval`s ago) is said first, in bold."""
     scopes = list(dict.fromkeys(r["scope"] for r in rows if r["scope"] != NATIONAL))
     by: dict[str, dict[str, Row]] = {}
     for r in rows:
@@ -155,7 +179,9 @@ def render_status(
     foot.append(
         f" · deliveries: {backlog.get('pending', 0)} pending, {backlog.get('failed', 0)} failed"
     )
-    return Group(table, summary, resolver_line(resolvers, now), foot)
+    warning = stale(last_round, interval, now)
+    parts = [Text(warning, style="bold red")] if warning else []
+    return Group(*parts, table, summary, resolver_line(resolvers, now), foot)
 
 
 def render_history(domain: str, rows: Sequence[Row]) -> RenderableType:
