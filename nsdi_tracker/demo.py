@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.tracker import RoundDone
@@ -190,18 +191,63 @@ async def run(
     return DemoResult(folder, config.database, events, csv_path, done)
 
 
+# How each kind of change is told: "<domain> <verb> <where>".
+_VERBS = {
+    "removed": "removed from",
+    "restored": "restored in",
+    "tampered": "tampered with in",
+    "unreachable": "unreachable on",
+    "recovered": "answered again on",
+    "changed": "changed on",
+}
+
+
+def narrate(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A round's confirmed transitions (change-log rows) in words, one line per domain and
+    kind of change: "youtube.com removed from the national system, confirmed on nsdi-a and
+    nsdi-b"; a resolver's own health as "nsdi-b is down"."""
+    groups: dict[tuple[str | None, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        if r["type"] != "baseline":
+            groups.setdefault((r["domain"], r["type"]), []).append(r)
+    lines = []
+    for (domain, kind), group in groups.items():
+        scopes = [r["scope"] for r in group]
+        if domain is None:
+            for scope in scopes:
+                who = "every national resolver" if scope == "national" else scope
+                state = "is down: it fails its controls" if kind == "resolver_down" else "is up"
+                lines.append(f"{who} {state}")
+            continue
+        others = " and ".join(s for s in scopes if s != "national")
+        national = "national" in scopes
+        line = f"{domain} {_VERBS.get(kind, kind)} {'the national system' if national else others}"
+        if national and others:
+            line += f", confirmed on {others}"
+        forged = {r["nxdomain"] for r in group} & {"forged", "rewritten"}
+        if forged:
+            line += f" (a {' and '.join(sorted(forged))} NXDOMAIN)"
+        lines.append(line)
+    return lines
+
+
 async def _play(
     config: Config, database: Path, world: World, rounds: int, say: Callable[[str], None]
 ) -> int:
     """The daemon for `rounds` rounds, the story's next step acted after each; the rounds run."""
-    done = 0
+    done = seen = 0
     script = sorted(STORY, key=lambda s: s.round)
-    with Store.open(database) as store:
+    with Store.open(database) as store, Store.open_readonly(database) as reader:
         daemon: Daemon
 
         def after(result: RoundDone | None) -> None:
-            nonlocal done
+            nonlocal done, seen
             done += 1
+            if result is not None:  # what the tracker detected: the round's transitions
+                rows = list(reader.changelog(after=seen))
+                seen = max((r["transition_id"] for r in rows), default=seen)
+                for line in narrate(rows):
+                    say(f"round {result.round_id}: {line}")
             if done >= rounds:
                 daemon.request_stop()
                 return
@@ -209,7 +255,7 @@ async def _play(
                 if step.round == done + 1:
                     step.act(world)
                     world.log.append(step.say)
-                    say(f"round {done + 1}: {step.say}")
+                    say(f"round {done + 1}, the story: {step.say}")
 
         daemon = Daemon(
             config,

@@ -17,7 +17,17 @@ async def test_demo_story_produces_the_expected_transitions(tmp_path: Path) -> N
     said: list[str] = []
     result = await demo.run(tmp_path / "demo", speed=100, rounds=demo.ROUNDS, say=said.append)
     assert result.rounds == demo.ROUNDS
-    assert [s.split(": ", 1)[1] for s in said[1:]] == [step.say for step in demo.STORY]
+    story = [s.split(": ", 1)[1] for s in said if ", the story: " in s]
+    assert story == [step.say for step in demo.STORY]
+    # After each round, what the tracker detected, in words and in order.
+    detected = [s.split(": ", 1)[1] for s in said if s.startswith("round ") and "story" not in s]
+    removed = "youtube.com removed from the national system, confirmed on nsdi-a and nsdi-b"
+    restored = "youtube.com restored in the national system, confirmed on nsdi-a and nsdi-b"
+    assert removed in detected and restored in detected
+    assert detected.index(removed) < detected.index(restored)
+    assert "themoscowtimes.com removed from ru-public (a forged NXDOMAIN)" in detected
+    assert detected.count("nsdi-b is down: it fails its controls") == 1
+    assert "nsdi-b is up" in detected
     with result.csv.open(encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["type"] != "baseline"]
     national = [(r["type"], r["domain"]) for r in rows if r["scope"] == "national"]

@@ -69,7 +69,7 @@ def demo(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             say=(lambda _: None) if live else print,
             while_running=draw if live else None,
-            events_file=live,
+            events_file=True,
         )
     )
     if live:
