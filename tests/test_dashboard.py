@@ -245,3 +245,74 @@ async def test_status_says_a_stale_last_round(harness: Any) -> None:
     assert "rounds are due every 5 min; is the daemon running?" in " ".join(out.split())
     code, out, _ = await run_cli("status", "--db", str(h.db))
     assert code == 0 and "rounds are due" not in out
+
+
+SMALL_SITES = [f"news-site-{i:02d}.example" for i in range(16)]  # 20 characters each
+SMALL_WORDS = {"REMOVED", "TAMPER", "PARTIAL", "unreach", "differs", "absent", "ok", "?"}
+
+
+def small_screen_db(db: Path) -> Path:
+    """One round over 16 twenty-character names, judged on two national resolvers and one
+    observed (and a reference), a mix of verdicts."""
+    at = iso(T0)
+    with Store.open(db) as store, store.db.atomic():
+        store.db.execute(
+            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 16, 128, 0, '{}', '{}', 'x', NULL)",
+            (at, at),
+        )
+        for i, (name, role) in enumerate(
+            [("nsdi-a", "national"), ("nsdi-b", "national"), ("ru-public", "observed"),
+             ("reference", "reference")]
+        ):  # fmt: skip
+            store.db.execute(
+                "INSERT INTO resolvers (id, name, role, transport, address, first_seen) "
+                "VALUES (?, ?, ?, 'udp', '127.0.0.1', ?)",
+                (i + 1, name, role, at),
+            )
+        for i, name in enumerate(SMALL_SITES):
+            store.db.execute(
+                "INSERT INTO domains (id, name, watched, first_seen) VALUES (?, ?, 1, ?)",
+                (i, name, at),
+            )
+            verdict = ("removed", "tampered", "present", "differs")[i % 4]
+            for scope in ("national", "nsdi-a", "nsdi-b", "ru-public"):
+                store.db.execute(
+                    "INSERT INTO states (domain_id, scope, verdict, since, round_id) "
+                    "VALUES (?, ?, ?, ?, 1)",
+                    (i, scope, verdict, at),
+                )
+    return db
+
+
+def domain_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("news-site-")]
+
+
+def test_an_80x24_frame_keeps_twelve_rows_with_whole_words(tmp_path: Path) -> None:
+    """At 80x24 with three judged resolvers: at least 12 domain rows, each name whole (the
+    domain column keeps 20 characters), every cell a whole short word, and the rest one
+    summary line that widens no column."""
+    db = small_screen_db(tmp_path / "small.db")
+    text = frame(db, 80, height=24, now=T0 + timedelta(minutes=1))
+    lines = text.splitlines()
+    assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
+    rows = domain_lines(text)
+    assert len(rows) >= 12, text
+    for line in rows:
+        words = line.split()[1:5]  # national (its age follows) and three resolvers
+        assert words[0] in SMALL_WORDS and "…" not in line, line
+    assert any(line.startswith("+ ") and "more:" in line for line in lines)
+
+
+async def test_an_80x24_terminal_shows_twelve_rows(tmp_path: Path) -> None:
+    """The same in a real 80x24 terminal (tmux): the dashboard fits, 12 rows or more."""
+    db = small_screen_db(tmp_path / "small.db")
+    await tmux("new-session", "-d", "-s", "dash", "-x", "80", "-y", "24", "sh")
+    try:
+        cmd = f"{sys.executable} -m nsdi_tracker dashboard --db {db} --refresh 0.3"
+        await tmux("send-keys", "-t", "dash", cmd, "Enter")
+        screen = await until(lambda s: len(domain_lines(s)) >= 12)
+        assert all("…" not in line and len(line) <= 80 for line in domain_lines(screen))
+        await tmux("send-keys", "-t", "dash", "C-c")
+    finally:
+        await tmux("kill-server")

@@ -27,6 +27,8 @@ from nsdi_tracker.ui.views import age, resolver_line, stale
 __all__ = ["Snapshot", "read", "render", "take"]
 
 _OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
+MIN_ROWS = 12  # domain rows a small screen keeps before the tables below them
+DOMAIN_MIN = 20  # characters of a domain name always shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +96,23 @@ def _strip(
 
 def render(snap: Snapshot, width: int, height: int | None = None) -> RenderableType:
     """One frame for a terminal of `width` columns (and `height` rows, if it is one)."""
-    wide = width >= 120
     strip = strip_width(width)
     rows = domain_rows(snap, strip)
     resolvers = _resolvers(snap)
-    health = _health_table(snap, resolvers)
-    recent = _recent_table(snap)
+    extras: list[RenderableType] = [_recent_table(snap), _health_table(snap, resolvers)]
     budget = None
     if height is not None:
-        fixed = 5 + (len(resolvers) + 4) + (min(len(snap.transitions), RECENT) + 4) + 5
-        fixed += _outage(snap)
+        # The domains come first: on a small screen (80x24) the resolver table, then the
+        # recent transitions give way until MIN_ROWS domain rows fit (or every domain does).
+        sizes = [min(len(snap.transitions), RECENT) + 4, len(resolvers) + 4]
+        fixed = 10 + _outage(snap) + sum(sizes)
+        want = min(len(rows), MIN_ROWS) + 1
+        while extras and height - fixed < want:
+            extras.pop()
+            fixed -= sizes.pop()
         budget = max(height - fixed, 3)
-    matrix = _matrix(snap, rows, resolvers, strip, wide, budget)
-    return Group(_header(snap, rows, resolvers), matrix, recent, health)
+    matrix = _matrix(snap, rows, resolvers, strip, width, budget)
+    return Group(_header(snap, rows, resolvers), matrix, *extras)
 
 
 def _resolvers(snap: Snapshot) -> list[tuple[str, str]]:
@@ -182,18 +188,28 @@ def _matrix(
     rows: list[DomainRow],
     resolvers: list[tuple[str, str]],
     strip: int,
-    wide: bool,
+    width: int,
     budget: int | None,
-) -> Table:
+) -> Group:
+    """The domains by scope. Narrow, verdicts are short words (`REMOVED`, `ok`); where the
+    resolver columns would not fit with their ages, a resolver's cell is its word alone (the
+    national column keeps its age). The domain column keeps at least DOMAIN_MIN characters."""
+    wide = width >= 120
     judged = [(n, role) for n, role in resolvers if role != "reference"]
     down = {r["resolver"] for r in snap.resolver_states if r["state"] == ResolverState.DOWN}
+    # domain, national with its age, each resolver with its age, the strip, 2 spaces apart
+    tight = not wide and DOMAIN_MIN + 13 * (len(judged) + 1) + strip + 2 * len(judged) + 4 > width
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    table.add_column("domain", no_wrap=True, overflow="ellipsis", max_width=32 if wide else 22)
+    table.add_column(
+        "domain", no_wrap=True, overflow="ellipsis", min_width=DOMAIN_MIN,
+        max_width=32 if wide else 24,
+    )  # fmt: skip
     table.add_column(_heading("national", NATIONAL in down), no_wrap=True)
     for name, role in judged:
         heading = _heading(name + ("*" if role == "observed" else ""), name in down)
-        table.add_column(heading, no_wrap=True, max_width=12)
-    table.add_column(f"last {strip} rounds", no_wrap=True)
+        heading.overflow = "ellipsis"
+        table.add_column(heading, no_wrap=True, max_width=None if wide else 13)
+    table.add_column(f"last {strip} rounds", no_wrap=True, overflow="crop")
     shown = rows
     hidden: list[DomainRow] = []
     if budget is not None and len(rows) > budget:
@@ -206,7 +222,7 @@ def _matrix(
         hidden = [r for r in rows if r.domain not in kept]
     for r in shown:
         cells: list[RenderableType] = [Text(r.domain), _cell(r.national, snap.now, wide)]
-        cells += [_cell(r.scopes.get(name), snap.now, wide) for name, _ in judged]
+        cells += [_cell(r.scopes.get(name), snap.now, wide, aged=not tight) for name, _ in judged]
         cells.append(_strip_text(r.strip))
         table.add_row(*cells)
     if snap.totals is not None:  # the domains that were never read are hidden too
@@ -215,14 +231,16 @@ def _matrix(
         counts = +counts
     else:
         counts = Counter(str(r.verdict or "new") for r in hidden)
-    if counts:
+    below: list[RenderableType] = []
+    if counts:  # a line of its own under the table: it never widens a column
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         summary = ", ".join(f"{n:,} {v}" for v, n in ordered)
         more = sum(counts.values())
-        table.add_row(Text(f"+ {more:,} more", style="dim"), Text(summary, style="dim"))
+        below.append(Text(f"+ {more:,} more: {summary}", style="dim", no_wrap=True,
+                          overflow="ellipsis"))  # fmt: skip
     if not rows:
-        table.add_row(Text("no domain measured yet", style="dim"))
-    return table
+        below.append(Text("no domain measured yet", style="dim"))
+    return Group(table, *below)
 
 
 def _heading(name: str, down: bool) -> Text:
@@ -232,7 +250,7 @@ def _heading(name: str, down: bool) -> Text:
     return Text(f"{name} DOWN", style=STATES[ResolverState.DOWN])
 
 
-def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
+def _cell(row: Row | None, now: datetime, wide: bool, aged: bool = True) -> Text:
     if row is None:
         return Text("")
     verdict = row["verdict"]
@@ -244,7 +262,7 @@ def _cell(row: Row | None, now: datetime, wide: bool) -> Text:
         text = Text(str(v) if wide else PALETTE[v].short, style="dim" if held else PALETTE[v].style)
         if held:
             text.append("⏸", style="dim")
-        if row["since"]:
+        if row["since"] and aged:
             text.append(f" {age(row['since'], now)}", style="dim")
     if row["pending"]:
         text.append(f" →{PALETTE[Verdict(row['pending'])].short}?", style="italic yellow")
