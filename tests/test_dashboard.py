@@ -248,7 +248,7 @@ async def test_status_says_a_stale_last_round(harness: Any) -> None:
 
 
 SMALL_SITES = [f"news-site-{i:02d}.example" for i in range(16)]  # 20 characters each
-SMALL_WORDS = {"REMOVED", "TAMPER", "PARTIAL", "unreach", "differs", "absent", "ok", "?"}
+SMALL_WORDS = {"REMOVED", "TAMPER", "PARTIAL", "unreach", "differs", "absent", "ok", "?", "FORGED"}
 
 
 def small_screen_db(db: Path) -> Path:
@@ -316,3 +316,31 @@ async def test_an_80x24_terminal_shows_twelve_rows(tmp_path: Path) -> None:
         await tmux("send-keys", "-t", "dash", "C-c")
     finally:
         await tmux("kill-server")
+
+
+def test_a_forged_nxdomain_is_visible_in_its_cell(tmp_path: Path) -> None:
+    """A removal confirmed on a forged NXDOMAIN says so in its cell: FORGED where the cell is
+    narrow, `removed (forged)` where it is wide; an ordinary one stays REMOVED."""
+    db = small_screen_db(tmp_path / "small.db")
+    at = iso(T0)
+    with Store.open(db) as store, store.db.atomic():
+        for domain_id, label in ((0, "forged"), (4, "ordinary")):  # both removed everywhere
+            store.db.execute(
+                "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, "
+                "from_verdict, to_verdict, first_seen, confirmed_at, rounds, reason, rcode, "
+                "nxdomain, flags, addresses, authority, reference_consensus, "
+                "reference_addresses, event) VALUES (?, 1, ?, 'ru-public', 'removed', "
+                "'present', 'removed', ?, ?, 2, 'x', 'NXDOMAIN', ?, '[]', '[]', 'none', "
+                "'exists', '[]', '{}')",
+                (f"e{domain_id}", domain_id, at, at, label),
+            )
+    now = T0 + timedelta(minutes=1)
+    narrow = frame(db, 80, height=24, now=now)
+    assert row(narrow, SMALL_SITES[0]).split()[1:5] == ["REMOVED", "1m", "REMOVED", "REMOVED"]
+    assert row(narrow, SMALL_SITES[0]).split()[5] == "FORGED"
+    assert "FORGED" not in row(narrow, SMALL_SITES[4])
+    assert "removed (forged) 1m" in row(frame(db, 160, height=40, now=now), SMALL_SITES[0])
+    with Store.open_readonly(db) as store:
+        labels = {(r["domain"], r["scope"]): r["nxdomain"] for r in store.status()}
+    assert labels[(SMALL_SITES[0], "ru-public")] == "forged"
+    assert labels[(SMALL_SITES[0], "nsdi-a")] is None

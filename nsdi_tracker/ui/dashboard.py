@@ -29,6 +29,8 @@ __all__ = ["Snapshot", "read", "render", "take"]
 _OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
 MIN_ROWS = 12  # domain rows a small screen keeps before the tables below them
 DOMAIN_MIN = 20  # characters of a domain name always shown
+# In a narrow cell, a removal whose NXDOMAIN was forged or rewritten says so in its word.
+NOTABLE_NXDOMAIN = {"forged": "FORGED", "rewritten": "REWRITE"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,11 @@ def _cell(row: Row | None, now: datetime, wide: bool, aged: bool = True) -> Text
     else:
         v = Verdict(verdict)
         held = bool(row.get("held_since"))  # from before the outage: dim, marked ⏸
-        text = Text(str(v) if wide else PALETTE[v].short, style="dim" if held else PALETTE[v].style)
+        word = str(v) if wide else PALETTE[v].short
+        label = row.get("nxdomain")
+        if label in NOTABLE_NXDOMAIN:  # the NXDOMAIN's look is the news: forged, rewritten
+            word = f"{v} ({label})" if wide else NOTABLE_NXDOMAIN[label]
+        text = Text(word, style="dim" if held else PALETTE[v].style)
         if held:
             text.append("⏸", style="dim")
         if row["since"] and aged:

@@ -60,6 +60,8 @@ def cell(row: Row | None, now: datetime) -> Text:
         return Text("")
     verdict = row["verdict"]
     text = Text(verdict or "new", style=style_of(verdict))
+    if row.get("nxdomain") in ("forged", "rewritten"):  # the NXDOMAIN's look is the news
+        text.append(f" ({row['nxdomain']})", style=style_of(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")
     if row.get("held_since"):
@@ -115,6 +117,7 @@ def status_json(
                 "pending_rounds",
                 "pending_since",
                 "held_since",
+                "nxdomain",
             )
         }
         if r["scope"] == NATIONAL:

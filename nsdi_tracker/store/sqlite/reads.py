@@ -21,6 +21,8 @@ from nsdi_tracker.store.sqlite.rows import (
     _row_dict,
 )
 
+_LABELLED = ("removed", "tampered", "partial")  # verdicts an NXDOMAIN's look can explain
+
 
 class Reads:
     """Reading what was measured (a part of Store)."""
@@ -58,9 +60,25 @@ class Reads:
         )
         rows = [_row_dict(cursor, row) for row in cursor]
         down = self.down_since()
+        labels = self._nxdomain_labels([r["domain"] for r in rows if r["verdict"] in _LABELLED])
         for row in rows:  # a verdict on a resolver that is down is held, not measured
             row["held_since"] = down.get(row["scope"])
+            row["nxdomain"] = labels.get((row["domain"], row["scope"], row["verdict"]))
         return rows
+
+    def _nxdomain_labels(self, domains: Sequence[str]) -> dict[tuple[str, str, str], str]:
+        """How the NXDOMAIN looked (ordinary, bare, forged, rewritten) when each of these
+        domains' removals was confirmed, by (domain, scope, verdict): the latest one wins."""
+        if not domains:
+            return {}
+        cursor = self.db.execute(
+            "SELECT d.name, t.scope, t.to_verdict, t.nxdomain FROM transitions t "
+            "JOIN domains d ON d.id = t.domain_id "
+            "WHERE d.name IN (SELECT value FROM json_each(?)) AND t.nxdomain != '' "
+            "ORDER BY t.id",
+            (_json(sorted(set(domains))),),
+        )
+        return {(name, scope, verdict): label for name, scope, verdict, label in cursor}
 
     def down_since(self) -> dict[str, str]:
         """Since when each resolver that is down (and `national`, if every national one is)
