@@ -216,3 +216,17 @@ def test_every_command_is_dispatched() -> None:
 
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert sorted(COMMANDS) == sorted(sub.choices)
+
+
+def test_log_lines_keep_their_logger_names() -> None:
+    """A JSON log line's `logger` is something operators filter and alert on: moving a module
+    to another floor does not rename it."""
+    from nsdi_tracker.delivery import outbox
+    from nsdi_tracker.delivery.sinks import log
+    from nsdi_tracker.rounds import tracker
+    from nsdi_tracker.service import daemon, delivering, reloading, upkeep
+
+    assert [m.log.name for m in (outbox, log, tracker)] == [
+        "nsdi_tracker.outbox", "nsdi_tracker.sinks", "nsdi_tracker.tracker",
+    ]  # fmt: skip
+    assert {m.log.name for m in (daemon, delivering, reloading, upkeep)} == {"nsdi_tracker.daemon"}

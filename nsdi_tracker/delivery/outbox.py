@@ -26,7 +26,7 @@ from nsdi_tracker.store.dbthread import INLINE, DbThread
 from nsdi_tracker.store.protocols import DeliveryQueue
 from nsdi_tracker.store.records import Delivery
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nsdi_tracker.outbox")  # its name since 0.1: filters use it
 
 IDLE = 60.0  # seconds a sink with nothing due sleeps before it looks again (unless woken)
 PASS_RETRY = 5.0  # seconds before a sink whose pass failed (not a delivery) tries again

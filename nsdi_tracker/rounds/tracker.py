@@ -25,7 +25,7 @@ from nsdi_tracker.store.dbthread import INLINE, DbThread
 from nsdi_tracker.store.protocols import RoundStore
 from nsdi_tracker.store.records import BatchPlan, HealthPlan, RoundRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nsdi_tracker.tracker")  # its name since 0.1: filters use it
 
 SHOWN = 10  # transitions a round names in its summary line
 QUEUED_KEPT = 10_000  # ids of queued events a round hands back

@@ -48,7 +48,7 @@ from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
 
-log = logging.getLogger("nsdi_tracker.service.daemon")
+log = logging.getLogger("nsdi_tracker.daemon")  # its name since 0.1: filters use it
 READ_YIELD = 2.0  # seconds a status-server read waits for the round under way to end
 
 

@@ -14,7 +14,7 @@ from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.store.dbthread import DbThread
 from nsdi_tracker.store.sqlite import Store
 
-log = logging.getLogger("nsdi_tracker.service.daemon")
+log = logging.getLogger("nsdi_tracker.daemon")  # the daemon's, as before
 IDLE_DELIVERY_CHECK = 60.0  # seconds between outbox checks when nothing is due
 
 

@@ -23,7 +23,7 @@ from nsdi_tracker.settings.config import Config, load_config
 from nsdi_tracker.settings.watchlist import Entry, load_watchlists
 from nsdi_tracker.ui import logs
 
-log = logging.getLogger("nsdi_tracker.service.daemon")
+log = logging.getLogger("nsdi_tracker.daemon")  # the daemon's, as before
 JOB_ID = "round"
 FileSignature = tuple[tuple[str, int, int, int] | None, ...]
 

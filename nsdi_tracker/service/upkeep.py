@@ -20,7 +20,7 @@ from apscheduler.events import (
 from nsdi_tracker.rounds.tracker import RoundDone
 from nsdi_tracker.service.metrics import Metrics
 
-log = logging.getLogger("nsdi_tracker.service.daemon")
+log = logging.getLogger("nsdi_tracker.daemon")  # the daemon's, as before
 
 
 def collect_garbage() -> None:

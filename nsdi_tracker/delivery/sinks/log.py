@@ -23,7 +23,7 @@ from nsdi_tracker.settings.sinks import SinkOptions, SinkSpec
 if TYPE_CHECKING:
     import aiohttp
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nsdi_tracker.sinks")  # its name since 0.1: filters use it
 
 
 @dataclass(frozen=True, slots=True)
