@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nsdi_tracker.core.model import NOTABLE_NX, EventType
 from nsdi_tracker.delivery.sinks import KINDS
+from nsdi_tracker.rounds.events import DOMAIN_TITLES
 from nsdi_tracker.rounds.tracker import RoundDone
 from nsdi_tracker.service.daemon import Daemon, DaemonOptions
 from nsdi_tracker.settings.config import Config, load_config
@@ -191,17 +193,6 @@ async def run(
     return DemoResult(folder, config.database, events, csv_path, done)
 
 
-# How each kind of change is told: "<domain> <verb> <where>".
-_VERBS = {
-    "removed": "removed from",
-    "restored": "restored in",
-    "tampered": "tampered with in",
-    "unreachable": "unreachable on",
-    "recovered": "answered again on",
-    "changed": "changed on",
-}
-
-
 def narrate(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """A round's confirmed transitions (change-log rows) in words, one line per domain and
     kind of change: "youtube.com removed from the national system, confirmed on nsdi-a and
@@ -221,10 +212,13 @@ def narrate(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             continue
         others = " and ".join(s for s in scopes if s != "national")
         national = "national" in scopes
-        line = f"{domain} {_VERBS.get(kind, kind)} {'the national system' if national else others}"
+        where = "the national system" if national else others
+        line = DOMAIN_TITLES[EventType(kind)].format(
+            name=domain, who=where, old=group[0]["from"], new=group[0]["to"]
+        )  # as notifications title it
         if national and others:
             line += f", confirmed on {others}"
-        forged = {r["nxdomain"] for r in group} & {"forged", "rewritten"}
+        forged = {r["nxdomain"] for r in group} & NOTABLE_NX
         if forged:
             line += f" (a {' and '.join(sorted(forged))} NXDOMAIN)"
         lines.append(line)

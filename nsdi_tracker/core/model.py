@@ -101,6 +101,10 @@ class NxLabel(StrEnum):
     REWRITTEN = "rewritten"  # addresses equal to what the resolver gives for a nonexistent name
 
 
+# The looks of an NXDOMAIN that are news in themselves: shown wherever its verdict is.
+NOTABLE_NX: Final = frozenset({NxLabel.FORGED, NxLabel.REWRITTEN})
+
+
 class Verdict(StrEnum):
     """The judgement for one (domain, resolver) or the national headline."""
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.model import NATIONAL, ResolverState, RoundStatus, Verdict
+from nsdi_tracker.core.model import NATIONAL, NxLabel, ResolverState, RoundStatus, Verdict
 from nsdi_tracker.dns.latency import histogram_quantile
 from nsdi_tracker.ui.frame import RECENT, Row, Snapshot, read, strip_width, take
 from nsdi_tracker.ui.palette import PALETTE, ROUNDS, STATES, rank, style_of
@@ -30,7 +30,7 @@ _OFF_ROUND = {RoundStatus.TIMEOUT: "×", RoundStatus.OFFLINE: "·"}
 MIN_ROWS = 12  # domain rows a small screen keeps before the tables below them
 DOMAIN_MIN = 20  # characters of a domain name always shown
 # In a narrow cell, a removal whose NXDOMAIN was forged or rewritten says so in its word.
-NOTABLE_NXDOMAIN = {"forged": "FORGED", "rewritten": "REWRITE"}
+NOTABLE_NXDOMAIN = {NxLabel.FORGED: "FORGED", NxLabel.REWRITTEN: "REWRITE"}
 
 
 @dataclass(frozen=True, slots=True)

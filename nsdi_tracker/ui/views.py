@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.model import NATIONAL, ResolverState, Verdict
+from nsdi_tracker.core.model import NATIONAL, NOTABLE_NX, ResolverState, Verdict
 from nsdi_tracker.ui.palette import STATES, rank, style_of
 
 Row = Mapping[str, Any]
@@ -60,7 +60,7 @@ def cell(row: Row | None, now: datetime) -> Text:
         return Text("")
     verdict = row["verdict"]
     text = Text(verdict or "new", style=style_of(verdict))
-    if row.get("nxdomain") in ("forged", "rewritten"):  # the NXDOMAIN's look is the news
+    if row.get("nxdomain") in NOTABLE_NX:  # the NXDOMAIN's look is the news
         text.append(f" ({row['nxdomain']})", style=style_of(verdict))
     if row["since"]:
         text.append(f" {age(row['since'], now)}", style="dim")

@@ -15,13 +15,12 @@ from sqlite_utils import Database
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.model import NATIONAL
+from nsdi_tracker.judge.confirm import BLOCKED
 from nsdi_tracker.store.sqlite.rows import (
     _decode,
     _json,
     _row_dict,
 )
-
-_LABELLED = ("removed", "tampered", "partial")  # verdicts an NXDOMAIN's look can explain
 
 
 class Reads:
@@ -60,7 +59,7 @@ class Reads:
         )
         rows = [_row_dict(cursor, row) for row in cursor]
         down = self.down_since()
-        labels = self._nxdomain_labels([r["domain"] for r in rows if r["verdict"] in _LABELLED])
+        labels = self._nxdomain_labels([r["domain"] for r in rows if r["verdict"] in BLOCKED])
         for row in rows:  # a verdict on a resolver that is down is held, not measured
             row["held_since"] = down.get(row["scope"])
             row["nxdomain"] = labels.get((row["domain"], row["scope"], row["verdict"]))
