@@ -53,7 +53,7 @@ async def doh(
 
 
 def _connect(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
-    tls = tls_context(str(spec.ca_file) if spec.ca_file else None)
+    tls = tls_context(spec)
 
     async def ask(query: Query) -> Exchange:
         assert session is not None and spec.url is not None, "DoH needs the round's session"

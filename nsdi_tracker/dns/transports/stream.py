@@ -55,8 +55,9 @@ async def stream(
             writer.close()
 
 
-def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file)
+def tls_context(spec: ResolverSpec) -> ssl.SSLContext:
+    """The system's trust store, or the resolver's own CA bundle (`ca_file`)."""
+    return ssl.create_default_context(cafile=spec.ca_file)
 
 
 def _tcp(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
@@ -64,7 +65,7 @@ def _tcp(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
 
 
 def _dot(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
-    tls = tls_context(str(spec.ca_file) if spec.ca_file else None)
+    tls = tls_context(spec)
     name = spec.tls_name or spec.host
     return lambda query: stream(query, spec.host, spec.port, spec.timeout, tls, name)
 
