@@ -111,6 +111,24 @@ async def test_bad_export_arguments(harness: Any) -> None:
     assert code == 2 and "'yesterday' is not a time" in err and not dest.exists()
 
 
+async def test_export_of_a_name_never_seen_says_so(harness: Any) -> None:
+    """A --domain or --resolver the database has never seen is named on stderr (a typo is not
+    an empty history); a known one is not."""
+    h = await harness(["youtube.com"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        await h.round(store)
+    code, out, err = await run_cli("export", "-c", str(h.cfg_path), "--domain", "youtube.con",
+                                   "--resolver", "nsdi-z")  # fmt: skip
+    assert code == 0 and out == ",".join(CHANGELOG_COLUMNS) + "\r\n"
+    assert f"youtube.con has never been measured in {h.db}" in err
+    assert f"{h.db} has no resolver named 'nsdi-z'" in err
+    code, out, err = await run_cli("export", "-c", str(h.cfg_path), "--domain", "youtube.com",
+                                   "--resolver", "nsdi-a")  # fmt: skip
+    assert code == 0 and "never" not in err and "no resolver" not in err
+    assert len(out.splitlines()) == 2, out  # the baseline
+
+
 async def test_kill_at_random_moments(harness: Any, receiver: Any) -> None:
     """SIGKILL run --once at random moments: the database stays sound, the removal is confirmed
     once, and after restarts its event is delivered (repeats only with the same id)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, write_config
 from sqlite_utils import Database
 
 from nsdi_tracker.core.errors import StoreError
@@ -112,6 +113,33 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
         Store.open(path)
     code, _, err = await run_cli("status", "--db", str(path))
     assert code == 2 and "newer nsdi-tracker" in err
+
+
+async def test_foreign_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """A database of another program (its own tables, no record of our migrations) is never
+    extended: writing and reading refuse it with a message naming the file, and its bytes are
+    unchanged."""
+    path = tmp_path / "notes.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("INSERT INTO notes (body) VALUES ('mine')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"notes\.db: not an nsdi-tracker database.*notes"):
+        Store.open(path)
+    resolvers = [
+        {"name": "n", "address": "127.0.0.1:9", "role": "national"},
+        {"name": "r", "address": "127.0.0.2:9", "role": "reference"},
+    ]
+    config = write_config(tmp_path, resolvers)
+    for args in (("run", "--once", "--config", str(config)), ("status",)):
+        code, out, err = await run_cli(*args, "--db", str(path))
+        assert code == 2, (args, out, err)
+        assert f"{path}: not an nsdi-tracker database" in err and "Traceback" not in err
+    assert path.read_bytes() == before
+    left = sorted(os.listdir(tmp_path))
+    assert left == ["notes.db", "nsdi-tracker.toml"], left
 
 
 async def test_missing_database_for_readers(tmp_path: Path) -> None:

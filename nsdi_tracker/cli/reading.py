@@ -107,6 +107,13 @@ def _export(store: Store, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--{exc}") from None
 
+    if flt.domain is not None and not store.has_domain(flt.domain):
+        print(
+            f"nsdi-tracker: {flt.domain} has never been measured in {store.path}", file=sys.stderr
+        )
+    if flt.scope is not None and not store.has_scope(flt.scope):
+        print(f"nsdi-tracker: {store.path} has no resolver named {flt.scope!r}", file=sys.stderr)
+
     def emit(out: TextIO) -> int:
         if args.format == "csv":
             return write_csv(store.changelog_csv(flt), out)

@@ -37,7 +37,9 @@ class Files:
 
     @classmethod
     def open(cls, path: Path) -> Self:
-        """Open for writing, creating the file and upgrading its schema as needed."""
+        """Open for writing, creating the file and upgrading its schema as needed; another
+        program's database is refused before anything (WAL mode, a lock file) touches it."""
+        _refuse_foreign(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = _writer_lock(path)
@@ -133,22 +135,31 @@ class Files:
 
     @classmethod
     def open_readonly(cls, path: Path) -> Self:
-        """Open an existing database for reading only; never writes, never blocks the writer."""
+        """Open an existing database for reading only; never writes, never blocks the writer.
+        Refuses another program's database, a newer schema and an older one."""
         if not path.is_file():
             raise StoreError(f"{path}: no database here yet (`nsdi-tracker run` creates it)")
         try:
             conn = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
             )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from None
+        store = cls(Database(conn), path)
+        try:
             conn.execute("PRAGMA busy_timeout = 10000")
-            store = cls(Database(conn), path)
+            _foreign(store.db, path)
             store._refuse_newer()
             if migrations.pending(store.db):
                 raise StoreError(
                     f"{path}: the database schema is older than this version; "
                     "run `nsdi-tracker run --once` (or the daemon) once to upgrade it"
                 )
+        except StoreError:
+            store.close()
+            raise
         except sqlite3.DatabaseError as exc:
+            store.close()
             raise StoreError(f"{path}: not a usable nsdi-tracker database: {exc}") from None
         return store
 
@@ -224,6 +235,43 @@ class Files:
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Before a writer opens `path`: refuse it if it is another program's database. Read
+    through a read-only connection, so the refusal changes nothing; what that connection
+    cannot read (modes, a folder), the writer's own open diagnoses."""
+    if not path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        _foreign(Database(conn), path)
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+
+
+def _foreign(db: Database, path: Path) -> None:
+    """Raise StoreError if `db` holds tables but no record of this tracker's migrations."""
+    tables = [
+        name
+        for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        if name != migrations.migrations_table
+    ]
+    if not tables or migrations.applied(db):
+        return
+    shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+    raise StoreError(
+        f"{path}: not an nsdi-tracker database (it holds other tables: {shown}, and no "
+        "nsdi-tracker schema record); left untouched: give another database path"
+    )
 
 
 def _writer_connection(path: Path) -> sqlite3.Connection:

@@ -235,6 +235,13 @@ class Reads:
         )
         return [_decode(_row_dict(cursor, row)) for row in cursor]
 
+    def has_scope(self, scope: str) -> bool:
+        """Whether `scope` is `national` or a resolver this database has measured."""
+        if scope == NATIONAL:
+            return True
+        row = self.db.execute("SELECT 1 FROM resolvers WHERE name = ?", (scope,)).fetchone()
+        return row is not None
+
     def has_domain(self, domain: str) -> bool:
         row = self.db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone()
         return row is not None
