@@ -211,6 +211,9 @@ async def test_hung_round_is_cut_off_and_healthz_turns_503(harness: Any, daemon:
     status, _ = await d.get("/healthz")
     assert status == 200
     assert await d.stop() == 0
+    with Store.open_readonly(h.db) as store:  # each round keeps the interval it was due on
+        kept = set(store.db.execute("SELECT status, interval FROM rounds").fetchall())
+    assert kept == {("ok", 1.0), ("timeout", 1.0)}, kept
 
     # Rounds stopped altogether: the health command (the image's HEALTHCHECK) fails.
     code, out, _ = await run_cli("health", "-c", str(h.cfg_path))

@@ -117,7 +117,8 @@ def five_thousand(db: Path, pending: int | None = None) -> Path:
     with Store.open(db) as store, store.db.atomic():
         at = iso(T0)
         store.db.execute(
-            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 5000, 20000, 0, '{}', '{}', 'x', NULL)",
+            "INSERT INTO rounds VALUES "
+            "(1, ?, ?, 'ok', 5000, 20000, 0, '{}', '{}', 'x', NULL, NULL)",
             (at, at),
         )
         store.db.conn.executemany(
@@ -235,8 +236,9 @@ def test_a_stale_last_round_is_said(seeded: Path) -> None:
 
 
 async def test_status_says_a_stale_last_round(harness: Any) -> None:
-    """`status` with a config (which gives the interval) says when the last round is more than
-    two intervals old; with --db alone it reads no config and cannot tell."""
+    """`status` says when the last round is more than two intervals old: the interval comes
+    from the config, or from the round (the daemon's rounds keep theirs); with --db alone and a
+    `run --once` round (no interval kept) it cannot tell."""
     h = await harness(["youtube.com"])
     with Store.open(h.db) as store:
         await h.round(store, now=lambda: T0)  # long before now
@@ -245,6 +247,11 @@ async def test_status_says_a_stale_last_round(harness: Any) -> None:
     assert "rounds are due every 5 min; is the daemon running?" in " ".join(out.split())
     code, out, _ = await run_cli("status", "--db", str(h.db))
     assert code == 0 and "rounds are due" not in out
+    with Store.open(h.db) as store:  # as the daemon keeps it
+        store.db.execute("UPDATE rounds SET interval = 90")
+        store.db.conn.commit()
+    code, out, _ = await run_cli("status", "--db", str(h.db))
+    assert "rounds are due every 1.5 min; is the daemon running?" in " ".join(out.split())
 
 
 SMALL_SITES = [f"news-site-{i:02d}.example" for i in range(16)]  # 20 characters each
@@ -257,7 +264,7 @@ def small_screen_db(db: Path) -> Path:
     at = iso(T0)
     with Store.open(db) as store, store.db.atomic():
         store.db.execute(
-            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 16, 128, 0, '{}', '{}', 'x', NULL)",
+            "INSERT INTO rounds VALUES (1, ?, ?, 'ok', 16, 128, 0, '{}', '{}', 'x', NULL, NULL)",
             (at, at),
         )
         for i, (name, role) in enumerate(

@@ -22,7 +22,9 @@ def seed(path: Path) -> None:
     yet) and one no longer watched."""
     with Store.open(path) as store, store.db.atomic():
         db = store.db
-        db.execute("INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 5, 20, 0, '{}', '{}', 'x', NULL)")
+        db.execute(
+            "INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 5, 20, 0, '{}', '{}', 'x', NULL, NULL)"
+        )
         rows = [
             (1, "a.ru", 1, "present"), (2, "b.ru", 1, "removed"), (3, "c.ru", 1, None),
             (4, "d.ru", 1, "present"), (5, "e.ru", 1, "present"), (6, "gone.ru", 0, "removed"),

@@ -176,7 +176,7 @@ async def test_csv_is_what_the_csv_module_writes(tmp_path: Path) -> None:
         )
         db.execute("INSERT INTO domains (id, name, first_seen) VALUES (2, 'bbc.com', 'x')")
         db.execute(
-            "INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 1, 1, 1, '{}', '{}', 'n.x', NULL)"
+            "INSERT INTO rounds VALUES (1, 'a', 'b', 'ok', 1, 1, 1, '{}', '{}', 'n.x', NULL, NULL)"
         )
         db.conn.executemany(
             "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
@@ -209,7 +209,7 @@ async def test_a_million_row_export_in_bounded_memory(tmp_path: Path) -> None:
         db.execute("INSERT INTO domains (id, name, first_seen) VALUES (1, 'youtube.com', 'x')")
         db.execute(
             "INSERT INTO rounds VALUES "
-            "(1, 'a', 'b', 'ok', 1, 1, 1, '{}', '{}', 'n.example.com', NULL)"
+            "(1, 'a', 'b', 'ok', 1, 1, 1, '{}', '{}', 'n.example.com', NULL, NULL)"
         )
         db.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) "

@@ -160,7 +160,7 @@ def plan_batch(
     return BatchPlan(changed, tuple(transitions), tuple(to_store), watched)
 
 
-def round_record(info: RoundInfo, transitions: int) -> RoundRecord:
+def round_record(info: RoundInfo, transitions: int, interval: float | None = None) -> RoundRecord:
     roles = {r.name: r.role for r in info.resolvers}
     outcomes: Counter[str] = Counter()
     for counters in info.counters.values():
@@ -181,4 +181,5 @@ def round_record(info: RoundInfo, transitions: int) -> RoundRecord:
             for name, h in info.health.items()
         },
         negative_name=info.negative_name,
+        interval=interval,
     )

@@ -144,14 +144,18 @@ async def staged_round(
     return Staged(round_id, info, changes, raw)
 
 
-def commit_staged(config: Config, store: RoundStore, staged: Staged) -> RoundDone:
+def commit_staged(
+    config: Config, store: RoundStore, staged: Staged, *, scheduled: bool = False
+) -> RoundDone:
     """Commit a staged round (blocking: the daemon runs this on its database thread), with
-    what it says of the resolvers' own health."""
+    what it says of the resolvers' own health; `scheduled`: the daemon's, so the round keeps
+    the interval it is due on."""
     info = staged.info
     store.guard()  # still this process's database, right before writing to it
     health = plan_health(info, store.lookup_health(), info.started, config.confirm, config.sinks)
     staged.changes.add(health)
-    record = round_record(info, staged.changes.transitions)
+    interval = config.schedule.interval if scheduled else None
+    record = round_record(info, staged.changes.transitions, interval)
     store.commit_round(staged.round_id, record, config.resolvers, health)
     if staged.raw is not None:
         try:

@@ -260,7 +260,9 @@ class Daemon(Reloading, Delivering):
             return
         # Once measured, the round is committed even if a stop comes now: the commit runs
         # on the database thread and the thread is joined before the database is closed.
-        commit = asyncio.ensure_future(self.db.run(commit_staged, config, self.store, staged))
+        commit = asyncio.ensure_future(
+            self.db.run(commit_staged, config, self.store, staged, scheduled=True)
+        )
         try:
             done = await asyncio.shield(commit)
         except WriterLost as exc:
@@ -335,7 +337,12 @@ class Daemon(Reloading, Delivering):
     async def _timed_out(self, started: datetime, seconds: float, domains: int) -> None:
         finished = self.clock()
         round_id = await self.db.run(
-            self.store.record_timeout, started, finished, domains=domains, queries=self._progress
+            self.store.record_timeout,
+            started,
+            finished,
+            domains=domains,
+            queries=self._progress,
+            interval=self.config.schedule.interval,
         )
         await self.refresh_snapshot()
         collect_garbage()  # a cut-off round leaves its cycles too

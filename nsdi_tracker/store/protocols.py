@@ -53,7 +53,13 @@ class RoundStore(Protocol):
     ) -> None: ...
 
     def record_timeout(
-        self, started: datetime, finished: datetime, *, domains: int, queries: int
+        self,
+        started: datetime,
+        finished: datetime,
+        *,
+        domains: int,
+        queries: int,
+        interval: float | None = None,
     ) -> int: ...
 
     def prune(self, before: datetime) -> int: ...

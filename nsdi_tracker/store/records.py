@@ -78,6 +78,7 @@ class RoundRecord:
     outcomes: dict[str, int]
     health: dict[str, Any]
     negative_name: str
+    interval: float | None = None  # the daemon's schedule; None for `run --once`
 
 
 @dataclass(frozen=True, slots=True)

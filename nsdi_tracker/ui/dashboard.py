@@ -143,8 +143,9 @@ def _header(snap: Snapshot, rows: list[DomainRow], resolvers: list[tuple[str, st
         t.append(f"last round #{last['id']} ")
         t.append(status, style=ROUNDS[RoundStatus(status)])
         t.append(f" {age(last['finished'], snap.now)} ago")
-        if snap.interval:
-            due = parse_iso(last["started"]) + timedelta(seconds=snap.interval)
+        interval = last.get("interval") or snap.interval
+        if interval:
+            due = parse_iso(last["started"]) + timedelta(seconds=interval)
             secs = (due - snap.now).total_seconds()
             t.append(f" · next in ~{_span(secs)}" if secs > 0 else " · next due now", style="dim")
     warning = stale(last, snap.interval, snap.now)

@@ -42,8 +42,12 @@ def duration(seconds: float) -> str:
 
 def stale(last_round: Row | None, interval: float | None, now: datetime) -> str | None:
     """What to say when the last round ended more than two intervals ago (the daemon stopped,
-    or cannot finish a round), or None. Without the interval (no config), nothing."""
-    if last_round is None or not interval:
+    or cannot finish a round), or None. The interval is the one the round was due on (the
+    daemon keeps it), else `interval` (the config's); without either, nothing."""
+    if last_round is None:
+        return None
+    interval = last_round.get("interval") or interval
+    if not interval:
         return None
     if (now - parse_iso(last_round["finished"])).total_seconds() <= 2 * interval:
         return None

@@ -208,11 +208,11 @@ class Rounds:
             self._sync_domains(at)
             self.db.execute(
                 "INSERT INTO rounds (id, started, finished, status, domains, queries, "
-                "transitions, outcomes, health, negative_name) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "transitions, outcomes, health, negative_name, interval) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     round_id, iso(r.started), at, r.status, r.domains, r.queries, r.transitions,
-                    _json(r.outcomes), _json(r.health), r.negative_name,
+                    _json(r.outcomes), _json(r.health), r.negative_name, r.interval,
                 ),
             )  # fmt: skip
             if health is not None:
@@ -256,16 +256,25 @@ class Rounds:
         )
 
     def record_timeout(
-        self, started: datetime, finished: datetime, *, domains: int, queries: int
+        self,
+        started: datetime,
+        finished: datetime,
+        *,
+        domains: int,
+        queries: int,
+        interval: float | None = None,
     ) -> int:
         """A round the daemon cut off: nothing it measured is kept, but that it ran is."""
         with self.db.atomic():
             return self._insert(
                 "INSERT INTO rounds (started, finished, status, domains, queries, transitions, "
-                "outcomes, health, negative_name) "
-                "VALUES (?, ?, ?, ?, ?, 0, '{}', '{}', '')",
-                (iso(started), iso(finished), RoundStatus.TIMEOUT.value, domains, queries),
-            )
+                "outcomes, health, negative_name, interval) "
+                "VALUES (?, ?, ?, ?, ?, 0, '{}', '{}', '', ?)",
+                (
+                    iso(started), iso(finished), RoundStatus.TIMEOUT.value, domains, queries,
+                    interval,
+                ),
+            )  # fmt: skip
 
     def _insert(self, sql: str, params: Sequence[Any]) -> int:
         cursor = self.db.execute(sql, params)

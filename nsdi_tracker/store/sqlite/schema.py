@@ -275,6 +275,14 @@ def m004_resolver_health(db: Database) -> None:
         db.execute("PRAGMA foreign_keys = ON")
 
 
+@migration()
+def m005_round_interval(db: Database) -> None:
+    """Each round keeps the interval the daemon ran it on (NULL for `run --once`), so that
+    a reader without the config (`status --db`, `serve --db`, the page) can tell a stopped
+    daemon from a quiet one."""
+    db.execute("ALTER TABLE rounds ADD COLUMN interval REAL")
+
+
 def _m001(prefix: str) -> str:
     """One statement of the frozen version-1 schema, found by how it starts."""
     (statement,) = [q for q in _SCHEMA_1 if q.startswith(prefix)]
