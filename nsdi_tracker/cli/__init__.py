@@ -28,6 +28,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
     "health": reading.health,
     "config": reading.show_config,
     "dashboard": screens.dashboard,
+    "serve": screens.serve,
     "demo": screens.demo,
 }
 

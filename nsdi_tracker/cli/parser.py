@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         _status_command,
         _history_command,
         _dashboard_command,
+        _serve_command,
         _demo_command,
         _backup_command,
         _export_command,
@@ -162,6 +163,32 @@ def _dashboard_command(sub: Any) -> None:
     dash.add_argument("--once", action="store_true", help="print one frame and exit")
     dash.add_argument(
         "--width", type=int, metavar="COLUMNS", help="with --once: frame width (default: terminal)"
+    )
+
+
+def _serve_command(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="the web page and JSON API from a database, without measuring",
+        description="Serve the page (overview, domains, changes, resolvers, Atom feed) and the "
+        "read-only JSON API from a database that the daemon writes elsewhere, or a copy of it "
+        "(`backup`), or the demo's. Opens it read-only; picks up new rounds as they appear. "
+        "Ctrl-C stops.",
+    )
+    _config_arg(serve)
+    _db_arg(serve)
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default=None,
+        help="where to listen (default: the config's [http] listen, else 127.0.0.1:8080)",
+    )
+    serve.add_argument(
+        "--base-path",
+        metavar="PATH",
+        default=None,
+        help="the path prefix behind a reverse proxy, e.g. /nsdi (default: the config's "
+        "[http] base_path; the X-Forwarded-Prefix header wins)",
     )
 
 

@@ -12,6 +12,27 @@ from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.core.errors import ConfigError
 
 
+def serve(args: argparse.Namespace) -> int:
+    from nsdi_tracker.service.publish import Publisher
+    from nsdi_tracker.service.publish import serve as serve_forever
+    from nsdi_tracker.settings.config import DEFAULT_LISTEN, parse_listen
+    from nsdi_tracker.settings.keys import BASE_PATH
+
+    config, path = where(args, need_config=False, only_for_db=True)
+    listen_text = args.listen or (str(config.listen) if config and config.listen else None)
+    listen = parse_listen(
+        listen_text or DEFAULT_LISTEN, "--listen", lambda key, why: ConfigError(f"{key}: {why}")
+    )
+    base = args.base_path if args.base_path is not None else config.base_path if config else ""
+    base = base.rstrip("/")
+    if base and not BASE_PATH.fullmatch(base):
+        raise ConfigError(
+            f"--base-path: {base!r} must be a path such as /nsdi (letters, digits, - . _ ~)"
+        )
+    arun(serve_forever(Publisher(path, base_path=base), listen))
+    return EXIT_OK
+
+
 def dashboard(args: argparse.Namespace) -> int:
     import time
 

@@ -42,6 +42,7 @@ from nsdi_tracker.service.health import Assessment, assess
 from nsdi_tracker.service.metrics import DOMAIN_SERIES_LIMIT, Metrics
 from nsdi_tracker.service.reloading import JOB_ID, FileSignature, Reloading
 from nsdi_tracker.service.snapshot import Readers, Snapshot
+from nsdi_tracker.service.source import Served
 from nsdi_tracker.service.upkeep import collect_garbage, log_round, scheduler_event
 from nsdi_tracker.settings.config import Config, Listen
 from nsdi_tracker.settings.watchlist import Entry
@@ -221,6 +222,12 @@ class Daemon(Reloading, Delivering):
             self.metrics.last_measured.set(parse_iso(measured["finished"]).timestamp())
 
     # -- rounds ------------------------------------------------------------------------------
+
+    @property
+    def served(self) -> Served:
+        """What the status server shows of this daemon's settings (as reloaded)."""
+        c = self.config
+        return Served(self.store.path, c.path, c.schedule, c.show_paths, c.base_path)
 
     def next_round(self) -> datetime | None:
         job = self.scheduler.get_job(JOB_ID) if self.scheduler.running else None

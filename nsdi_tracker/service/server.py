@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import time
 import zlib
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -26,39 +25,17 @@ from nsdi_tracker import __version__
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.service import snapshot
-from nsdi_tracker.service.health import Assessment
-from nsdi_tracker.service.metrics import Metrics
-from nsdi_tracker.service.snapshot import Snapshot
-from nsdi_tracker.settings.config import Config, Listen
+from nsdi_tracker.service import pages, snapshot
+from nsdi_tracker.service.source import DAEMON, BadRequest, StatusSource, read_filter
+from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
-from nsdi_tracker.ui.export import changelog_filter, json_row
+from nsdi_tracker.ui.export import json_row
 from nsdi_tracker.ui.views import status_json
-
-
-class StatusSource(Protocol):
-    """What the status server needs of the running daemon (nsdi_tracker.service.daemon.Daemon is
-    one): its settings, its clock, the round's snapshot, its health and database reads."""
-
-    config: Config
-    store: Store
-    metrics: Metrics
-    started: datetime
-    snapshot: Snapshot | None
-    clock: Callable[[], datetime]
-
-    async def assess(self) -> tuple[Assessment, dict[str, Any] | None]: ...
-
-    async def read(self, fn: Callable[[Store], Any]) -> Any: ...
-
-    def next_round(self) -> datetime | None: ...
-
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 CSV_BATCH = 5000
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _FILTERS = ("since", "until", "domain", "resolver", "type")
-DAEMON: web.AppKey[StatusSource] = web.AppKey("daemon")
 METRICS_CACHE: web.AppKey[list[Any]] = web.AppKey("metrics-cache")  # [rendered at, bytes]
 METRICS_TTL = 1.0
 
@@ -82,19 +59,17 @@ async def start(daemon: StatusSource, listen: Listen) -> tuple[web.AppRunner, st
 def make_app(daemon: StatusSource) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[DAEMON] = daemon
-    app.router.add_get("/", index)
+    pages.add_routes(app)
+    app.router.add_get("/api", index)
     app.router.add_get("/healthz", healthz)
     app[METRICS_CACHE] = [0.0, None]
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/transitions", api_transitions)
     app.router.add_get("/api/transitions.csv", api_transitions_csv)
+    app.router.add_get("/api/transitions.json", api_transitions_json)
     app.router.add_get("/api/domains/{domain}", api_domain)
     return app
-
-
-class BadRequest(Exception):
-    pass
 
 
 @web.middleware
@@ -103,6 +78,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         return response
     except BadRequest as exc:
+        if pages.is_page(request):
+            return pages.bad_request(request, str(exc))
         return web.json_response({"error": str(exc)}, status=400)
     except StoreError as exc:  # no database yet, or one this version cannot read
         return web.json_response({"error": str(exc)}, status=503)
@@ -119,6 +96,7 @@ async def index(request: web.Request) -> web.Response:
                 "/api/status",
                 "/api/transitions",
                 "/api/transitions.csv",
+                "/api/transitions.json",
                 "/api/domains/{domain}",
             ],
         }
@@ -145,12 +123,13 @@ async def api_status(request: web.Request) -> web.Response:
     body = await snap.body(everything, daemon.read)
     verdict, last = await daemon.assess()
     nxt = daemon.next_round()
-    s = daemon.config.schedule
+    served = daemon.served
+    s = served.schedule
     head: dict[str, Any] = {"version": __version__, "started": iso(daemon.started)}
-    if daemon.config.show_paths:  # where files live is the operator's business
-        head |= {"config": str(daemon.config.path), "database": str(daemon.store.path)}
+    if served.show_paths:  # where files live is the operator's business
+        head |= {"config": served.config and str(served.config), "database": str(served.database)}
     head |= {
-        "schedule": {"interval": s.interval, "jitter": s.jitter, "round_timeout": s.timeout},
+        "schedule": s and {"interval": s.interval, "jitter": s.jitter, "round_timeout": s.timeout},
         "next_round": iso(nxt) if nxt else None,
         "health": verdict.json(last),
     }
@@ -165,11 +144,15 @@ async def api_status(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text, rendered at most once a second however often it is scraped."""
-    daemon = request.app[DAEMON]
+    source = request.app[DAEMON].metrics
+    if source is None:
+        raise web.HTTPNotFound(
+            text="no metrics: this server publishes a database, nothing measures"
+        )
     now = time.monotonic()
     cached = request.app[METRICS_CACHE]
     if cached[1] is None or now - cached[0] >= METRICS_TTL:
-        cached[:] = [now, generate_latest(daemon.metrics.registry)]
+        cached[:] = [now, generate_latest(source.registry)]
     body = cached[1]
     assert isinstance(body, bytes)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -180,11 +163,7 @@ def _filter(request: web.Request) -> ChangelogFilter:
     if unknown:
         raise BadRequest(f"unknown parameter {unknown[0]!r} (known: {', '.join(_FILTERS)}, "
                          "limit, after)")  # fmt: skip
-    given = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
-    try:
-        return changelog_filter(request.app[DAEMON].clock(), **given)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    return read_filter(request, {k: request.query.get(k, "") for k in _FILTERS})
 
 
 def _int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
@@ -221,7 +200,7 @@ async def api_transitions(request: web.Request) -> web.Response:
 async def api_transitions_csv(request: web.Request) -> web.StreamResponse:
     """The whole (filtered) change log as the CSV export writes it, streamed in batches."""
     flt = _filter(request)
-    path = request.app[DAEMON].store.path
+    path = request.app[DAEMON].served.database
     store = await asyncio.to_thread(Store.open_readonly, path)
     try:
         lines = store.changelog_csv(flt)
@@ -236,6 +215,35 @@ async def api_transitions_csv(request: web.Request) -> web.StreamResponse:
         while batch:
             await response.write("".join(batch).encode("utf-8"))
             batch = await asyncio.to_thread(lambda: list(itertools.islice(lines, CSV_BATCH)))
+        await response.write_eof()
+        return response
+    finally:
+        await asyncio.to_thread(store.close)
+
+
+async def api_transitions_json(request: web.Request) -> web.StreamResponse:
+    """The whole (filtered) change log as `export --format json` writes it, streamed."""
+    flt = _filter(request)
+    path = request.app[DAEMON].served.database
+    store = await asyncio.to_thread(Store.open_readonly, path)
+    try:
+        rows = store.changelog(flt, with_event=True)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="nsdi-tracker-changelog.json"',
+            }
+        )
+        await response.prepare(request)
+        first = True
+        while True:
+            batch = await asyncio.to_thread(lambda: list(itertools.islice(rows, CSV_BATCH)))
+            if not batch:
+                break
+            text = ",\n".join(json.dumps(json_row(r), ensure_ascii=False) for r in batch)
+            await response.write(("[\n" if first else ",\n").encode() + text.encode("utf-8"))
+            first = False
+        await response.write(b"[]\n" if first else b"\n]\n")
         await response.write_eof()
         return response
     finally:

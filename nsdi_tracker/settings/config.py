@@ -31,7 +31,7 @@ _TOP_KEYS = {
     "database", "confirm", "retain_days", "raw_dir", "sink",
     "interval", "jitter", "round_timeout", "grace", "http",
 }  # fmt: skip
-_HTTP_KEYS = {"listen", "show_paths"}
+_HTTP_KEYS = {"listen", "show_paths", "base_path"}
 DEFAULT_INTERVAL = 300.0
 DEFAULT_GRACE = 20.0
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -76,6 +76,7 @@ class Config:
     schedule: Schedule = field(default_factory=Schedule)
     listen: Listen | None = None  # None: no status server
     show_paths: bool = False  # the config and database paths in /api/status
+    base_path: str = ""  # the path prefix the page is served under behind a reverse proxy
 
     @property
     def sink_secrets(self) -> tuple[str, ...]:
@@ -151,7 +152,9 @@ def parse_config(data: Mapping[str, Any], path: Path, sink_kinds: SinkKinds) -> 
     raw_dir = _optional_path(data, "raw_dir", base, fail)
     retain = keys.integer(data.get("retain_days", 90), "retain_days", fail, 0, 36_500)
     sinks = parse_sinks(data["sink"], base, fail, sink_kinds) if "sink" in data else DEFAULT_SINKS
-    listen, show_paths = _parse_http(data["http"], fail) if "http" in data else (None, False)
+    listen, show_paths, base_path = (
+        _parse_http(data["http"], fail) if "http" in data else (None, False, "")
+    )
     return Config(
         path=path,
         resolvers=resolvers,
@@ -167,6 +170,7 @@ def parse_config(data: Mapping[str, Any], path: Path, sink_kinds: SinkKinds) -> 
         schedule=_parse_schedule(data, fail),
         listen=listen,
         show_paths=show_paths,
+        base_path=base_path,
     )
 
 
@@ -200,7 +204,7 @@ def _optional_path(data: Mapping[str, Any], key: str, base: Path, fail: Fail) ->
     return None if data.get(key) is None else keys.path(data[key], base, key, fail)
 
 
-def _parse_http(http: object, fail: Fail) -> tuple[Listen, bool]:
+def _parse_http(http: object, fail: Fail) -> tuple[Listen, bool, str]:
     if not isinstance(http, dict):
         raise fail("http", 'must be a table: [http] listen = "127.0.0.1:8080"')
     unknown = sorted(set(http) - _HTTP_KEYS)
@@ -210,7 +214,14 @@ def _parse_http(http: object, fail: Fail) -> tuple[Listen, bool]:
     show_paths = http.get("show_paths", False)
     if not isinstance(show_paths, bool):
         raise fail("http.show_paths", "must be true or false")
-    return listen, show_paths
+    base_path = http.get("base_path", "")
+    if not isinstance(base_path, str) or (base_path and not keys.BASE_PATH.fullmatch(base_path)):
+        raise fail(
+            "http.base_path",
+            f"{base_path!r} must be a path such as /nsdi or /tools/nsdi (letters, digits, "
+            "- . _ ~), without a trailing /",
+        )
+    return listen, show_paths, base_path
 
 
 def _parse_schedule(data: Mapping[str, Any], fail: Fail) -> Schedule:

@@ -7,6 +7,7 @@ which makes the ConfigError that names the file; a sink kind reads its own keys 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,9 @@ from nsdi_tracker.core.names import normalize
 
 Fail = Callable[[str, str], ConfigError]  # (key, problem) -> the error to raise
 E = TypeVar("E", bound=StrEnum)
+# A URL path prefix (`[http] base_path`, the X-Forwarded-Prefix header): /a or /a/b, no
+# trailing slash, only characters that need no escaping in a URL or in HTML.
+BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 def enum(kind: type[E], value: object, key: str, fail: Fail) -> E:

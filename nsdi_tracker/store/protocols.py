@@ -124,16 +124,40 @@ class ReadModel(Protocol):
 
     def history(self, domain: str) -> list[dict[str, Any]]: ...
 
-    def has_domain(self, domain: str) -> bool: ...
-
-    def has_scope(self, scope: str) -> bool: ...
     def changelog(
         self,
         flt: ChangelogFilter = ...,
         *,
         with_event: bool = False,
         after: int = 0,
+        before: int = 0,
+        newest_first: bool = False,
         limit: int = -1,
     ) -> Iterator[dict[str, Any]]: ...
+
+    def domain_page(
+        self,
+        rank: Sequence[str],
+        *,
+        verdicts: Sequence[str] = (),
+        category: str | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[int, list[str]]: ...
+
+    def categories(self) -> list[tuple[str, int]]: ...
+
+    def domain_info(self, name: str) -> dict[str, Any] | None: ...
+
+    def transition(self, event_id: str) -> dict[str, Any] | None: ...
+
+    def round_gaps(self, since: str, fallback_interval: float) -> list[tuple[str, str]]: ...
+
+    def round_health(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def has_domain(self, domain: str) -> bool: ...
+
+    def has_scope(self, scope: str) -> bool: ...
 
     def changelog_csv(self, flt: ChangelogFilter = ...) -> Iterator[str]: ...

@@ -111,10 +111,11 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class ChangelogFilter:
-    """Which transitions of the change log: a time range, a domain, a scope, an event type."""
+    """Which transitions of the change log: a time range, a domain, a scope, event types
+    (any of them; none: every type)."""
 
     since: datetime | None = None
     until: datetime | None = None
     domain: str | None = None
     scope: str | None = None
-    type: str | None = None
+    types: tuple[str, ...] = ()

@@ -62,14 +62,16 @@ def changelog_filter(
             when[key] = parse_when(text, now) if text else None
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
-    if type is not None and type not in set(EventType):
-        raise ValueError(f"type: {type!r} is not one of {', '.join(EventType)}")
+    types = tuple(t.strip() for t in type.split(",") if t.strip()) if type else ()
+    for t in types:
+        if t not in set(EventType):
+            raise ValueError(f"type: {t!r} is not one of {', '.join(EventType)}")
     try:
         name = normalize(domain) if domain else None
     except InvalidName as exc:
         raise ValueError(f"domain: {exc}") from None
     return ChangelogFilter(
-        since=when["since"], until=when["until"], domain=name, scope=resolver, type=type
+        since=when["since"], until=when["until"], domain=name, scope=resolver, types=types
     )
 
 

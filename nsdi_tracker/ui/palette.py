@@ -1,7 +1,7 @@
 """How each verdict looks, in one table: its colour, its word in a narrow cell, its glyph in a
-history strip and its place in the headline order. Every view (the round table, `status`,
-`history`, the dashboard) draws from here, and a verdict added to the vocabulary fails the
-architecture test until it has a row.
+history strip, its place in the headline order and its colour on the web page. Every view
+(the round table, `status`, `history`, the dashboard, the page) draws from here, and a
+verdict added to the vocabulary fails the architecture test until it has a row.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ class Look:
     short: str  # the word where a cell is narrow
     block: str  # the history strip's glyph: heights tell verdicts apart without colour too
     rank: int  # the headline order: what a reader must see first comes first
+    color: str  # the web page's colour for the same verdict (CSS)
 
 
 PALETTE: Final[Mapping[Verdict, Look]] = {
-    Verdict.REMOVED: Look("bold red", "REMOVED", "█", 0),
-    Verdict.TAMPERED: Look("bold magenta", "TAMPER", "▆", 1),
-    Verdict.PARTIAL: Look("bold dark_orange", "PARTIAL", "▅", 2),
-    Verdict.UNREACHABLE: Look("yellow", "unreach", "▒", 3),
-    Verdict.DIFFERS: Look("cyan", "differs", "▃", 4),
-    Verdict.ABSENT: Look("dim", "absent", "_", 5),
-    Verdict.UNKNOWN: Look("dim", "?", "?", 6),
-    Verdict.PRESENT: Look("green", "ok", "▂", 7),
+    Verdict.REMOVED: Look("bold red", "REMOVED", "█", 0, "#c62828"),
+    Verdict.TAMPERED: Look("bold magenta", "TAMPER", "▆", 1, "#8e24aa"),
+    Verdict.PARTIAL: Look("bold dark_orange", "PARTIAL", "▅", 2, "#e65100"),
+    Verdict.UNREACHABLE: Look("yellow", "unreach", "▒", 3, "#f9a825"),
+    Verdict.DIFFERS: Look("cyan", "differs", "▃", 4, "#00838f"),
+    Verdict.ABSENT: Look("dim", "absent", "_", 5, "#9e9e9e"),
+    Verdict.UNKNOWN: Look("dim", "?", "?", 6, "#bdbdbd"),
+    Verdict.PRESENT: Look("green", "ok", "▂", 7, "#2e7d32"),
 }
 STATES: Final[Mapping[ResolverState, str]] = {
     ResolverState.UP: "green",

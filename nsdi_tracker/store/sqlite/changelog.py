@@ -30,21 +30,26 @@ CHANGELOG_COLUMNS = (
 _EVERY = ChangelogFilter()  # the whole change log
 
 
-def _where(flt: ChangelogFilter, prefix: str = "", after: int = 0) -> tuple[str, list[Any]]:
+def _where(
+    flt: ChangelogFilter, prefix: str = "", after: int = 0, before: int = 0
+) -> tuple[str, list[Any]]:
     """The filter as a WHERE clause and its parameters."""
     clauses: list[str] = []
     params: list[Any] = []
     for column, op, value in (
         ("transition_id", ">", after or None),
+        ("transition_id", "<", before or None),
         ("confirmed_at", ">=", flt.since and iso(flt.since)),
         ("confirmed_at", "<", flt.until and iso(flt.until)),
         ("domain", "=", flt.domain),
         ("scope", "=", flt.scope),
-        ("type", "=", flt.type),
     ):
         if value is not None:
             clauses.append(f"{prefix}{column} {op} ?")
             params.append(value)
+    if flt.types:
+        clauses.append(f"{prefix}type IN ({', '.join('?' * len(flt.types))})")
+        params.extend(flt.types)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -80,17 +85,21 @@ class Changelog:
         *,
         with_event: bool = False,
         after: int = 0,
+        before: int = 0,
+        newest_first: bool = False,
         limit: int = -1,
     ) -> Iterator[dict[str, Any]]:
-        """Stream the change log oldest first, one row at a time (constant memory). Pages:
-        each row's `transition_id` is the `after` that continues past it."""
-        where, params = _where(flt, "c.", after)
+        """Stream the change log oldest (or newest) first, one row at a time (constant
+        memory). Pages: each row's `transition_id` is the `after` (`before`, newest first)
+        that continues past it."""
+        where, params = _where(flt, "c.", after, before)
         columns = ", ".join(f'c."{c}"' for c in CHANGELOG_COLUMNS)
         extra = ", t.event" if with_event else ""
+        order = "DESC" if newest_first else ""
         cursor = self.db.execute(
             f"SELECT {columns}, c.transition_id{extra} FROM changelog c "
             f"JOIN transitions t ON t.id = c.transition_id{where}"
-            " ORDER BY c.transition_id LIMIT ?",
+            f" ORDER BY c.transition_id {order} LIMIT ?",
             (*params, limit),
         )
         for row in cursor:

@@ -8,6 +8,7 @@ and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file 
 from __future__ import annotations
 
 from nsdi_tracker.store.protocols import DeliveryQueue, ReadModel, RoundStore
+from nsdi_tracker.store.sqlite.browse import Browse
 from nsdi_tracker.store.sqlite.changelog import Changelog
 from nsdi_tracker.store.sqlite.files import Files
 from nsdi_tracker.store.sqlite.queue import Queue
@@ -15,12 +16,12 @@ from nsdi_tracker.store.sqlite.reads import Reads
 from nsdi_tracker.store.sqlite.rounds import Rounds
 
 
-class Store(Files, Rounds, Queue, Reads, Changelog):
+class Store(Files, Rounds, Queue, Reads, Changelog, Browse):
     """One open database. Not thread-safe: one owner, the event loop's thread.
 
     Files opens, guards and copies the file; Rounds writes rounds (store.protocols.RoundStore);
-    Queue is the outbox's queue (DeliveryQueue); Reads and Changelog are the read models
-    (ReadModel). Every SQL statement of the project is in this package.
+    Queue is the outbox's queue (DeliveryQueue); Reads, Changelog and Browse (the web page's)
+    are the read models (ReadModel). Every SQL statement of the project is in this package.
     """
 
 
