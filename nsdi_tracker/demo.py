@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,7 +107,12 @@ def _zone() -> Zone:
 
 
 def _config(
-    folder: Path, addrs: dict[str, str], doh_url: str, interval: float, events_file: bool
+    folder: Path,
+    addrs: dict[str, str],
+    doh_url: str,
+    interval: float,
+    events_file: bool,
+    listen: str | None,
 ) -> Path:
     (folder / "watchlist.txt").write_text("\n".join(SITES) + "\n", encoding="utf-8")
     lines = [
@@ -120,6 +126,11 @@ def _config(
         'scopes = ["*"]',
         *(['path = "events.ndjson"'] if events_file else []),
     ]
+    if listen is not None:
+        lines[lines.index("[[sink]]") : lines.index("[[sink]]")] = [
+            "[http]",
+            f'listen = "{listen}"',
+        ]
     roles = {"nsdi-a": "national", "nsdi-b": "national", "ru-public": "observed",
              "reference-udp": "reference"}  # fmt: skip
     for name, role in roles.items():
@@ -161,9 +172,11 @@ async def run(
     say: Callable[[str], None] = print,
     while_running: Callable[[Path, float], asyncio.Future[None]] | None = None,
     events_file: bool = True,
+    listen: str | None = None,
 ) -> DemoResult:
     """Play the story; `while_running(database, interval)` may draw the dashboard meanwhile.
-    Events go to FOLDER/events.ndjson, or to stdout without `events_file`."""
+    Events go to FOLDER/events.ndjson, or to stdout without `events_file`. With `listen`
+    (host:port), the daemon serves the page and the JSON API there while the story plays."""
     interval = max(BASE_INTERVAL / speed, 1.0)
     world = World(_zone(), _zone(), _zone(), (_zone(), _zone()))
     ctx = _tls(folder)
@@ -176,7 +189,7 @@ async def run(
     ):
         addrs = {"nsdi-a": a.address, "nsdi-b": b.address, "ru-public": ru.address,
                  "reference-udp": ref.address}  # fmt: skip
-        config = load_config(_config(folder, addrs, doh.url, interval, events_file), KINDS)
+        config = load_config(_config(folder, addrs, doh.url, interval, events_file, listen), KINDS)
         assert config.database is not None
         say(f"demo: {len(SITES)} names, {rounds} rounds every {interval:g} s; database "
             f"{config.database}")  # fmt: skip
@@ -242,6 +255,8 @@ async def _play(
                 seen = max((r["transition_id"] for r in rows), default=seen)
                 for line in narrate(rows):
                     say(f"round {result.round_id}: {line}")
+            if done == 1 and daemon.listening:
+                say(f"the page: http://{daemon.listening}/ (while the demo runs)")
             if done >= rounds:
                 daemon.request_stop()
                 return
@@ -255,10 +270,25 @@ async def _play(
             config,
             load_watchlists(config.watchlists),
             store,
-            DaemonOptions(on_round=after, reload_poll=3600),
+            DaemonOptions(listen=config.listen, on_round=after, reload_poll=3600),
         )
         await daemon.serve()
     return done
+
+
+def free_listen(wanted: str) -> str:
+    """`wanted` (host:port) if that port is free on its host, else the host with any free
+    port: the demo's page should not fail because `make run` holds 8080."""
+    host, _, port = wanted.rpartition(":")
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bare, int(port)))
+        except OSError:
+            return f"{host}:0"
+    return wanted
 
 
 def _export(database: Path, out: Path) -> None:

@@ -174,6 +174,44 @@ def test_every_verdict_and_event_type_is_placed() -> None:
     assert sorted([*DOMAIN_TITLES, *RESOLVER_EVENTS]) == sorted(EventType)
 
 
+def test_every_word_is_on_the_page_in_every_language() -> None:
+    """The page names every verdict, resolver state, event type, round status, NXDOMAIN look,
+    role and reference consensus, and explains every verdict, in English and in Russian; a
+    word added to the vocabulary fails here until both are written. Every template's key is
+    in the catalog."""
+    from nsdi_tracker.core.model import (
+        Consensus,
+        EventType,
+        NxLabel,
+        ResolverState,
+        Role,
+        RoundStatus,
+        Verdict,
+    )  # fmt: skip
+    from nsdi_tracker.web.i18n import CATALOG, LANGS
+
+    wanted = (
+        [f"v.{v}" for v in (*Verdict, *ResolverState)]
+        + [f"explain.{v}" for v in Verdict]
+        + [f"t.{t}" for t in EventType]
+        + [f"r.{r}" for r in RoundStatus]
+        + [f"nx.{x}" for x in NxLabel]
+        + [f"role.{r}" for r in Role]
+        + [f"consensus.{c}" for c in Consensus]
+    )
+    assert [k for k in wanted if k not in CATALOG] == []
+    assert all(len(words) == len(LANGS) and all(words) for words in CATALOG.values())
+    untranslated = [k for k in wanted if CATALOG[k][0] == CATALOG[k][1]]
+    assert untranslated == []
+    templates = Path(__file__).parents[1] / "nsdi_tracker" / "web" / "templates"
+    used = {
+        key
+        for t in templates.glob("*.html")
+        for key in re.findall(r"""\bw\(["']([\w.]+)["']""", t.read_text())
+    }
+    assert used and sorted(used - set(CATALOG)) == []
+
+
 def test_every_transport_and_sink_kind_is_registered() -> None:
     """A transport named in the vocabulary fails here until a module registers it; every sink
     kind the config takes has a sender, and reads its own keys only."""

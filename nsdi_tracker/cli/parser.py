@@ -206,6 +206,13 @@ def _demo_command(sub: Any) -> None:
         "--dir", type=Path, metavar="FOLDER", help="where to keep its files (default: a temp dir)"
     )
     demo.add_argument("--no-dashboard", action="store_true", help="narrate instead of drawing")
+    demo.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8080",
+        help="where the page is served while the demo runs (default 127.0.0.1:8080, or any "
+        "free port when that one is taken; 'off': no page)",
+    )
 
 
 def _backup_command(sub: Any) -> None:

@@ -71,6 +71,12 @@ def demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0 or args.rounds < 1:
         raise ConfigError("--speed must be above 0 and --rounds at least 1")
+    listen = None
+    if args.listen != "off":
+        from nsdi_tracker.settings.config import parse_listen
+
+        parsed = parse_listen(args.listen, "--listen", lambda k, why: ConfigError(f"{k}: {why}"))
+        listen = replay.free_listen(str(parsed))
     folder = args.dir or Path(tempfile.mkdtemp(prefix="nsdi-demo-"))
     console = Console()
     live = console.is_terminal and not args.no_dashboard
@@ -91,6 +97,7 @@ def demo(args: argparse.Namespace) -> int:
             say=(lambda _: None) if live else print,
             while_running=draw if live else None,
             events_file=True,
+            listen=listen,
         )
     )
     if live:
@@ -100,6 +107,7 @@ def demo(args: argparse.Namespace) -> int:
     print(f"  change log: {result.csv}")
     if result.events is not None:
         print(f"  events:     {result.events}")
+    print(f"  the page:   nsdi-tracker serve --db {result.database}")
     return EXIT_OK
 
 

@@ -206,7 +206,23 @@ def _scale(start: datetime, end: datetime, low: float, high: float) -> Callable[
     return x
 
 
-_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
+_STEPS = (
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    86400,
+    7 * 86400,
+    30 * 86400,
+    365 * 86400,
+)
 
 
 def _axis(start: datetime, end: datetime, x: Callable[[datetime], float], y: float) -> list[str]:
@@ -214,7 +230,7 @@ def _axis(start: datetime, end: datetime, x: Callable[[datetime], float], y: flo
     total = (end - start).total_seconds()
     step = next((s for s in _STEPS if total / s <= 7), _STEPS[-1])
     first = datetime.fromtimestamp((int(start.timestamp()) // step + 1) * step, tz=start.tzinfo)
-    fmt = "%Y-%m-%d" if step >= 86400 else "%m-%d %H:%M"
+    fmt = "%Y-%m-%d" if step >= 86400 else "%m-%d %H:%M" if step >= 60 else "%H:%M:%S"
     out = [f'<line x1="{x(start):.1f}" y1="{y}" x2="{x(end):.1f}" y2="{y}" stroke="#999"/>']
     t = first
     while t < end:

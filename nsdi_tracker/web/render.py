@@ -35,11 +35,11 @@ def render(template: str, **context: Any) -> str:
 
 
 def when(value: str | datetime | None) -> str:
-    """A moment as the page prints it: 2026-02-10 12:05 UTC."""
+    """A moment as the page prints it: 2026-02-10 12:05:09 UTC."""
     if value is None:
         return ""
     moment = parse_iso(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @functools.cache
