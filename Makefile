@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo check test bench load soak image-smoke lint lock venv clean
+.PHONY: run once demo check test bench bench-pages load soak image-smoke lint lock venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: venv
 ##        dnsperf's ceiling; prints a table, JSON in benchmarks/results/ (installs NSD, dnsperf)
 bench: venv
 	$(BIN)/python benchmarks/sweep.py
+
+## bench-pages: every page of the web page for a 100,000-domain database (built by three real
+##              rounds against NSD on loopback): median and worst time (installs NSD)
+bench-pages: venv
+	$(BIN)/python benchmarks/pages.py
 
 ## image-smoke: replay the Docker image (install, entry command as its user, health, stop)
 ##              where no Docker engine runs; installs tini and python3-venv from Debian
