@@ -122,6 +122,24 @@ async def test_overview_orders_filters_and_searches(recorded: Any, site: Any) ->
     assert status == 400 and "page:" in html
 
 
+async def test_a_stopped_daemon_is_said_plainly(recorded: Any, site: Any) -> None:
+    """The last round ended two hours ago and was due every minute: the overview says the
+    tracker may be stopped, in both languages; a fresh round says nothing of the kind."""
+    s = await site(recorded.db)
+    _, html, _ = await s.get("/")
+    assert 'id="stale"' not in html
+    with Store.open(recorded.db) as store:
+        store.db.execute(
+            "UPDATE rounds SET interval = 60, "
+            "finished = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')"
+        )
+        store.db.conn.commit()
+    _, html, _ = await s.get("/")
+    assert "The last round was 2 h ago, but rounds are due every 1 min" in html
+    _, html, _ = await s.get("/?lang=ru")
+    assert "Последний раунд был 2 ч назад, а раунды должны идти каждые 1 мин" in html
+
+
 async def test_paging_through_many_domains(harness: Any, site: Any) -> None:
     """250 names: three pages of 100, 100 and 50, each name once, links between them."""
     names = [f"name{i:03d}.example" for i in range(250)]
