@@ -3,8 +3,8 @@
 Reads the Dockerfile, runs the same install script into a scratch folder standing for the
 image's root, then starts the image's ENTRYPOINT + CMD with its ENV, as its USER, against
 simulated resolvers on loopback (a config folder "mounted" over /config), and checks what
-`docker run` would show: the HEALTHCHECK command turns healthy, /healthz and /metrics answer,
-a removal is confirmed, and the STOPSIGNAL ends it with exit 0.
+`docker run` would show: the HEALTHCHECK command turns healthy, /healthz, the page and
+/metrics answer, a removal is confirmed, and the STOPSIGNAL ends it with exit 0.
 
 The only liberties: paths are moved under the scratch root, and the status server listens on
 127.0.0.1 and a free port instead of the container's 0.0.0.0:8080.
@@ -189,6 +189,8 @@ def main() -> int:
             30,
             daemon,
         )
+        status, body = get(base + "/")  # the page, from the templates the image ships
+        assert status == 200 and 'data-domain="youtube.com"' in body, body[:500]
         (root / "config" / "removed").write_text("youtube.com\n")
         wait(
             "a confirmed removal",
