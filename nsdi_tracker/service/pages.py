@@ -70,11 +70,7 @@ class Page:
         return self.prefix + self.request.path + "?" + urlencode(query)
 
     def html(self, template: str, status: int = 200, **context: Any) -> web.Response:
-        source = self.request.app[DAEMON]
-        body = render(
-            template, page=self, w=self.w, version=__version__,
-            published=source.served.schedule is None, **context,
-        )  # fmt: skip
+        body = render(template, page=self, w=self.w, version=__version__, **context)
         headers = {**SECURITY, "Content-Language": self.lang, "Vary": "Accept-Language"}
         return web.Response(
             text=body, status=status, content_type="text/html", charset="utf-8", headers=headers

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +29,7 @@ from nsdi_tracker.service import pages, snapshot
 from nsdi_tracker.service.source import DAEMON, BadRequest, StatusSource, read_filter
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
-from nsdi_tracker.ui.export import json_row
+from nsdi_tracker.ui.export import json_chunks, json_row
 from nsdi_tracker.ui.views import status_json
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
@@ -200,50 +200,39 @@ async def api_transitions(request: web.Request) -> web.Response:
 async def api_transitions_csv(request: web.Request) -> web.StreamResponse:
     """The whole (filtered) change log as the CSV export writes it, streamed in batches."""
     flt = _filter(request)
-    path = request.app[DAEMON].served.database
-    store = await asyncio.to_thread(Store.open_readonly, path)
-    try:
-        lines = store.changelog_csv(flt)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="nsdi-tracker-changelog.csv"',
-            }
-        )
-        await response.prepare(request)
-        batch = [",".join(CHANGELOG_COLUMNS) + "\r\n"]
-        while batch:
-            await response.write("".join(batch).encode("utf-8"))
-            batch = await asyncio.to_thread(lambda: list(itertools.islice(lines, CSV_BATCH)))
-        await response.write_eof()
-        return response
-    finally:
-        await asyncio.to_thread(store.close)
+    header = ",".join(CHANGELOG_COLUMNS) + "\r\n"
+    return await _download(
+        request, "nsdi-tracker-changelog.csv", "text/csv",
+        lambda store: itertools.chain([header], store.changelog_csv(flt)),
+    )  # fmt: skip
 
 
 async def api_transitions_json(request: web.Request) -> web.StreamResponse:
     """The whole (filtered) change log as `export --format json` writes it, streamed."""
     flt = _filter(request)
-    path = request.app[DAEMON].served.database
-    store = await asyncio.to_thread(Store.open_readonly, path)
+    return await _download(
+        request, "nsdi-tracker-changelog.json", "application/json",
+        lambda store: json_chunks(store.changelog(flt, with_event=True)),
+    )  # fmt: skip
+
+
+async def _download(
+    request: web.Request, name: str, content_type: str, texts: Callable[[Store], Iterator[str]]
+) -> web.StreamResponse:
+    """Stream `texts` of a read-only connection of its own as an attachment, in batches read
+    on a worker thread: an export of millions of rows holds a batch at a time."""
+    store = await asyncio.to_thread(Store.open_readonly, request.app[DAEMON].served.database)
     try:
-        rows = store.changelog(flt, with_event=True)
+        chunks = texts(store)
         response = web.StreamResponse(
             headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="nsdi-tracker-changelog.json"',
+                "Content-Type": f"{content_type}; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{name}"',
             }
         )
         await response.prepare(request)
-        first = True
-        while True:
-            batch = await asyncio.to_thread(lambda: list(itertools.islice(rows, CSV_BATCH)))
-            if not batch:
-                break
-            text = ",\n".join(json.dumps(json_row(r), ensure_ascii=False) for r in batch)
-            await response.write(("[\n" if first else ",\n").encode() + text.encode("utf-8"))
-            first = False
-        await response.write(b"[]\n" if first else b"\n]\n")
+        while batch := await asyncio.to_thread(lambda: list(itertools.islice(chunks, CSV_BATCH))):
+            await response.write("".join(batch).encode("utf-8"))
         await response.write_eof()
         return response
     finally:

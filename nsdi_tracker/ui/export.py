@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
@@ -111,11 +111,24 @@ def write(rows: Iterable[Mapping[str, Any]], out: TextIO, fmt: str) -> int:
         for row in rows:
             out.write(json.dumps(json_row(row), ensure_ascii=False) + "\n")
             n += 1
-    else:
-        out.write("[")
+        return n
+
+    def counted() -> Iterator[Mapping[str, Any]]:
+        nonlocal n
         for row in rows:
-            out.write(",\n" if n else "\n")
-            out.write(json.dumps(json_row(row), ensure_ascii=False))
             n += 1
-        out.write("\n]\n" if n else "]\n")
+            yield row
+
+    for chunk in json_chunks(counted()):
+        out.write(chunk)
     return n
+
+
+def json_chunks(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The rows as one JSON array, a row per line, in pieces (for a file or a stream)."""
+    first = True
+    yield "["
+    for row in rows:
+        yield ("\n" if first else ",\n") + json.dumps(json_row(row), ensure_ascii=False)
+        first = False
+    yield "]\n" if first else "\n]\n"
