@@ -175,8 +175,14 @@ def _from_toml(text: str, path: Path) -> Iterator[Entry]:
         for key in ("label", "category", "note", "source"):
             if key in item and not isinstance(item[key], str):
                 raise WatchlistError(f"{where}: {key!r} must be a string")
+        try:
+            name = normalize(domain)
+        except InvalidName as exc:  # only now look for its line: a scan of the whole text
+            line = _line_of(text, domain)
+            place = f"{path}:{line}" if line else where
+            raise WatchlistError(f"{place}: invalid domain: {exc}") from None
         yield Entry(
-            domain=_normalize(domain, path, _line_of(text, domain), where),
+            domain=name,
             label=item.get("label"),
             category=item.get("category"),
             note=item.get("note"),
@@ -184,11 +190,11 @@ def _from_toml(text: str, path: Path) -> Iterator[Entry]:
         )
 
 
-def _normalize(name: str, path: Path, lineno: int | None, where: str | None = None) -> str:
+def _normalize(name: str, path: Path, lineno: int) -> str:
     try:
         return normalize(name)
     except InvalidName as exc:
-        place = f"{path}:{lineno}" if lineno else where or str(path)
+        place = f"{path}:{lineno}"
         raise WatchlistError(f"{place}: invalid domain: {exc}") from None
 
 
