@@ -2,15 +2,16 @@
 
     make bench-pages                # or: .venv/bin/python benchmarks/pages.py [--names N]
 
-Builds the database the way the tracker does: NSD on loopback serves N names (70% with an
-address), the real `nsdi-tracker run --once` measures them three times against a national and
-a reference resolver (a TOML watchlist with labels and ten categories): the baselines, then a
-round where 5% of the names are gone from the national zone, then one where half of those are
-back. Then `nsdi-tracker serve --db` publishes it on loopback, and every page is asked
---repeat times (after one warm-up request): the overview (first page, a deep page, each
-filter, a search), a removed domain's page, a transition's page, the change log (first page,
-filtered, an older page), the resolvers and the Atom feed. Prints each page's median and
-worst time, and writes JSON under benchmarks/results/. Installs NSD from Debian if missing.
+Builds the database the way the tracker does: two NSDs on loopback serve N names (70% with
+an address), and the real `nsdi-tracker run --once` measures them three times, one NSD as the
+national resolver and one as the reference (a TOML watchlist with labels and ten categories):
+the baselines, then a round where 5% of the names are gone from the national zone, then one
+where half of those are back. Then `nsdi-tracker serve --db` publishes it on loopback, and
+every page is asked --repeat times (after one warm-up request): the overview (first page, a
+deep page, each filter, a search), a removed domain's page, a transition's page, the change
+log (first page, filtered, an older page), the resolvers and the Atom feed. Prints each
+page's median and worst time, and writes JSON under benchmarks/results/. Installs NSD from
+Debian if missing.
 """
 
 from __future__ import annotations
@@ -56,24 +57,38 @@ def write_zone(folder: Path, n: int, gone: set[int]) -> Path:
 
 
 def build(folder: Path, n: int, limit: float) -> Path:
-    """The database: three recorded rounds over N names, with removals and restorations."""
-    port = sweep.free_port()
-    config = sweep.write_config(folder, port, n)
+    """The database: three recorded rounds over N names, with removals and restorations. The
+    national resolver is one NSD whose zone loses names; the reference, another, keeps them."""
+    nat_dir, ref_dir = folder / "national", folder / "reference"
+    nat_dir.mkdir(exist_ok=True)
+    ref_dir.mkdir(exist_ok=True)
+    nat_port = ref_port = sweep.free_port()
+    while ref_port == nat_port:
+        ref_port = sweep.free_port()
+    config = sweep.write_config(folder, nat_port, n)
     watchlist = write_watchlist(folder, n)
-    config.write_text(config.read_text().replace(f'"names-{n}.txt"', f'"{watchlist.name}"'))
+    text = config.read_text().replace(f'"names-{n}.txt"', f'"{watchlist.name}"')
+    head, _, reference = text.rpartition("[[resolver]]")
+    reference = reference.replace(f"127.0.0.1:{nat_port}", f"127.0.0.1:{ref_port}")
+    config.write_text(head + "[[resolver]]" + reference)
     db = folder / "pages.db"
     removed = {i for i in range(n) if i % 20 == 1}  # all present in the zone (i % 10 < 7)
-    for step, gone in enumerate((set(), removed, {i for i in removed if i % 40 == 1})):
-        nsd = sweep.start_nsd(folder, write_zone(folder, n, gone), port)
-        try:
-            start = time.perf_counter()
-            _, _, _, finished = sweep.one_round(config, db, limit)
-            if not finished:
-                raise SystemExit(f"round {step + 1} overran {limit:g} s")
-            print(f"  round {step + 1}: {time.perf_counter() - start:.0f} s", flush=True)
-        finally:
-            nsd.send_signal(signal.SIGTERM)
-            nsd.wait(30)
+    ref = sweep.start_nsd(ref_dir, write_zone(ref_dir, n, set()), ref_port)
+    try:
+        for step, gone in enumerate((set(), removed, {i for i in removed if i % 40 == 1})):
+            nsd = sweep.start_nsd(nat_dir, write_zone(nat_dir, n, gone), nat_port)
+            try:
+                start = time.perf_counter()
+                _, _, _, finished = sweep.one_round(config, db, limit)
+                if not finished:
+                    raise SystemExit(f"round {step + 1} overran {limit:g} s")
+                print(f"  round {step + 1}: {time.perf_counter() - start:.0f} s", flush=True)
+            finally:
+                nsd.send_signal(signal.SIGTERM)
+                nsd.wait(30)
+    finally:
+        ref.send_signal(signal.SIGTERM)
+        ref.wait(30)
     return db
 
 
