@@ -134,6 +134,7 @@ async def test_a_stopped_daemon_is_said_plainly(recorded: Any, site: Any) -> Non
             "finished = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')"
         )
         store.db.conn.commit()
+    s = await site(recorded.db)  # a round's reads are kept until the next round: a new server
     _, html, _ = await s.get("/")
     assert "The last round was 2 h ago, but rounds are due every 1 min" in html
     _, html, _ = await s.get("/?lang=ru")
@@ -309,6 +310,8 @@ async def test_serve_command_publishes_and_follows(recorded: Any) -> None:
                 return dict(await r.json())
 
         assert (await status())["last_round"]["id"] == 4
+        async with session.get(base.group(1) + "/") as r:
+            assert "Last round #4: ok" in await r.text()
         async with session.get(base.group(1) + "/healthz") as r:
             assert r.status == 200
         async with session.get(base.group(1) + "/metrics") as r:
@@ -319,6 +322,8 @@ async def test_serve_command_publishes_and_follows(recorded: Any) -> None:
         while (await status())["last_round"]["id"] != 5:
             assert time.monotonic() < deadline, "the new round never showed"
             await asyncio.sleep(0.3)
+        async with session.get(base.group(1) + "/") as r:  # the page's kept reads too
+            assert "Last round #5: ok" in await r.text()
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 10) == 0
     code, _, err = await run_cli("serve", "--db", str(recorded.db), "--base-path", "nsdi")

@@ -8,9 +8,10 @@ X-Forwarded-Prefix header, else `[http] base_path`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -29,6 +30,9 @@ from nsdi_tracker.web import feed, plots, views
 from nsdi_tracker.web.i18n import Words, negotiate
 from nsdi_tracker.web.render import render, stylesheet
 
+READS: web.AppKey[OrderedDict[tuple[int, Hashable], Any]] = web.AppKey("page-reads")
+READS_KEPT = 64  # pages' reads kept for the current round (each a few hundred rows at most)
+T = TypeVar("T")
 CHANGES_PAGE = 50
 FEED_ENTRIES = 100
 HEALTH_ROUNDS = 288  # the resolvers page's plots: a day of five-minute rounds
@@ -98,7 +102,26 @@ def bad_request(request: web.Request, message: str) -> web.Response:
     return page(request).html("bad.html", 400, message=message)
 
 
+async def _read_once(request: web.Request, key: Hashable, fn: Callable[[Store], T]) -> T:
+    """What a page reads, read once per round: the database changes only when a round
+    commits (and the round's snapshot is built anew), so the same page asked again until then
+    is answered from memory; the last READS_KEPT reads are kept."""
+    source: StatusSource = request.app[DAEMON]
+    kept = request.app[READS]
+    generation = source.snapshot.generation if source.snapshot else None
+    if generation is not None and (generation, key) in kept:
+        kept.move_to_end((generation, key))
+        return cast(T, kept[generation, key])
+    value: T = await source.read(fn)
+    if generation is not None:
+        kept[generation, key] = value
+        while len(kept) > READS_KEPT:
+            kept.popitem(last=False)
+    return value
+
+
 def add_routes(app: web.Application) -> None:
+    app[READS] = OrderedDict()
     app.router.add_get("/", overview)
     app.router.add_get("/domains/{domain}", domain)
     app.router.add_get("/changes", changes)
@@ -142,10 +165,13 @@ async def overview(request: web.Request) -> web.Response:
     search = request.query.get("q", "").strip()[:100]
     number = _number(p, "page", 1)
     rank = [str(v) for v in headline_order()]
-    data = await source.read(
+    key = ("overview", tuple(verdicts), category, search, number)
+    data = await _read_once(
+        request,
+        key,
         lambda store: views.overview_read(
             store, rank, verdicts, category, search, (number - 1) * views.PAGE
-        )
+        ),
     )
     verdict, _ = await source.assess()
     context = views.overview_context(

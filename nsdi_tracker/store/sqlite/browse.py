@@ -61,7 +61,12 @@ class Browse:
             "FROM domains d LEFT JOIN states s ON s.domain_id = d.id AND s.scope = ? "
             f"WHERE {' AND '.join(clauses)}"
         )
-        (total,) = self.db.execute(f"SELECT COUNT(*) {source}", (NATIONAL, *params)).fetchone()
+        if verdicts:
+            (total,) = self.db.execute(f"SELECT COUNT(*) {source}", (NATIONAL, *params)).fetchone()
+        else:  # no verdict asked: the domains alone say how many, without the join
+            (total,) = self.db.execute(
+                f"SELECT COUNT(*) FROM domains d WHERE {' AND '.join(clauses)}", params
+            ).fetchone()
         order = " ".join(f"WHEN ? THEN {i}" for i in range(len(rank)))
         names = [
             name
@@ -75,12 +80,11 @@ class Browse:
 
     def categories(self) -> list[tuple[str, int]]:
         """The watched domains' categories ('' for none) with how many each holds."""
-        return list(
-            self.db.execute(
-                "SELECT COALESCE(category, ''), COUNT(*) FROM domains WHERE watched = 1 "
-                "GROUP BY 1 ORDER BY 1"
-            )
+        rows = self.db.execute(  # the expression of domains_shown: an index-only scan
+            "SELECT COALESCE(category, '~'), COUNT(*) FROM domains WHERE watched = 1 "
+            "GROUP BY COALESCE(category, '~') ORDER BY 1"
         )
+        return sorted(("" if c == "~" else c, n) for c, n in rows)
 
     def domain_info(self, name: str) -> dict[str, Any] | None:
         cursor = self.db.execute(
