@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
+from postgres import pg, pg_server  # noqa: F401  (fixtures: a real PostgreSQL)
 
 from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.settings.config import Config, load_config

@@ -1,0 +1,154 @@
+"""What the collector writes to PostgreSQL, each submission in one transaction: all of it or
+none. Idempotent on the submission's id (a round's, or a transition's event id): a probe that
+sends again after a lost answer gets 'already stored', and nothing is written twice. The
+signature is recorded in the same transaction, so a replayed request is refused.
+
+A round's per-domain verdicts go in with COPY, and `latest` (each probe's newest verdicts,
+what the fleet's status reads) is brought up to date from them in one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from nsdi_tracker.core.errors import StoreError
+from nsdi_tracker.core.submission import RoundSummary, Transition
+from nsdi_tracker.store.postgres.schema import migrate, partition
+
+
+class Replayed(StoreError):
+    """The same signed request was taken before."""
+
+
+class FleetStore:
+    """The collector's PostgreSQL, through a connection pool."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, size: int = 4, timeout: float = 10.0) -> FleetStore:
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            dsn, min_size=1, max_size=size, open=False, timeout=timeout
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout)
+            async with pool.connection() as conn:
+                await migrate(conn)
+        except Exception:
+            await pool.close()
+            raise
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def register(self, probes: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Each configured probe's row (name, isp, asn, region), kept up to date; their ids."""
+        ids: dict[str, int] = {}
+        async with self.pool.connection() as conn, conn.transaction():
+            for p in probes:
+                cursor = await conn.execute(
+                    "INSERT INTO probes (name, isp, asn, region) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET isp = EXCLUDED.isp, asn = EXCLUDED.asn, "
+                    "region = EXCLUDED.region RETURNING id",
+                    (p["name"], p.get("isp"), p.get("asn"), p.get("region")),
+                )
+                row = await cursor.fetchone()
+                assert row is not None
+                ids[p["name"]] = int(row[0])
+        return ids
+
+    async def add_round(
+        self, probe_id: int, r: RoundSummary, signature: str, expires: datetime
+    ) -> bool:
+        """Store a round and its verdicts; False if this round was stored before."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await _take(conn, signature, expires)
+            cursor = await conn.execute(
+                "INSERT INTO rounds (probe_id, round_id, submission_id, started, finished, "
+                "status, interval, domains, resolvers) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s) ON CONFLICT DO NOTHING RETURNING 1",
+                (probe_id, r.round_id, r.id, r.started, r.finished, r.status, r.interval,
+                 len(r.domains), orjson.dumps(r.resolvers).decode()),
+            )  # fmt: skip
+            if await cursor.fetchone() is None:
+                return False
+            await partition(conn, r.finished)
+            async with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY verdicts (probe_id, round_id, finished, domain, national, resolvers) "
+                    "FROM STDIN"
+                ) as copy,
+            ):
+                for domain, national, scopes in r.domains:
+                    await copy.write_row(
+                        (probe_id, r.round_id, r.finished, domain, national,
+                         orjson.dumps(scopes).decode())
+                    )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO latest (domain, probe_id, round_id, finished, national, resolvers) "
+                "SELECT domain, probe_id, round_id, finished, national, resolvers FROM verdicts "
+                "WHERE probe_id = %s AND round_id = %s AND finished = %s "
+                "ON CONFLICT (domain, probe_id) DO UPDATE SET round_id = EXCLUDED.round_id, "
+                "finished = EXCLUDED.finished, national = EXCLUDED.national, "
+                "resolvers = EXCLUDED.resolvers WHERE latest.round_id < EXCLUDED.round_id",
+                (probe_id, r.round_id, r.finished),
+            )
+            await conn.execute(
+                "UPDATE probes SET last_seen = now(), interval = COALESCE(%s, interval), "
+                "last_finished = GREATEST(last_finished, %s) WHERE id = %s",
+                (r.interval, r.finished, probe_id),
+            )
+            return True
+
+    async def add_transition(
+        self, probe_id: int, t: Transition, signature: str, expires: datetime
+    ) -> bool:
+        """Store a confirmed transition; False if its event was stored before."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await _take(conn, signature, expires)
+            cursor = await conn.execute(
+                "INSERT INTO transitions (event_id, probe_id, domain, scope, type, from_verdict, "
+                "to_verdict, confirmed_at, event) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1",
+                (t.id, probe_id, t.domain, t.scope, t.type, t.from_verdict, t.to_verdict,
+                 t.confirmed_at, orjson.dumps(t.event).decode()),
+            )  # fmt: skip
+            stored = await cursor.fetchone() is not None
+            await conn.execute("UPDATE probes SET last_seen = now() WHERE id = %s", (probe_id,))
+            return stored
+
+    async def forget_signatures(self, now: datetime) -> int:
+        """Drop the signatures whose window has passed (a replay of them is refused by its
+        timestamp anyway)."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute("DELETE FROM signatures WHERE expires < %s", (now,))
+            return cursor.rowcount
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per table, for /healthz and the tests."""
+        async with self.pool.connection() as conn:
+            out = {}
+            for table in ("probes", "rounds", "verdicts", "latest", "transitions"):
+                cursor = await conn.execute(f"SELECT COUNT(*) FROM {table}".encode())
+                row = await cursor.fetchone()
+                out[table] = int(row[0]) if row else 0
+            return out
+
+
+async def _take(conn: AsyncConnection[Any], signature: str, expires: datetime) -> None:
+    cursor = await conn.execute(
+        "INSERT INTO signatures (signature, expires) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        (signature, expires + timedelta(seconds=1)),
+    )
+    if await cursor.fetchone() is None:
+        raise Replayed("this signed submission was taken before (a replay)")
