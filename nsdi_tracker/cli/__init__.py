@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from nsdi_tracker.cli import measuring, reading, screens
+from nsdi_tracker.cli import fleet, measuring, reading, screens
 from nsdi_tracker.cli.common import EXIT_OK, EXIT_USAGE
 from nsdi_tracker.cli.parser import build_parser
 from nsdi_tracker.core.errors import TrackerError
@@ -29,6 +29,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
     "config": reading.show_config,
     "dashboard": screens.dashboard,
     "serve": screens.serve,
+    "collector": fleet.collector,
     "demo": screens.demo,
 }
 

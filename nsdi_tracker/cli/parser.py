@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         _history_command,
         _dashboard_command,
         _serve_command,
+        _collector_command,
         _demo_command,
         _backup_command,
         _export_command,
@@ -190,6 +191,19 @@ def _serve_command(sub: Any) -> None:
         help="the path prefix behind a reverse proxy, e.g. /nsdi (default: the config's "
         "[http] base_path; the X-Forwarded-Prefix header wins)",
     )
+
+
+def _collector_command(sub: Any) -> None:
+    collector = sub.add_parser(
+        "collector",
+        help="a fleet's collector: takes probes' signed submissions into PostgreSQL",
+        description="Serve POST /api/v1/submissions for the probes named in the collector's "
+        "config, storing into its PostgreSQL (migrated on start). Ctrl-C or SIGTERM stops it.",
+    )
+    collector.add_argument(
+        "-c", "--config", metavar="FILE", required=True, help="the collector's TOML config"
+    )
+    collector.add_argument("--listen", metavar="HOST:PORT", help="default: the config's listen")
 
 
 def _demo_command(sub: Any) -> None:

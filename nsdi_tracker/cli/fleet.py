@@ -1,0 +1,52 @@
+"""The fleet's commands: `collector`, the service probes submit to."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from nsdi_tracker.cli.common import EXIT_OK, arun
+from nsdi_tracker.core.errors import ConfigError, TrackerError
+
+
+def collector(args: argparse.Namespace) -> int:
+    from nsdi_tracker.settings.collector import load_collector
+    from nsdi_tracker.settings.config import parse_listen
+
+    config = load_collector(Path(args.config))
+    listen = config.listen
+    if args.listen:
+        listen = parse_listen(args.listen, "--listen", lambda k, why: ConfigError(f"{k}: {why}"))
+    arun(_collect(config, listen))
+    return EXIT_OK
+
+
+async def _collect(config: object, listen: object) -> None:
+    import psycopg
+    import psycopg_pool
+
+    from nsdi_tracker.service.collector import Collector, start
+    from nsdi_tracker.settings.collector import CollectorConfig
+    from nsdi_tracker.settings.config import Listen
+    from nsdi_tracker.store.postgres.fleet import FleetStore
+
+    assert isinstance(config, CollectorConfig) and isinstance(listen, Listen)
+    try:
+        store = await FleetStore.open(config.database)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:  # libpq never echoes a password
+        raise TrackerError(f"{config.path}: database: cannot open it: {exc}") from None
+    try:
+        service = Collector(config, store)
+        await service.prepare()
+        runner, address = await start(service, listen)
+        print(f"collector on http://{address}/ for {len(config.probes)} probes", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+    finally:
+        await store.close()

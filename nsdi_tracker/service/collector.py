@@ -1,0 +1,124 @@
+"""The fleet's collector: an aiohttp service that takes probes' submissions into PostgreSQL.
+
+POST /api/v1/submissions, with the probe's name, a timestamp and an HMAC-SHA256 signature in
+headers (core.signing), the body a version-1 submission (core.submission). Answers: 200
+stored (or already stored: the same id again), 400 a body that is not a valid submission
+(naming the field), 401 an unknown probe or a bad or stale signature, 409 a replayed request,
+413 a body over `max_body`, 503 PostgreSQL unreachable (the probe keeps it and retries).
+Nothing is half-written: a submission is one transaction. The collector keeps no state of
+its own, so several can run against one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from aiohttp import web
+
+from nsdi_tracker import __version__
+from nsdi_tracker.core import signing, submission
+from nsdi_tracker.core.errors import TrackerError
+from nsdi_tracker.core.submission import RoundSummary
+from nsdi_tracker.settings.collector import CollectorConfig
+from nsdi_tracker.settings.config import Listen
+from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
+
+log = logging.getLogger("nsdi_tracker.collector")
+SUBMISSIONS = "/api/v1/submissions"
+
+
+class Collector:
+    def __init__(
+        self, config: CollectorConfig, store: FleetStore, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.probe_ids: dict[str, int] = {}
+
+    async def prepare(self) -> None:
+        self.probe_ids = await self.store.register(p.row() for p in self.config.probes.values())
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.config.max_body, middlewares=[_errors(self.config.max_body)]
+        )
+        app.router.add_post(SUBMISSIONS, self.submit)
+        app.router.add_get("/healthz", self.healthz)
+        return app
+
+    async def submit(self, request: web.Request) -> web.Response:
+        name = request.headers.get(signing.PROBE_HEADER, "")
+        spec = self.config.probes.get(name)
+        if spec is None:
+            return _error(401, f"unknown probe {name[:64]!r}")
+        body = await request.read()  # over max_body: 413, from aiohttp
+        stamp = request.headers.get(signing.TIME_HEADER)
+        nonce = request.headers.get(signing.NONCE_HEADER)
+        signature = request.headers.get(signing.SIGNATURE_HEADER)
+        refusal = signing.check(spec.token, body, stamp, nonce, signature, self.clock())
+        if refusal is not None:
+            return _error(401, refusal.reason)
+        assert stamp is not None and signature is not None
+        try:
+            sub = submission.parse(body)
+        except submission.Invalid as exc:
+            return _error(400, str(exc))
+        if sub.probe != name:
+            return _error(400, f"probe: {sub.probe!r} is not the probe that signed ({name!r})")
+        expires = datetime.fromtimestamp(int(stamp) + signing.MAX_SKEW, UTC)
+        probe_id = self.probe_ids[name]
+        try:
+            if isinstance(sub, RoundSummary):
+                stored = await self.store.add_round(probe_id, sub, signature, expires)
+            else:
+                stored = await self.store.add_transition(probe_id, sub, signature, expires)
+        except Replayed as exc:
+            return _error(409, str(exc))
+        return web.json_response({"id": sub.id, "stored": stored, "duplicate": not stored})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        try:
+            counts = await self.store.counts()
+        except psycopg.Error as exc:
+            return _error(503, f"database: {type(exc).__name__}")
+        return web.json_response(
+            {"status": "ok", "version": __version__, "probes": len(self.config.probes), **counts}
+        )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _errors(limit: int) -> Any:
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"the body is over {limit} bytes")
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _error(503, "the collector's database is unavailable; try again later")
+
+    return errors
+
+
+async def start(collector: Collector, listen: Listen) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(collector.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise TrackerError(f"collector: cannot listen on {listen}: {exc.strerror or exc}") from exc
+    host, port = runner.addresses[0][:2]
+    return runner, str(Listen(host, port))

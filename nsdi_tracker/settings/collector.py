@@ -1,0 +1,162 @@
+"""The collector's config (`nsdi-tracker collector --config collector.toml`): where it listens,
+its PostgreSQL, the probes it accepts (each with its token and its network), and the fleet's
+rules. Every error names the file and the key; a token never appears in one.
+
+    listen = "127.0.0.1:8090"
+    database_env = "NSDI_COLLECTOR_DSN"   # or database = "postgresql://..."
+    [fleet]
+    min_probes = 2        # a fleet-wide removal needs this many probes...
+    min_networks = 2      # ...in this many distinct ASNs
+    stale_intervals = 3   # a probe silent this many of its intervals is stale
+    [[probe]]
+    name = "msk-rostelecom"
+    token_env = "NSDI_PROBE_MSK_ROSTELECOM"   # or token = "..."
+    isp = "Rostelecom"
+    asn = 12389
+    region = "Moscow"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nsdi_tracker.core.errors import ConfigError
+from nsdi_tracker.settings import keys
+from nsdi_tracker.settings.config import Listen, parse_listen
+from nsdi_tracker.settings.keys import Fail
+
+_TOP = {"listen", "database", "database_env", "max_body", "fleet", "probe"}
+_FLEET = {"min_probes", "min_networks", "stale_intervals"}
+_PROBE = {"name", "token", "token_env", "isp", "asn", "region"}
+MIN_TOKEN = 16  # characters: a token is a shared secret, not a password to remember
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    name: str
+    token: str = field(repr=False)
+    isp: str | None = None
+    asn: int | None = None
+    region: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, "isp": self.isp, "asn": self.asn, "region": self.region}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRules:
+    min_probes: int = 2
+    min_networks: int = 2
+    stale_intervals: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    path: Path
+    listen: Listen
+    database: str = field(repr=False)  # a DSN may hold a password
+    probes: Mapping[str, ProbeSpec]
+    rules: FleetRules = FleetRules()
+    max_body: int = 8 * 1024 * 1024  # bytes: a round of 100,000 names is about 5 MB
+
+
+def load_collector(path: Path) -> CollectorConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {problem}")
+
+    unknown = sorted(set(data) - _TOP)
+    if unknown:
+        raise fail(unknown[0], f"unknown key (known: {', '.join(sorted(_TOP))})")
+    probes = [_probe(item, i, fail) for i, item in enumerate(_tables(data, "probe", fail))]
+    names = [p.name for p in probes]
+    if not probes:
+        raise fail("probe", "at least one [[probe]] is required")
+    if len(set(names)) != len(names):
+        raise fail(
+            "probe", f"two probes are named {sorted(n for n in names if names.count(n) > 1)[0]!r}"
+        )
+    return CollectorConfig(
+        path=path,
+        listen=parse_listen(data.get("listen", "127.0.0.1:8090"), "listen", fail),
+        database=_secret(data, "database", fail),
+        probes={p.name: p for p in probes},
+        rules=_rules(data.get("fleet", {}), fail),
+        max_body=keys.integer(
+            data.get("max_body", 8 * 1024 * 1024), "max_body", fail, 1024, 256 * 1024 * 1024
+        ),
+    )
+
+
+def _tables(data: Mapping[str, Any], key: str, fail: Fail) -> list[dict[str, Any]]:
+    items = data.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise fail(key, f"must be an array of tables ([[{key}]])")
+    return items
+
+
+def _probe(item: Mapping[str, Any], i: int, fail: Fail) -> ProbeSpec:
+    raw = item.get("name")
+    where = f"probe[{i}]" + (f" ({raw})" if isinstance(raw, str) else "")
+    unknown = sorted(set(item) - _PROBE)
+    if unknown:
+        raise fail(f"{where}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_PROBE))})")
+    if not isinstance(raw, str):
+        raise fail(f"{where}.name", "missing (a name of a-z, 0-9 and -)")
+    name = keys.name(raw, f"{where}.name", fail)
+    token = _secret(item, "token", fail, where)
+    if len(token) < MIN_TOKEN:
+        raise fail(f"{where}.token", f"must be at least {MIN_TOKEN} characters")
+    asn = item.get("asn")
+    return ProbeSpec(
+        name, token, _text(item, "isp", where, fail),
+        None if asn is None else keys.integer(asn, f"{where}.asn", fail, 1, 4_294_967_295),
+        _text(item, "region", where, fail),
+    )  # fmt: skip
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, fail: Fail) -> str | None:
+    value = item.get(key)
+    if value is not None and not isinstance(value, str):
+        raise fail(f"{where}.{key}", "must be a string")
+    return value
+
+
+def _secret(item: Mapping[str, Any], key: str, fail: Fail, where: str = "") -> str:
+    """`key` in the file, or `key_env` naming the environment variable that holds it."""
+    at = f"{where}.{key}" if where else key
+    if key in item and f"{key}_env" in item:
+        raise fail(f"{at}_env", f"give {key} or {key}_env, not both")
+    if f"{key}_env" in item:
+        var = item[f"{key}_env"]
+        if not isinstance(var, str) or not os.environ.get(var):
+            raise fail(f"{at}_env", f"the environment variable {var!r} is not set")
+        return os.environ[var]
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise fail(at, f"missing (give {key} or {key}_env)")
+    return value
+
+
+def _rules(fleet: object, fail: Fail) -> FleetRules:
+    if not isinstance(fleet, dict):
+        raise fail("fleet", "must be a table")
+    unknown = sorted(set(fleet) - _FLEET)
+    if unknown:
+        raise fail(f"fleet.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_FLEET))})")
+    return FleetRules(
+        keys.integer(fleet.get("min_probes", 2), "fleet.min_probes", fail, 1, 10_000),
+        keys.integer(fleet.get("min_networks", 2), "fleet.min_networks", fail, 1, 10_000),
+        keys.number(fleet.get("stale_intervals", 3), "fleet.stale_intervals", fail, 1, 1000),
+    )
