@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,51 @@ async def test_the_collector_command(tmp_path: Path, pg: str) -> None:
     down.write_text(path.read_text().replace(pg.split("@")[1].split("/")[0], "127.0.0.1:9"))
     code, _, err = await run_cli("collector", "-c", str(down))
     assert code == 2 and "database: cannot open it" in err and "Traceback" not in err
+
+
+async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Path, pg: str) -> None:
+    """Three ISPs: all three see youtube.com gone from the national system, one also filters
+    bbc.com; a fourth probe went silent long ago and its verdicts do not count."""
+    probes = {"msk-1": 12389, "spb-1": 8359, "ekb-1": 31133, "old-1": 3216}
+    text = f'listen = "127.0.0.1:0"\ndatabase = "{pg}"\n' + "".join(
+        f'[[probe]]\nname = "{n}"\ntoken = "{n}-token-0123456789"\nasn = {asn}\n'
+        for n, asn in probes.items()
+    )
+    (tmp_path / "fleet.toml").write_text(text)
+    config = load_collector(tmp_path / "fleet.toml")
+    store = await FleetStore.open(config.database)
+    collector = Collector(config, store)
+    await collector.prepare()
+    runner, address = await start(collector, Listen("127.0.0.1", 0))
+    now = time.time()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(f"http://{address}", session)
+            for name in probes:
+                old = name == "old-1"
+                finished = now - (7200 if old else 30)
+                r = a_round(1, 0)
+                r["started"] = r["finished"] = datetime.fromtimestamp(finished, UTC).isoformat()
+                bbc = "removed" if name == "ekb-1" else "present"
+                youtube = "present" if old else "removed"
+                r["domains"] = [["youtube.com", youtube, {"nsdi-a": youtube}],
+                                ["bbc.com", bbc, {"nsdi-a": bbc}]]  # fmt: skip
+                body = round_body(name, str(uuid.uuid4()), r)
+                status, answer, _ = await client.post(
+                    body, probe=name, token=f"{name}-token-0123456789"
+                )
+                assert status == 200, answer
+            async with session.get(client.base + "/api/fleet/status") as resp:
+                fleet = await resp.json()
+    finally:
+        await runner.cleanup()
+        await store.close()
+    verdicts = {d["domain"]: d for d in fleet["domains"]}
+    youtube, bbc = verdicts["youtube.com"], verdicts["bbc.com"]
+    assert youtube["verdict"] == "removed"
+    assert youtube["blocked_networks"] == ["AS12389", "AS31133", "AS8359"]
+    assert youtube["stale"] == ["old-1"] and youtube["resolving_at"] == []
+    assert bbc["verdict"] == "filtered" and bbc["blocked_networks"] == ["AS31133"]
+    assert bbc["resolving_at"] == ["msk-1", "spb-1"]
+    assert {p["name"]: p["stale"] for p in fleet["probes"]} == {
+        "msk-1": False, "spb-1": False, "ekb-1": False, "old-1": True}  # fmt: skip

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from nsdi_tracker import __version__
 from nsdi_tracker.core import signing, submission
 from nsdi_tracker.core.errors import TrackerError
 from nsdi_tracker.core.submission import RoundSummary
+from nsdi_tracker.judge.fleet import decide
 from nsdi_tracker.settings.collector import CollectorConfig
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
@@ -50,6 +52,7 @@ class Collector:
         )
         app.router.add_post(SUBMISSIONS, self.submit)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/api/fleet/status", self.fleet_status)
         return app
 
     async def submit(self, request: web.Request) -> web.Response:
@@ -81,6 +84,34 @@ class Collector:
         except Replayed as exc:
             return _error(409, str(exc))
         return web.json_response({"id": sub.id, "stored": stored, "duplicate": not stored})
+
+    async def fleet_status(self, request: web.Request) -> web.Response:
+        """Every probe (stale or not) and every domain's fleet verdict with its evidence:
+        which probes see it blocked, in which networks, which see it resolve."""
+        rules = self.config.rules
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        probes = await self.store.probes(now, rules.stale_intervals)
+        rows = await self.store.fleet_counts(now, rules.stale_intervals)
+        domains = [
+            {
+                "domain": domain,
+                "verdict": decide(
+                    blocked, len(networks), len(resolving), rules.min_probes, rules.min_networks
+                ),
+                "blocked_networks": networks,
+                "blocked_at": blocked_at,
+                "resolving_at": resolving,
+                "stale": stale,
+            }
+            for domain, blocked, networks, blocked_at, resolving, stale in rows
+        ]
+        body = {
+            "rules": {"min_probes": rules.min_probes, "min_networks": rules.min_networks,
+                      "stale_intervals": rules.stale_intervals},
+            "probes": [{**p, "stale": not p.pop("fresh")} for p in probes],
+            "domains": domains,
+        }  # fmt: skip
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:

@@ -19,7 +19,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from nsdi_tracker.core.errors import StoreError
 from nsdi_tracker.core.submission import RoundSummary, Transition
+from nsdi_tracker.judge.confirm import BLOCKED, RESOLVES
 from nsdi_tracker.store.postgres.schema import migrate, partition
+
+# Whether a probe is fresh: it finished a round within k of its intervals (as judge.fleet)
+_FRESH = (
+    "(last_finished IS NOT NULL AND interval IS NOT NULL AND "
+    "%(now)s - last_finished <= make_interval(secs => interval * %(k)s))"
+)
 
 
 class Replayed(StoreError):
@@ -126,6 +133,45 @@ class FleetStore:
             await conn.execute("UPDATE probes SET last_seen = now() WHERE id = %s", (probe_id,))
             return stored
 
+    async def probes(self, now: datetime, stale_intervals: float) -> list[dict[str, Any]]:
+        """Every probe with its network, its last round and whether it is stale."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT name, isp, asn, region, interval, last_finished, last_seen, "
+                f"{_FRESH} AS fresh FROM probes ORDER BY isp NULLS LAST, name",
+                {"now": now, "k": stale_intervals},
+            )
+            columns = [c.name for c in cursor.description or ()]
+            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def fleet_counts(
+        self, now: datetime, stale_intervals: float, domain: str | None = None
+    ) -> list[tuple[str, int, list[str], list[str], list[str], list[str]]]:
+        """Per domain (or one): how many fresh probes see it blocked, the networks and probes
+        that do, the probes that see it resolve, and the stale ones; counted in PostgreSQL so
+        100 probes x 10,000 domains come back as 10,000 rows."""
+        only = "WHERE l.domain = %(domain)s" if domain else ""
+        blocked = f"p.fresh AND l.national IN ({_quoted(BLOCKED)})"
+        resolving = f"p.fresh AND l.national IN ({_quoted(RESOLVES)})"
+
+        def names(what: str, where: str) -> str:
+            return f"COALESCE(array_agg({what}) FILTER (WHERE {where}), '{{}}')"
+
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                f"WITH p AS (SELECT id, name, COALESCE('AS' || asn, 'probe ' || name) AS net, "
+                f"{_FRESH} AS fresh FROM probes) "
+                f"SELECT l.domain, COUNT(*) FILTER (WHERE {blocked}), "
+                f"{names('DISTINCT p.net', blocked)}, "
+                f"{names('p.name ORDER BY p.name', blocked)}, "
+                f"{names('p.name ORDER BY p.name', resolving)}, "
+                f"{names('p.name ORDER BY p.name', 'NOT p.fresh')} "
+                f"FROM latest l JOIN p ON p.id = l.probe_id {only} "
+                "GROUP BY l.domain ORDER BY l.domain",
+                {"now": now, "k": stale_intervals, "domain": domain},
+            )
+            return [tuple(row) for row in await cursor.fetchall()]
+
     async def forget_signatures(self, now: datetime) -> int:
         """Drop the signatures whose window has passed (a replay of them is refused by its
         timestamp anyway)."""
@@ -142,6 +188,10 @@ class FleetStore:
                 row = await cursor.fetchone()
                 out[table] = int(row[0]) if row else 0
             return out
+
+
+def _quoted(verdicts: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(verdicts))  # the vocabulary's own words
 
 
 async def _take(conn: AsyncConnection[Any], signature: str, expires: datetime) -> None:
