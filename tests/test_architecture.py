@@ -221,7 +221,7 @@ def test_every_transport_and_sink_kind_is_registered() -> None:
 
     assert set(TRANSPORTS) == set(Transport)
     assert all(kind.transport is t for t, kind in TRANSPORTS.items())
-    assert sorted(KINDS) == ["apprise", "log", "webhook"]
+    assert sorted(KINDS) == ["apprise", "fleet", "log", "webhook"]
     for name, kind in KINDS.items():
         assert kind.name == name and not kind.keys & {"type", "name", "events", "scopes"}
 

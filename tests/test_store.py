@@ -42,6 +42,7 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
             "m003_screen_indexes",
             "m004_resolver_health",
             "m005_round_interval",
+            "m006_round_summaries",
         ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
@@ -57,7 +58,7 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 5
+        assert len(migrations.applied(store.db)) == 6
 
 
 V1_ROUNDS = (
@@ -86,7 +87,8 @@ async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, 
                 store.db.execute(f"DROP INDEX {index}")
             store.db.execute(
                 "DELETE FROM _sqlite_migrations WHERE name IN "
-                "('m002_timed_out_rounds', 'm003_screen_indexes', 'm005_round_interval')"
+                "('m002_timed_out_rounds', 'm003_screen_indexes', 'm005_round_interval', "
+                "'m006_round_summaries')"
             )
     with Store.open(h.db) as store:
         rows = store.db.execute(f"SELECT {V1_ROUNDS} FROM rounds ORDER BY id").fetchall()

@@ -156,7 +156,8 @@ def commit_staged(
     staged.changes.add(health)
     interval = config.schedule.interval if scheduled else None
     record = round_record(info, staged.changes.transitions, interval)
-    store.commit_round(staged.round_id, record, config.resolvers, health)
+    summary_sink = config.fleet.name if config.fleet else None  # a probe sends its rounds
+    store.commit_round(staged.round_id, record, config.resolvers, health, summary_sink)
     if staged.raw is not None:
         try:
             staged.raw.finish(staged.info)

@@ -16,7 +16,13 @@ from nsdi_tracker.judge.confirm import DEFAULT_CONFIRM, Policy
 from nsdi_tracker.settings import keys
 from nsdi_tracker.settings.keys import Fail
 from nsdi_tracker.settings.resolvers import ResolverSpec, parse_resolvers
-from nsdi_tracker.settings.sinks import DEFAULT_SINKS, SinkKinds, SinkSpec, parse_sinks
+from nsdi_tracker.settings.sinks import (
+    DEFAULT_SINKS,
+    SinkKinds,
+    SinkSpec,
+    parse_fleet,
+    parse_sinks,
+)
 from nsdi_tracker.settings.watchlist import load_watchlist
 
 ENV_CONFIG = "NSDI_TRACKER_CONFIG"
@@ -29,7 +35,7 @@ CONTROLS_WATCHLIST = "watchlists/controls.toml"
 _TOP_KEYS = {
     "resolver", "watchlists", "controls", "sinkholes", "negative_control_zone",
     "database", "confirm", "retain_days", "raw_dir", "sink",
-    "interval", "jitter", "round_timeout", "grace", "http",
+    "interval", "jitter", "round_timeout", "grace", "http", "fleet",
 }  # fmt: skip
 _HTTP_KEYS = {"listen", "show_paths", "base_path"}
 DEFAULT_INTERVAL = 300.0
@@ -77,6 +83,7 @@ class Config:
     listen: Listen | None = None  # None: no status server
     show_paths: bool = False  # the config and database paths in /api/status
     base_path: str = ""  # the path prefix the page is served under behind a reverse proxy
+    fleet: SinkSpec | None = None  # [fleet]: this probe's collector (also among `sinks`)
 
     @property
     def sink_secrets(self) -> tuple[str, ...]:
@@ -152,6 +159,7 @@ def parse_config(data: Mapping[str, Any], path: Path, sink_kinds: SinkKinds) -> 
     raw_dir = _optional_path(data, "raw_dir", base, fail)
     retain = keys.integer(data.get("retain_days", 90), "retain_days", fail, 0, 36_500)
     sinks = parse_sinks(data["sink"], base, fail, sink_kinds) if "sink" in data else DEFAULT_SINKS
+    fleet = parse_fleet(data["fleet"], base, fail, sink_kinds) if "fleet" in data else None
     listen, show_paths, base_path = (
         _parse_http(data["http"], fail) if "http" in data else (None, False, "")
     )
@@ -166,7 +174,8 @@ def parse_config(data: Mapping[str, Any], path: Path, sink_kinds: SinkKinds) -> 
         confirm=_parse_confirm(data.get("confirm", DEFAULT_CONFIRM), fail),
         retain_days=retain,
         raw_dir=raw_dir,
-        sinks=sinks,
+        sinks=(*sinks, fleet) if fleet else sinks,
+        fleet=fleet,
         schedule=_parse_schedule(data, fail),
         listen=listen,
         show_paths=show_paths,

@@ -82,6 +82,8 @@ def parse_sinks(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> tuple[
         if not isinstance(item, dict):
             raise fail(key, "must be a table")
         kind = item.get("type")
+        if kind == FLEET:
+            raise fail(f"{key}.type", "a fleet's collector is set in the [fleet] table")
         if not isinstance(kind, str) or kind not in kinds:
             raise fail(f"{key}.type", f"{kind!r} is not one of {' | '.join(kinds)}")
         name = item.get("name", kind if i == 0 else f"{kind}-{i}")
@@ -100,6 +102,22 @@ def parse_sinks(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> tuple[
             )
         sinks.append(_sink(item, key, name, kind, base, fail, kinds[kind]))
     return tuple(sinks)
+
+
+FLEET: Final = "fleet"  # the sink kind, and the sink's name, of the [fleet] table
+
+
+def parse_fleet(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> SinkSpec:
+    """The `[fleet]` table: a sink of kind `fleet`, named `fleet`, that hears every event type
+    on every scope (the collector keeps the whole change log), and the round summaries."""
+    if not isinstance(raw, dict):
+        raise fail(FLEET, 'must be a table: [fleet] collector = "https://..."')
+    how = kinds[FLEET]
+    unknown = sorted(set(raw) - how.keys)
+    if unknown:
+        raise fail(f"{FLEET}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(how.keys))})")
+    item = {**raw, "events": sorted(EventType), "scopes": ["*"]}
+    return _sink(item, FLEET, FLEET, FLEET, base, fail, how)
 
 
 def _sink(

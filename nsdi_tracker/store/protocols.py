@@ -50,6 +50,7 @@ class RoundStore(Protocol):
         record: RoundRecord,
         resolvers: Sequence[ResolverSpec],
         health: HealthPlan | None = None,
+        summary_sink: str | None = None,
     ) -> None: ...
 
     def record_timeout(

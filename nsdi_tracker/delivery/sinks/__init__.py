@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from nsdi_tracker.delivery.sinks import apprise, log, webhook
+from nsdi_tracker.delivery.sinks import apprise, fleet, log, webhook
 from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind, Sender
 from nsdi_tracker.delivery.sinks.log import LogSender
 from nsdi_tracker.delivery.sinks.webhook import ID_HEADER, SIGNATURE_HEADER, signature, verify
@@ -31,7 +31,7 @@ __all__ = [
     "verify",
 ]
 
-KINDS: Mapping[str, Kind] = {k.name: k for k in (log.KIND, webhook.KIND, apprise.KIND)}
+KINDS: Mapping[str, Kind] = {k.name: k for k in (log.KIND, webhook.KIND, apprise.KIND, fleet.KIND)}
 
 
 def make_sender(spec: SinkSpec, session: aiohttp.ClientSession) -> Sender:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlite_utils import Database
 
 from nsdi_tracker.core.clock import iso, parse_iso
@@ -26,13 +28,17 @@ class Queue:
             return []
         marks = ", ".join("?" * len(names))
         rows = self.db.execute(
-            "SELECT dl.id, dl.sink, dl.attempts, dl.created, t.event FROM deliveries dl "
-            "JOIN transitions t ON t.id = dl.transition_id "
+            "SELECT dl.id, dl.sink, dl.attempts, dl.created, t.event, su.submission_id, su.body "
+            "FROM deliveries dl LEFT JOIN transitions t ON t.id = dl.transition_id "
+            "LEFT JOIN summaries su ON su.id = dl.summary_id "
             f"WHERE dl.status = 'pending' AND dl.next_attempt <= ? AND dl.sink IN ({marks}) "
             "ORDER BY dl.id LIMIT ?",
             (iso(now), *names, limit),
         )
-        return [Delivery(i, s, a, parse_iso(c), json.loads(e)) for i, s, a, c, e in rows]
+        return [
+            Delivery(i, s, a, parse_iso(c), _event(event, ident, body))
+            for i, s, a, c, event, ident, body in rows
+        ]
 
     def next_due(self, sinks: Iterable[str]) -> datetime | None:
         names = sorted(set(sinks))
@@ -73,7 +79,23 @@ class Queue:
             self.db.execute(
                 f"UPDATE deliveries SET {assignments} WHERE id = ?", (*params, delivery_id)
             )
+            # A round's summary is needed until it is delivered or given up: then its bytes
+            # (a few hundred kB for a big watchlist) go, and the row stays as its record.
+            self.db.execute(
+                "UPDATE summaries SET body = NULL WHERE id = (SELECT summary_id FROM deliveries "
+                "WHERE id = ? AND status != 'pending')",
+                (delivery_id,),
+            )
 
     def backlog(self) -> dict[str, int]:
         counts = dict(self.db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"))
         return {s: counts.get(s, 0) for s in ("pending", "delivered", "failed")}
+
+
+def _event(event: str | None, ident: str | None, body: bytes | None) -> dict[str, Any]:
+    """A delivery's JSON: a transition's event, or a round's summary (kind "round")."""
+    if event is not None:
+        loaded: dict[str, Any] = json.loads(event)
+        return loaded
+    summary = orjson.loads(zlib.decompress(body)) if body is not None else None
+    return {"kind": "round", "id": ident, "round": summary}

@@ -4,6 +4,8 @@ transaction that commits them (or records a round that was cut off); pruning old
 
 from __future__ import annotations
 
+import uuid
+import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ from sqlite_utils import Database
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import RoundStatus
+from nsdi_tracker.core.model import NATIONAL, RoundStatus
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.store.records import (
     BatchPlan,
@@ -54,6 +56,23 @@ _STAGING_CLEAR = [
     for table in ("s_watched", "s_states", "s_transitions", "s_deliveries", "s_observations")
 ]
 
+
+# A round's summary for a fleet's collector: every watched domain's confirmed national verdict
+# and its verdict on each resolver of the round, and each resolver's role and health.
+_SUMMARY = """SELECT json_object(
+    'id', r.id, 'started', r.started, 'finished', r.finished, 'status', r.status,
+    'interval', r.interval,
+    'resolvers', (SELECT json_group_object(h.key, json_object(
+        'role', json_extract(h.value, '$.role'),
+        'up', json(CASE WHEN json_extract(h.value, '$.up') THEN 'true' ELSE 'false' END)))
+        FROM json_each(r.health) h),
+    'domains', (SELECT json_group_array(json_array(d.name, n.verdict, (
+        SELECT json_group_object(s.scope, s.verdict) FROM states s
+        WHERE s.domain_id = d.id AND s.verdict IS NOT NULL
+        AND s.scope IN (SELECT key FROM json_each(r.health)))))
+        FROM domains d LEFT JOIN states n ON n.domain_id = d.id AND n.scope = :national
+        WHERE d.watched = 1))
+FROM rounds r WHERE r.id = :round"""
 
 _COMMIT = [
     """INSERT INTO states (domain_id, scope, verdict, since, candidate, candidate_count,
@@ -196,11 +215,13 @@ class Rounds:
         record: RoundRecord,
         resolvers: Sequence[ResolverSpec],
         health: HealthPlan | None = None,
+        summary_sink: str | None = None,
     ) -> None:
         """Write the staged round (states, transitions, outbox, observations) and the
         resolvers' health atomically, as round `round_id` (from begin_round: a clash fails
         and rolls back). A resolver's transitions come first in the change log: they explain
-        the round."""
+        the round. With `summary_sink` (a fleet's probe), the round's summary is queued for
+        that sink in the same transaction."""
         r = record
         at = iso(r.finished)
         with self.db.atomic():
@@ -219,9 +240,25 @@ class Rounds:
                 self._write_health(round_id, health, at)
             for statement in _COMMIT:
                 self.db.execute(statement, {"round": round_id, "at": at})
+            if summary_sink is not None:
+                self._queue_summary(round_id, summary_sink, at)
         for statement in _STAGING_CLEAR:
             self.db.execute(statement)
         self.db.conn.commit()
+
+    def _queue_summary(self, round_id: int, sink: str, at: str) -> None:
+        """The round as a fleet's collector takes it (core.submission's round), written by
+        SQLite from the confirmed states in one statement, compressed, and queued."""
+        (text,) = self.db.execute(_SUMMARY, {"round": round_id, "national": NATIONAL}).fetchone()
+        cursor = self.db.execute(
+            "INSERT INTO summaries (round_id, submission_id, body) VALUES (?, ?, ?)",
+            (round_id, str(uuid.uuid4()), zlib.compress(text.encode(), 6)),
+        )
+        self.db.execute(
+            "INSERT INTO deliveries (summary_id, sink, status, created, next_attempt) "
+            "VALUES (?, ?, 'pending', ?, ?)",
+            (cursor.lastrowid, sink, at, at),
+        )
 
     def _write_health(self, round_id: int, plan: HealthPlan, at: str) -> None:
         conn = self.db.conn

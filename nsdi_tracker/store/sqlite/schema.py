@@ -283,6 +283,59 @@ def m005_round_interval(db: Database) -> None:
     db.execute("ALTER TABLE rounds ADD COLUMN interval REAL")
 
 
+@migration(transactional=False)
+def m006_round_summaries(db: Database) -> None:
+    """A fleet's probe sends each round's summary to its collector through the outbox: the
+    summaries wait in `summaries` (zlib-compressed JSON, emptied once delivered or given up),
+    and a delivery points at a transition or at a summary. SQLite cannot drop a NOT NULL, so
+    `deliveries` is rebuilt with its ids and every row as it was, in one transaction."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'deliveries'").fetchone()
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS summaries (
+                    id INTEGER PRIMARY KEY,
+                    round_id INTEGER NOT NULL UNIQUE REFERENCES rounds (id),
+                    submission_id TEXT NOT NULL UNIQUE,
+                    body BLOB  -- zlib(JSON); NULL once delivered or given up
+                )"""
+            )
+            if "transition_id INTEGER NOT NULL" in sql:  # not yet rebuilt
+                db.execute(_DELIVERIES_6.replace("TABLE deliveries", "TABLE deliveries_new"))
+                db.execute(
+                    "INSERT INTO deliveries_new (id, transition_id, sink, status, attempts, "
+                    "created, next_attempt, last_attempt, last_error, delivered) "
+                    "SELECT id, transition_id, sink, status, attempts, created, next_attempt, "
+                    "last_attempt, last_error, delivered FROM deliveries"
+                )
+                db.execute("DROP TABLE deliveries")
+                db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
+                db.execute("CREATE INDEX deliveries_due ON deliveries (status, next_attempt)")
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError("m006: foreign keys broken by the deliveries rebuild; rolled back")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+_DELIVERIES_6 = """CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    transition_id INTEGER REFERENCES transitions (id),
+    summary_id INTEGER REFERENCES summaries (id),
+    sink TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    next_attempt TEXT NOT NULL,
+    last_attempt TEXT,
+    last_error TEXT,
+    delivered TEXT,
+    CHECK ((transition_id IS NULL) != (summary_id IS NULL)),
+    UNIQUE (transition_id, sink),
+    UNIQUE (summary_id, sink)
+)"""
+
+
 def _m001(prefix: str) -> str:
     """One statement of the frozen version-1 schema, found by how it starts."""
     (statement,) = [q for q in _SCHEMA_1 if q.startswith(prefix)]
