@@ -88,3 +88,50 @@ async def test_a_probe_reports_its_rounds_and_catches_up(
     finally:
         await runner.cleanup()
         await store.close()
+
+
+async def test_postgres_and_the_collector_going_down_lose_nothing(
+    harness: Any, tmp_path: Path
+) -> None:
+    """PostgreSQL stops under a running collector (it answers 503), then the collector itself
+    is killed; the probe keeps measuring, and once both are back every round and transition
+    is in PostgreSQL exactly once."""
+    import shutil
+    import tempfile
+
+    from postgres import start as start_postgres
+
+    folder = Path(tempfile.mkdtemp(prefix="nsdi-pg-"))
+    server = start_postgres(folder)
+    try:
+        runner, store, port = await run_collector(tmp_path, server.dsn())
+        h = await harness(["youtube.com", "bbc.com"], extra=fleet_table(port))
+        await once(h)
+        server.ctl("-m", "fast", "-w", "stop")  # the database goes away under the collector
+        await once(h)
+        h.remove("youtube.com")
+        await once(h)
+        await runner.cleanup()  # and then the collector
+        await store.close()
+        await once(h)
+        with Store.open_readonly(h.db) as probe:
+            assert probe.backlog()["pending"] >= 3
+        server.ctl("-o", f"-c listen_addresses={server.host} -p {server.port} -k {folder}",
+                   "-l", str(folder / "server.log"), "-w", "start")  # fmt: skip
+        runner, store, _ = await run_collector(tmp_path, server.dsn(), port)
+        await once(h)
+        with psycopg.connect(server.dsn()) as conn:
+            rounds = conn.execute("SELECT round_id FROM rounds ORDER BY round_id").fetchall()
+            removed = conn.execute(
+                "SELECT COUNT(*) FROM transitions WHERE type = 'removed' AND scope = 'national'"
+            ).fetchone()
+        assert [r for (r,) in rounds] == [1, 2, 3, 4, 5]
+        assert removed == (1,)
+        with Store.open_readonly(h.db) as probe:
+            assert probe.backlog()["pending"] == 0
+        await runner.cleanup()
+        await store.close()
+    finally:
+        server.run(str(server.bin / "pg_ctl"), "-D", str(server.data), "-m", "immediate",
+                   "stop", check=False)  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
