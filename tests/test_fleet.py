@@ -99,10 +99,10 @@ async def test_postgres_and_the_collector_going_down_lose_nothing(
     import shutil
     import tempfile
 
-    from postgres import start as start_postgres
+    from nsdi_tracker.sim.postgres import create
 
     folder = Path(tempfile.mkdtemp(prefix="nsdi-pg-"))
-    server = start_postgres(folder)
+    server = create(folder)
     try:
         runner, store, port = await run_collector(tmp_path, server.dsn())
         h = await harness(["youtube.com", "bbc.com"], extra=fleet_table(port))
@@ -116,8 +116,7 @@ async def test_postgres_and_the_collector_going_down_lose_nothing(
         await once(h)
         with Store.open_readonly(h.db) as probe:
             assert probe.backlog()["pending"] >= 3
-        server.ctl("-o", f"-c listen_addresses={server.host} -p {server.port} -k {folder}",
-                   "-l", str(folder / "server.log"), "-w", "start")  # fmt: skip
+        server.start()
         runner, store, _ = await run_collector(tmp_path, server.dsn(), port)
         await once(h)
         with psycopg.connect(server.dsn()) as conn:
@@ -132,6 +131,5 @@ async def test_postgres_and_the_collector_going_down_lose_nothing(
         await runner.cleanup()
         await store.close()
     finally:
-        server.run(str(server.bin / "pg_ctl"), "-D", str(server.data), "-m", "immediate",
-                   "stop", check=False)  # fmt: skip
+        server.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
