@@ -208,6 +208,10 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
                 assert status == 200, answer
             async with session.get(client.base + "/api/fleet/status") as resp:
                 fleet = await resp.json()
+            async with session.get(client.base + "/api/fleet/domains/BBC.com") as resp:
+                one = await resp.json()
+            async with session.get(client.base + "/api/fleet/domains/never.example") as resp:
+                assert resp.status == 404
     finally:
         await runner.cleanup()
         await store.close()
@@ -215,8 +219,10 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
     youtube, bbc = verdicts["youtube.com"], verdicts["bbc.com"]
     assert youtube["verdict"] == "removed"
     assert youtube["blocked_networks"] == ["AS12389", "AS31133", "AS8359"]
-    assert youtube["stale"] == ["old-1"] and youtube["resolving_at"] == []
+    assert youtube["resolving"] == 0  # the silent probe's "present" is not counted
     assert bbc["verdict"] == "filtered" and bbc["blocked_networks"] == ["AS31133"]
-    assert bbc["resolving_at"] == ["msk-1", "spb-1"]
+    assert bbc["blocked_at"] == ["ekb-1"] and bbc["resolving"] == 2
+    assert one["verdict"] == "filtered" and one["resolving_at"] == ["msk-1", "spb-1"]
+    assert one["stale"] == ["old-1"] and len(one["probes"]) == 4
     assert {p["name"]: p["stale"] for p in fleet["probes"]} == {
         "msk-1": False, "spb-1": False, "ekb-1": False, "old-1": True}  # fmt: skip

@@ -23,9 +23,10 @@ from aiohttp import web
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core import signing, submission
-from nsdi_tracker.core.errors import TrackerError
+from nsdi_tracker.core.errors import InvalidName, TrackerError
+from nsdi_tracker.core.names import normalize
 from nsdi_tracker.core.submission import RoundSummary
-from nsdi_tracker.judge.fleet import decide
+from nsdi_tracker.judge.fleet import Sighting, decide, judge
 from nsdi_tracker.settings.collector import CollectorConfig
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
@@ -53,6 +54,7 @@ class Collector:
         app.router.add_post(SUBMISSIONS, self.submit)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/api/fleet/status", self.fleet_status)
+        app.router.add_get("/api/fleet/domains/{domain}", self.fleet_domain)
         return app
 
     async def submit(self, request: web.Request) -> web.Response:
@@ -96,14 +98,13 @@ class Collector:
             {
                 "domain": domain,
                 "verdict": decide(
-                    blocked, len(networks), len(resolving), rules.min_probes, rules.min_networks
+                    blocked, len(networks), resolving, rules.min_probes, rules.min_networks
                 ),
                 "blocked_networks": networks,
                 "blocked_at": blocked_at,
-                "resolving_at": resolving,
-                "stale": stale,
+                "resolving": resolving,
             }
-            for domain, blocked, networks, blocked_at, resolving, stale in rows
+            for domain, blocked, networks, blocked_at, resolving in rows
         ]
         body = {
             "rules": {"min_probes": rules.min_probes, "min_networks": rules.min_networks,
@@ -111,6 +112,33 @@ class Collector:
             "probes": [{**p, "stale": not p.pop("fresh")} for p in probes],
             "domains": domains,
         }  # fmt: skip
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def fleet_domain(self, request: web.Request) -> web.Response:
+        """One domain: the fleet's verdict, and each probe's latest verdicts with its network
+        and whether it is stale."""
+        try:
+            name = normalize(request.match_info["domain"])
+        except InvalidName as exc:
+            return _error(400, f"domain: {exc}")
+        rules = self.config.rules
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        rows = await self.store.domain_sightings(name, now, rules.stale_intervals)
+        if not rows:
+            return _error(404, f"{name}: no probe has reported it")
+        sightings = [
+            Sighting(r["probe"], r["asn"], r["national"], stale=not r["fresh"]) for r in rows
+        ]
+        judged = judge(sightings, rules.min_probes, rules.min_networks)
+        body = {
+            "domain": name,
+            "verdict": judged.verdict,
+            "blocked_networks": judged.networks,
+            "blocked_at": judged.blocked_at,
+            "resolving_at": judged.resolving_at,
+            "stale": judged.stale,
+            "probes": [{**r, "stale": not r.pop("fresh")} for r in rows],
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:

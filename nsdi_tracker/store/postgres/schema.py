@@ -15,6 +15,13 @@ from typing import Any, Final
 import psycopg
 
 from nsdi_tracker.core.errors import StoreError
+from nsdi_tracker.core.model import Verdict
+from nsdi_tracker.judge.confirm import BLOCKED, RESOLVES
+
+
+def _quoted(verdicts: frozenset[Verdict]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(verdicts))  # the vocabulary's own words
+
 
 _LOCK: Final = 727_001  # pg_advisory_xact_lock key: one migrating collector at a time
 
@@ -50,16 +57,21 @@ _M001: Final = (
         resolvers jsonb NOT NULL,
         PRIMARY KEY (probe_id, round_id, domain, finished)
     ) PARTITION BY RANGE (finished)""",
-    """CREATE TABLE latest (
+    # each probe's newest verdicts; `blocked` and `resolving` say what the national verdict
+    # means (judge.confirm's sets), so the fleet's count over a million rows reads booleans
+    f"""CREATE TABLE latest (
         domain text NOT NULL,
         probe_id integer NOT NULL REFERENCES probes (id),
         round_id bigint NOT NULL,
         finished timestamptz NOT NULL,
         national text,
         resolvers jsonb NOT NULL,
+        blocked boolean GENERATED ALWAYS AS (national IN ({_quoted(BLOCKED)})) STORED,
+        resolving boolean GENERATED ALWAYS AS (national IN ({_quoted(RESOLVES)})) STORED,
         PRIMARY KEY (domain, probe_id)
     )""",
     "CREATE INDEX latest_probe ON latest (probe_id)",
+    "CREATE INDEX latest_blocked ON latest (domain) WHERE blocked",
     """CREATE TABLE transitions (
         event_id uuid PRIMARY KEY,
         probe_id integer NOT NULL REFERENCES probes (id),
