@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo check test bench bench-pages load soak image-smoke lint lock venv clean
+.PHONY: run once demo check test bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: venv
 ##              rounds against NSD on loopback): median and worst time (installs NSD)
 bench-pages: venv
 	$(BIN)/python benchmarks/pages.py
+
+## bench-fleet: the collector taking 100 probes' rounds of 10,000 domains into a throw-away
+##              PostgreSQL (rows/s), and the fleet status over them (installs PostgreSQL)
+bench-fleet: venv
+	$(BIN)/python benchmarks/fleet.py
 
 ## image-smoke: replay the Docker image (install, entry command as its user, health, stop)
 ##              where no Docker engine runs; installs tini and python3-venv from Debian

@@ -152,21 +152,25 @@ class FleetStore:
         through their partial index. 100 probes x 10,000 domains: 10,000 rows back."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT id, name, COALESCE('AS' || asn, 'probe ' || name) FROM probes "
-                f"WHERE {_FRESH}",
+                f"SELECT id, name, COALESCE('AS' || asn, 'probe ' || name), {_FRESH} FROM probes",
                 {"now": now, "k": stale_intervals},
             )
-            fresh = {pid: (name, net) for pid, name, net in await cursor.fetchall()}
-            ids = {"fresh": list(fresh)}
+            everyone = await cursor.fetchall()
+            fresh = {pid: (name, net) for pid, name, net, ok in everyone if ok}
+            # The stale probes are few (usually none): leaving their rows out is cheaper per
+            # row than keeping the fresh ones in.
+            stale = {"stale": [pid for pid, *_, ok in everyone if not ok]}
+            only = "WHERE probe_id <> ALL(%(stale)s)" if stale["stale"] else ""
             cursor = await conn.execute(
                 "SELECT domain, COUNT(*) FILTER (WHERE blocked), COUNT(*) FILTER (WHERE resolving) "
-                "FROM latest WHERE probe_id = ANY(%(fresh)s) GROUP BY domain ORDER BY domain",
-                ids,
+                f"FROM latest {only} GROUP BY domain ORDER BY domain",
+                stale,
             )
             counts = await cursor.fetchall()
             cursor = await conn.execute(
-                "SELECT domain, probe_id FROM latest WHERE blocked AND probe_id = ANY(%(fresh)s)",
-                ids,
+                "SELECT domain, probe_id FROM latest WHERE blocked"
+                + (" AND probe_id <> ALL(%(stale)s)" if stale["stale"] else ""),
+                stale,
             )
             where: dict[str, list[tuple[str, str]]] = {}
             for domain, pid in await cursor.fetchall():

@@ -61,8 +61,8 @@ _M001: Final = (
     # means (judge.confirm's sets), so the fleet's count over a million rows reads booleans
     f"""CREATE TABLE latest (
         domain text NOT NULL,
-        probe_id integer NOT NULL REFERENCES probes (id),
-        round_id bigint NOT NULL,
+        probe_id integer NOT NULL,  -- a probe's id (probes are never deleted); no FK trigger
+        round_id bigint NOT NULL,   -- per row: a round writes 10,000 of them
         finished timestamptz NOT NULL,
         national text,
         resolvers jsonb NOT NULL,
@@ -70,7 +70,6 @@ _M001: Final = (
         resolving boolean GENERATED ALWAYS AS (national IN ({_quoted(RESOLVES)})) STORED,
         PRIMARY KEY (domain, probe_id)
     )""",
-    "CREATE INDEX latest_probe ON latest (probe_id)",
     "CREATE INDEX latest_blocked ON latest (domain) WHERE blocked",
     """CREATE TABLE transitions (
         event_id uuid PRIMARY KEY,
