@@ -23,7 +23,7 @@ import pytest
 from conftest import run_cli
 
 from nsdi_tracker.core import signing
-from nsdi_tracker.core.submission import round_body, transition_body
+from nsdi_tracker.core.submission import Transition, parse, round_body, transition_body
 from nsdi_tracker.service.collector import SUBMISSIONS, Collector, start
 from nsdi_tracker.settings.collector import load_collector
 from nsdi_tracker.settings.config import Listen
@@ -226,3 +226,26 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
     assert one["stale"] == ["old-1"] and len(one["probes"]) == 4
     assert {p["name"]: p["stale"] for p in fleet["probes"]} == {
         "msk-1": False, "spb-1": False, "ekb-1": False, "old-1": True}  # fmt: skip
+
+
+async def test_old_signatures_are_swept(tmp_path: Path, pg: str) -> None:
+    """The signatures kept against replays go once their window has passed."""
+    config = load_collector(config_file(tmp_path, pg))
+    store = await FleetStore.open(config.database)
+    try:
+        collector = Collector(config, store, clock=lambda: time.time() + 3600)
+        await collector.prepare()
+        event = {"id": str(uuid.uuid4()), "type": "removed", "domain": "youtube.com",
+                 "scope": "national", "from": "present", "to": "removed",
+                 "confirmed_at": "2026-02-10T18:05:00Z"}  # fmt: skip
+        sub = parse(transition_body("msk-1", event))
+        assert isinstance(sub, Transition)
+        await store.add_transition(collector.probe_ids["msk-1"], sub, "sig", datetime.now(UTC))
+        sweeper = asyncio.ensure_future(collector.forget_forever(every=0.05))
+        await asyncio.sleep(0.3)
+        sweeper.cancel()
+        async with store.pool.connection() as conn:
+            cursor = await conn.execute("SELECT COUNT(*) FROM signatures")
+            assert await cursor.fetchone() == (0,)
+    finally:
+        await store.close()

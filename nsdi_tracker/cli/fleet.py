@@ -46,7 +46,9 @@ async def _collect(config: object, listen: object) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        sweeper = asyncio.ensure_future(service.forget_forever())
         await stop.wait()
+        sweeper.cancel()
         await runner.cleanup()
     finally:
         await store.close()

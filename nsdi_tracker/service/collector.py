@@ -11,6 +11,7 @@ its own, so several can run against one PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,16 @@ class Collector:
 
     async def prepare(self) -> None:
         self.probe_ids = await self.store.register(p.row() for p in self.config.probes.values())
+
+    async def forget_forever(self, every: float = 60.0) -> None:
+        """Drop the signatures whose window has passed, every `every` seconds (several
+        collectors doing it at once is harmless)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.store.forget_signatures(datetime.fromtimestamp(self.clock(), UTC))
+            except (psycopg.Error, TimeoutError) as exc:
+                log.warning("signatures not swept: %s", type(exc).__name__)
 
     def app(self) -> web.Application:
         app = web.Application(
