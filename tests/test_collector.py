@@ -212,6 +212,7 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
                 one = await resp.json()
             async with session.get(client.base + "/api/fleet/domains/never.example") as resp:
                 assert resp.status == 404
+        code, matrix, err = await run_cli("fleet", "status", "--collector", client.base)
     finally:
         await runner.cleanup()
         await store.close()
@@ -224,6 +225,20 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
     assert bbc["blocked_at"] == ["ekb-1"] and bbc["resolving"] == 2
     assert one["verdict"] == "filtered" and one["resolving_at"] == ["msk-1", "spb-1"]
     assert one["stale"] == ["old-1"] and len(one["probes"]) == 4
+    # The terminal matrix: the removal first, its networks, each probe's word, the stale one.
+    assert code == 0, err
+    lines = [" ".join(line.replace("│", " ").split()) for line in matrix.splitlines()]
+    youtube_row = next(i for i, line in enumerate(lines) if line.startswith("youtube.com"))
+    bbc_row = next(i for i, line in enumerate(lines) if line.startswith("bbc.com"))
+    assert youtube_row < bbc_row
+    assert lines[youtube_row].split()[:2] == ["youtube.com", "removed"]
+    assert [lines[youtube_row + i].split()[0] for i in (1, 2, 3)] == [
+        "AS12389", "AS31133", "AS8359"]  # fmt: skip
+    assert lines[youtube_row].split()[2:] == ["REMOVED", "REMOVED", "ok", "REMOVED"]
+    assert "old-1*" in matrix and "…" not in matrix
+    assert lines[bbc_row].split() == ["bbc.com", "filtered", "REMOVED", "ok", "ok", "ok"]
+    code, _, err = await run_cli("fleet", "status", "--collector", "http://127.0.0.1:9")
+    assert code == 2 and "cannot reach the collector at http://127.0.0.1:9" in err
     assert {p["name"]: p["stale"] for p in fleet["probes"]} == {
         "msk-1": False, "spb-1": False, "ekb-1": False, "old-1": True}  # fmt: skip
 

@@ -30,6 +30,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
     "dashboard": screens.dashboard,
     "serve": screens.serve,
     "collector": fleet.collector,
+    "fleet": fleet.fleet,
     "demo": screens.demo,
 }
 

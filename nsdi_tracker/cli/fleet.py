@@ -1,4 +1,5 @@
-"""The fleet's commands: `collector`, the service probes submit to."""
+"""The fleet's commands: `collector`, the service probes submit to, and `fleet status`, what
+it makes of them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 from nsdi_tracker.cli.common import EXIT_OK, arun
 from nsdi_tracker.core.errors import ConfigError, TrackerError
@@ -52,3 +54,40 @@ async def _collect(config: object, listen: object) -> None:
         await runner.cleanup()
     finally:
         await store.close()
+
+
+def fleet(args: argparse.Namespace) -> int:
+    """`fleet status`: the fleet's verdicts from a collector, as a matrix or as JSON."""
+    return arun(_status(args.collector.rstrip("/"), args.limit, args.json))
+
+
+async def _status(base: str, limit: int, as_json: bool) -> int:
+    import json
+
+    import aiohttp
+    from rich.console import Console
+
+    from nsdi_tracker.core.redact import url as shown
+    from nsdi_tracker.ui.fleet import render, rows_first
+
+    async def get(session: aiohttp.ClientSession, path: str) -> Any:
+        async with session.get(base + path) as r:
+            if r.status != 200:
+                raise TrackerError(
+                    f"{shown(base)}{path}: HTTP {r.status}: {(await r.text())[:200]}"
+                )
+            return await r.json()
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            status = await get(session, "/api/fleet/status")
+            if as_json:
+                print(json.dumps(status, ensure_ascii=False, indent=1))
+                return EXIT_OK
+            top = rows_first(status["domains"], limit)
+            details = {d["domain"]: await get(session, f"/api/fleet/domains/{d['domain']}")
+                       for d in top}  # fmt: skip
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TrackerError(f"cannot reach the collector at {shown(base)}: {exc}") from None
+    Console().print(render(status, details, len(status["domains"])))
+    return EXIT_OK

@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         _dashboard_command,
         _serve_command,
         _collector_command,
+        _fleet_command,
         _demo_command,
         _backup_command,
         _export_command,
@@ -204,6 +205,20 @@ def _collector_command(sub: Any) -> None:
         "-c", "--config", metavar="FILE", required=True, help="the collector's TOML config"
     )
     collector.add_argument("--listen", metavar="HOST:PORT", help="default: the config's listen")
+
+
+def _fleet_command(sub: Any) -> None:
+    fleet = sub.add_parser(
+        "fleet",
+        help="the fleet's verdicts from a collector",
+        description="`fleet status`: a domain per row (removals and ISP filtering first), a "
+        "probe per column grouped by ISP, each cell the probe's national verdict; --json "
+        "prints the collector's /api/fleet/status.",
+    )
+    fleet.add_argument("action", choices=["status"], help="status")
+    fleet.add_argument("--collector", metavar="URL", required=True, help="the collector's base URL")
+    fleet.add_argument("--limit", type=int, default=40, help="domains shown (default 40)")
+    fleet.add_argument("--json", action="store_true", help="the status as JSON")
 
 
 def _demo_command(sub: Any) -> None:
