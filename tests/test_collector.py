@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import run_cli
+from prometheus_client.parser import text_string_to_metric_families
 
 from nsdi_tracker.core import signing
 from nsdi_tracker.core.submission import Transition, parse, round_body, transition_body
@@ -212,6 +213,14 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
                 one = await resp.json()
             async with session.get(client.base + "/api/fleet/domains/never.example") as resp:
                 assert resp.status == 404
+            stranger = await client.post(b"{}", probe="no-such-probe")
+            assert stranger[0] == 401
+            async with session.get(client.base + "/metrics") as resp:
+                metrics = {
+                    s.name + str(sorted(s.labels.items())): s.value
+                    for f in text_string_to_metric_families(await resp.text())
+                    for s in f.samples
+                }
         code, matrix, err = await run_cli("fleet", "status", "--collector", client.base)
     finally:
         await runner.cleanup()
@@ -225,6 +234,12 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
     assert bbc["blocked_at"] == ["ekb-1"] and bbc["resolving"] == 2
     assert one["verdict"] == "filtered" and one["resolving_at"] == ["msk-1", "spb-1"]
     assert one["stale"] == ["old-1"] and len(one["probes"]) == 4
+    assert metrics["nsdi_collector_submissions_total[('probe', 'msk-1'), ('status', '200')]"] == 1
+    assert metrics["nsdi_collector_submissions_total[('probe', 'unknown'), ('status', '401')]"] == 1
+    assert metrics["nsdi_collector_verdict_rows_total[('probe', 'msk-1')]"] == 2
+    assert metrics["nsdi_collector_probe_stale[('probe', 'old-1')]"] == 1
+    assert metrics["nsdi_collector_probe_stale[('probe', 'msk-1')]"] == 0
+    assert 20 < metrics["nsdi_collector_probe_lag_seconds[('probe', 'msk-1')]"] < 120
     # The terminal matrix: the removal first, its networks, each probe's word, the stale one.
     assert code == 0, err
     lines = [" ".join(line.replace("│", " ").split()) for line in matrix.splitlines()]

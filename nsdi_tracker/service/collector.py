@@ -21,6 +21,13 @@ from typing import Any
 import orjson
 import psycopg
 from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core import signing, submission
@@ -44,6 +51,24 @@ class Collector:
         self.store = store
         self.clock = clock
         self.probe_ids: dict[str, int] = {}
+        self.registry = CollectorRegistry()
+        self.submissions = Counter(
+            "nsdi_collector_submissions", "Submissions by probe and HTTP status answered",
+            ["probe", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.rows = Counter(
+            "nsdi_collector_verdict_rows", "Domain verdict rows stored, by probe", ["probe"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.lag = Gauge(
+            "nsdi_collector_probe_lag_seconds",
+            "Seconds since the end of each probe's latest stored round", ["probe"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.stale = Gauge(
+            "nsdi_collector_probe_stale", "1 if the probe is stale (no round in "
+            "stale_intervals of its interval)", ["probe"], registry=self.registry,
+        )  # fmt: skip
 
     async def prepare(self) -> None:
         self.probe_ids = await self.store.register(p.row() for p in self.config.probes.values())
@@ -60,13 +85,39 @@ class Collector:
 
     def app(self) -> web.Application:
         app = web.Application(
-            client_max_size=self.config.max_body, middlewares=[_errors(self.config.max_body)]
+            client_max_size=self.config.max_body,
+            middlewares=[self._count, _errors(self.config.max_body)],
         )
         app.router.add_post(SUBMISSIONS, self.submit)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/fleet/status", self.fleet_status)
         app.router.add_get("/api/fleet/domains/{domain}", self.fleet_domain)
         return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Count each submission's answer by probe (a name the config does not know is
+        counted as `unknown`: a stranger cannot grow the metrics)."""
+        response: web.StreamResponse = await handler(request)
+        if request.path == SUBMISSIONS:
+            name = request.headers.get(signing.PROBE_HEADER, "")
+            probe = name if name in self.config.probes else "unknown"
+            self.submissions.labels(probe, str(response.status)).inc()
+        return response
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text: submissions and rows by probe, and each probe's lag and
+        staleness as of now."""
+        rules = self.config.rules
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        for p in await self.store.probes(now, rules.stale_intervals):
+            if p["last_finished"] is not None:
+                self.lag.labels(p["name"]).set((now - p["last_finished"]).total_seconds())
+            self.stale.labels(p["name"]).set(0 if p["fresh"] else 1)
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def submit(self, request: web.Request) -> web.Response:
         name = request.headers.get(signing.PROBE_HEADER, "")
@@ -92,6 +143,8 @@ class Collector:
         try:
             if isinstance(sub, RoundSummary):
                 stored = await self.store.add_round(probe_id, sub, signature, expires)
+                if stored:
+                    self.rows.labels(name).inc(len(sub.domains))
             else:
                 stored = await self.store.add_transition(probe_id, sub, signature, expires)
         except Replayed as exc:
