@@ -6,6 +6,7 @@ its status and leaves the database as it was. Two collectors share one PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import json
 import re
@@ -145,6 +146,18 @@ async def test_transitions_and_two_collectors_on_one_database(collectors: Any) -
     async with b.session.get(b.base + "/healthz") as r:
         health = await r.json()
     assert r.status == 200 and health["rounds"] == 2 and health["probes"] == 2
+    async with a.session.get(a.base + "/api/fleet/transitions?type=removed,restored") as r:
+        listed = await r.json()
+    assert [(t["probe"], t["domain"], t["type"]) for t in listed["transitions"]] == [
+        ("msk-1", "youtube.com", "removed")]  # fmt: skip
+    assert listed["transitions"][0]["confirmed_at"].startswith("2026-02-10T18:05:00")
+    async with a.session.get(a.base + "/api/fleet/transitions.csv?domain=YouTube.com") as r:
+        table = list(csv.reader(io.StringIO(await r.text())))
+    assert table[0][:3] == ["event_id", "confirmed_at", "probe"] and len(table) == 2
+    assert table[1][0] == event_id and table[1][4] == "12389"
+    for bad in ("type=gone", "limit=0", "since=yesterday", "colour=red"):
+        async with a.session.get(a.base + f"/api/fleet/transitions?{bad}") as r:
+            assert r.status == 400, bad
 
 
 async def test_the_collector_command(tmp_path: Path, pg: str) -> None:

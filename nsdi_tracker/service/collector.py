@@ -12,6 +12,8 @@ its own, so several can run against one PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -31,7 +33,9 @@ from prometheus_client import (
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core import signing, submission
+from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.errors import InvalidName, TrackerError
+from nsdi_tracker.core.model import EventType
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.core.submission import RoundSummary
 from nsdi_tracker.judge.fleet import Sighting, decide, judge
@@ -41,6 +45,8 @@ from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
 
 log = logging.getLogger("nsdi_tracker.collector")
 SUBMISSIONS = "/api/v1/submissions"
+FLEET_CSV = ("event_id", "confirmed_at", "probe", "isp", "asn", "domain", "scope", "type",
+             "from", "to")  # fmt: skip
 
 
 class Collector:
@@ -93,6 +99,8 @@ class Collector:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/fleet/status", self.fleet_status)
         app.router.add_get("/api/fleet/domains/{domain}", self.fleet_domain)
+        app.router.add_get("/api/fleet/transitions", self.fleet_transitions)
+        app.router.add_get("/api/fleet/transitions.csv", self.fleet_transitions_csv)
         return app
 
     @web.middleware
@@ -205,6 +213,71 @@ class Collector:
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
+    def _filters(self, request: web.Request) -> dict[str, Any]:
+        """The transitions' filters: domain, probe, type (comma-separated), since (ISO time);
+        ValueError names the one that is wrong."""
+        q = request.query
+        unknown = sorted(set(q) - {"domain", "probe", "type", "since", "limit"})
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}")
+        types = [t for t in q.get("type", "").split(",") if t]
+        for t in types:
+            if t not in set(EventType):
+                raise ValueError(f"type: {t!r} is not an event type")
+        out: dict[str, Any] = {"types": types}
+        if q.get("domain"):
+            try:
+                out["domain"] = normalize(q["domain"])
+            except InvalidName as exc:
+                raise ValueError(f"domain: {exc}") from None
+        if q.get("probe"):
+            out["probe"] = q["probe"]
+        if q.get("since"):
+            try:
+                out["since"] = parse_iso(q["since"])
+            except ValueError:
+                raise ValueError(f"since: {q['since']!r} is not an ISO 8601 time") from None
+        return out
+
+    async def fleet_transitions(self, request: web.Request) -> web.Response:
+        """The probes' confirmed transitions, newest first (`limit`, 1 to 1000, default 100)."""
+        try:
+            flt = self._filters(request)
+            text = request.query.get("limit", "100")
+            if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+                raise ValueError(f"limit: {text!r} must be a whole number from 1 to 1000")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        rows = [r async for r in self.store.transitions(**flt, limit=int(text))]
+        body = {"transitions": rows, "count": len(rows)}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def fleet_transitions_csv(self, request: web.Request) -> web.StreamResponse:
+        """All of them (filtered) as CSV, streamed from a server-side cursor."""
+        try:
+            flt = self._filters(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="nsdi-fleet-transitions.csv"',
+            }
+        )
+        await response.prepare(request)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(FLEET_CSV)
+        async for row in self.store.transitions(**flt, limit=None):
+            writer.writerow([_cell(row[c]) for c in FLEET_CSV])
+            if out.tell() > 65536:
+                await response.write(out.getvalue().encode())
+                out.seek(0)
+                out.truncate()
+        await response.write(out.getvalue().encode())
+        await response.write_eof()
+        return response
+
     async def healthz(self, request: web.Request) -> web.Response:
         try:
             counts = await self.store.counts()
@@ -213,6 +286,12 @@ class Collector:
         return web.json_response(
             {"status": "ok", "version": __version__, "probes": len(self.config.probes), **counts}
         )
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
 
 
 def _error(status: int, message: str) -> web.Response:

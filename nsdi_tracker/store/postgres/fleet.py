@@ -9,7 +9,7 @@ what the fleet's status reads) is brought up to date from them in one statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -196,6 +196,40 @@ class FleetStore:
             )
             columns = [c.name for c in cursor.description or ()]
             return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def transitions(
+        self,
+        *,
+        domain: str | None = None,
+        probe: str | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The probes' confirmed transitions, newest first, filtered; streamed through a
+        server-side cursor (the CSV asks for all of them)."""
+        clauses, params = ["TRUE"], dict[str, Any]()
+        for test, key, value in (("t.domain =", "domain", domain), ("p.name =", "probe", probe),
+                                 ("t.confirmed_at >=", "since", since)):  # fmt: skip
+            if value is not None:
+                clauses.append(f"{test} %({key})s")
+                params[key] = value
+        if types:
+            clauses.append("t.type = ANY(%(types)s)")
+            params["types"] = list(types)
+        params["limit"] = limit
+        async with self.pool.connection() as conn, conn.cursor(name="transitions") as cur:
+            await cur.execute(
+                "SELECT t.event_id::text, p.name AS probe, p.isp, p.asn, t.confirmed_at, "
+                't.domain, t.scope, t.type, t.from_verdict AS "from", t.to_verdict AS "to" '
+                "FROM transitions t JOIN probes p ON p.id = t.probe_id "
+                f"WHERE {' AND '.join(clauses)} ORDER BY t.confirmed_at DESC, t.event_id "
+                "LIMIT %(limit)s",
+                params,
+            )
+            columns = [c.name for c in cur.description or ()]
+            async for row in cur:
+                yield dict(zip(columns, row, strict=True))
 
     async def forget_signatures(self, now: datetime) -> int:
         """Drop the signatures whose window has passed (a replay of them is refused by its
