@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo check test bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
+.PHONY: run once demo fleet-demo check test bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ run: venv
 ## demo: the February 2026 removals replayed on loopback with the live dashboard (no network)
 demo: venv
 	$(BIN)/nsdi-tracker demo
+
+## fleet-demo: a fleet on loopback: a throw-away PostgreSQL (installed from Debian if missing),
+##             the collector and three probes in three simulated ISPs; prints the fleet's
+##             verdicts and keeps the collector up until Ctrl-C (no network)
+fleet-demo: venv
+	@./tests/ensure-tools.sh postgresql
+	$(BIN)/nsdi-tracker fleet-demo
 
 ## once: one recorded round, then exit
 once: venv

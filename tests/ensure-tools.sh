@@ -1,17 +1,27 @@
 #!/bin/sh
 # Installs what the tests drive from Debian: Unbound (a real resolver for the integration
 # test; the tests start their own instances on loopback, the packaged service is never
-# started, as it would query the root servers), tmux (the dashboard's real-terminal test), and
+# started, as it would query the root servers), tmux (the dashboard's real-terminal test),
 # Chromium with its driver (the page's browser tests, headless, on loopback only), and
 # PostgreSQL (the fleet's collector tests make their own cluster in a temporary folder, run
 # by an unprivileged user; the packaged cluster is never started).
+# With arguments (Debian package names), only those: `ensure-tools.sh postgresql`.
 set -e
 need=
-command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need="unbound"
-command -v tmux >/dev/null 2>&1 || need="$need tmux"
-[ -x /usr/bin/chromium ] || need="$need chromium"
-[ -x /usr/bin/chromedriver ] || need="$need chromium-driver"
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+if [ $# -gt 0 ]; then
+    for pkg in "$@"; do
+        case "$pkg" in
+            postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need $pkg" ;;
+            *) command -v "$pkg" >/dev/null 2>&1 || need="$need $pkg" ;;
+        esac
+    done
+    only=1
+fi
+[ -n "$only" ] || command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need="unbound"
+[ -n "$only" ] || command -v tmux >/dev/null 2>&1 || need="$need tmux"
+[ -n "$only" ] || [ -x /usr/bin/chromium ] || need="$need chromium"
+[ -n "$only" ] || [ -x /usr/bin/chromedriver ] || need="$need chromium-driver"
+[ -n "$only" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests need:$need; run 'sudo apt-get install$need' (Debian/Ubuntu) and retry" >&2
@@ -29,5 +39,5 @@ trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $need >/dev/null
-[ -x /usr/sbin/unbound ] && command -v tmux >/dev/null && [ -x /usr/bin/chromedriver ] &&
-    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+[ -n "$only" ] || { [ -x /usr/sbin/unbound ] && command -v tmux >/dev/null &&
+    [ -x /usr/bin/chromedriver ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }

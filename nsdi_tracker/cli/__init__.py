@@ -31,6 +31,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
     "serve": screens.serve,
     "collector": fleet.collector,
     "fleet": fleet.fleet,
+    "fleet-demo": fleet.fleet_demo,
     "demo": screens.demo,
 }
 

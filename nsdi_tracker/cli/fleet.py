@@ -64,30 +64,52 @@ def fleet(args: argparse.Namespace) -> int:
 async def _status(base: str, limit: int, as_json: bool) -> int:
     import json
 
-    import aiohttp
     from rich.console import Console
 
-    from nsdi_tracker.core.redact import url as shown
-    from nsdi_tracker.ui.fleet import render, rows_first
+    from nsdi_tracker.service.collector import fleet_view
+    from nsdi_tracker.ui.fleet import render
 
-    async def get(session: aiohttp.ClientSession, path: str) -> Any:
-        async with session.get(base + path) as r:
-            if r.status != 200:
-                raise TrackerError(
-                    f"{shown(base)}{path}: HTTP {r.status}: {(await r.text())[:200]}"
-                )
-            return await r.json()
-
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            status = await get(session, "/api/fleet/status")
-            if as_json:
-                print(json.dumps(status, ensure_ascii=False, indent=1))
-                return EXIT_OK
-            top = rows_first(status["domains"], limit)
-            details = {d["domain"]: await get(session, f"/api/fleet/domains/{d['domain']}")
-                       for d in top}  # fmt: skip
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TrackerError(f"cannot reach the collector at {shown(base)}: {exc}") from None
+    status, details = await fleet_view(base, 0 if as_json else limit)
+    if as_json:
+        print(json.dumps(status, ensure_ascii=False, indent=1))
+        return EXIT_OK
     Console().print(render(status, details, len(status["domains"])))
+    return EXIT_OK
+
+
+def fleet_demo(args: argparse.Namespace) -> int:
+    import sys
+    import tempfile
+
+    from rich.console import Console
+
+    from nsdi_tracker import fleet_demo as play
+    from nsdi_tracker.ui import logs
+    from nsdi_tracker.ui.fleet import render
+
+    if args.rounds < 4:
+        raise ConfigError("--rounds must be at least 4 (the story changes in round 3)")
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="nsdi-fleet-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    logs.setup("warning", "text")
+    wait = not args.no_wait and sys.stdin.isatty()
+
+    console = Console()
+
+    async def until(url: str, status: dict[str, Any], details: dict[str, Any]) -> None:
+        console.print(render(status, details, len(status["domains"])))
+        print(f"\nthe collector stays up: nsdi-tracker fleet status --collector {url}")
+        print(f"(and {url}/api/fleet/status); Ctrl-C stops it", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    status, details = arun(
+        play.run(folder, rounds=args.rounds, listen=args.listen, until=until if wait else None)
+    )
+    if not wait:
+        console.print(render(status, details, len(status["domains"])))
+    print(f"files: {folder}")
     return EXIT_OK

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         _serve_command,
         _collector_command,
         _fleet_command,
+        _fleet_demo_command,
         _demo_command,
         _backup_command,
         _export_command,
@@ -219,6 +220,23 @@ def _fleet_command(sub: Any) -> None:
     fleet.add_argument("--collector", metavar="URL", required=True, help="the collector's base URL")
     fleet.add_argument("--limit", type=int, default=40, help="domains shown (default 40)")
     fleet.add_argument("--json", action="store_true", help="the status as JSON")
+
+
+def _fleet_demo_command(sub: Any) -> None:
+    demo = sub.add_parser(
+        "fleet-demo",
+        help="a fleet on loopback: PostgreSQL, a collector and three probes (no network)",
+        description="Start a throw-away PostgreSQL from Debian, the collector and three probes "
+        "in three simulated ISPs' networks; the national system drops youtube.com, one ISP "
+        "also filters bbc.com; print the fleet's verdicts, and keep the collector up until "
+        "Ctrl-C when run in a terminal.",
+    )
+    demo.add_argument("--rounds", type=int, default=6, help="rounds per probe (default 6)")
+    demo.add_argument("--dir", type=Path, metavar="FOLDER", help="its files (default: temp)")
+    demo.add_argument(
+        "--listen", metavar="HOST:PORT", default="127.0.0.1:0", help="the collector's address"
+    )
+    demo.add_argument("--no-wait", action="store_true", help="exit after the verdicts")
 
 
 def _demo_command(sub: Any) -> None:

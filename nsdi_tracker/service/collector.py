@@ -324,3 +324,31 @@ async def start(collector: Collector, listen: Listen) -> tuple[web.AppRunner, st
         raise TrackerError(f"collector: cannot listen on {listen}: {exc.strerror or exc}") from exc
     host, port = runner.addresses[0][:2]
     return runner, str(Listen(host, port))
+
+
+async def fleet_view(base: str, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A collector's /api/fleet/status and the details of the `limit` domains a screen shows
+    first (removals, then filtering): what `fleet status` draws. TrackerError if the
+    collector cannot be asked."""
+    import aiohttp
+
+    from nsdi_tracker.core.redact import url as shown
+    from nsdi_tracker.ui.fleet import rows_first
+
+    async def get(session: aiohttp.ClientSession, path: str) -> Any:
+        async with session.get(base + path) as r:
+            if r.status != 200:
+                said = (await r.text())[:200]
+                raise TrackerError(f"{shown(base)}{path}: HTTP {r.status}: {said}")
+            return await r.json()
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            status = await get(session, "/api/fleet/status")
+            details = {
+                d["domain"]: await get(session, f"/api/fleet/domains/{d['domain']}")
+                for d in rows_first(status["domains"], limit)
+            }
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TrackerError(f"cannot reach the collector at {shown(base)}: {exc}") from None
+    return status, details
