@@ -237,9 +237,11 @@ async def test_links_carry_the_path_prefix(recorded: Any, site: Any) -> None:
     assert "<script>" not in html and 'href="/nsdi/domains/youtube.com"' in html
     _, feed, _ = await s.get(
         "/feed.atom", **{"X-Forwarded-Prefix": "/p", "X-Forwarded-Proto": "https",
-                         "X-Forwarded-Host": "tracker.example"}
+                         "Host": "tracker.example"}
     )  # fmt: skip
     assert 'href="https://tracker.example/p/changes/' in feed
+    _, feed, _ = await s.get("/feed.atom", **{"X-Forwarded-Proto": "javascript"})
+    assert 'href="http://127.0.0.1:' in feed  # only http or https is taken
 
 
 async def test_atom_feed_is_valid_and_holds_the_removal(recorded: Any, site: Any) -> None:

@@ -61,12 +61,11 @@ class Page:
         return self.prefix + path + (f"?{urlencode(params, doseq=True)}" if params else "")
 
     def absolute(self, path: str, query: Mapping[str, Any] | None = None) -> str:
-        """The same link with scheme and host, as a proxy in front says them (for the feed
-        and the permanent links)."""
-        headers = self.request.headers
-        scheme = headers.get("X-Forwarded-Proto", self.request.scheme).split(",")[0].strip()
-        host = headers.get("X-Forwarded-Host", self.request.host).split(",")[0].strip()
-        return f"{scheme}://{host}{self.url(path, query)}"
+        """The same link with scheme and host (for the feed and the permanent links): the
+        Host the request came with, and https when a proxy in front says so."""
+        said = self.request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        scheme = said if said in ("http", "https") else self.request.scheme
+        return f"{scheme}://{self.request.host}{self.url(path, query)}"
 
     def other_language(self) -> str:
         other = "ru" if self.lang == "en" else "en"
