@@ -108,15 +108,17 @@ FLEET: Final = "fleet"  # the sink kind, and the sink's name, of the [fleet] tab
 
 
 def parse_fleet(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> SinkSpec:
-    """The `[fleet]` table: a sink of kind `fleet`, named `fleet`, that hears every event type
-    on every scope (the collector keeps the whole change log), and the round summaries."""
+    """The `[fleet]` table: a sink of kind `fleet`, named `fleet`, that hears every change on
+    every scope (the collector keeps the probes' change logs) and the round summaries, but no
+    baselines: a first round of a big watchlist would be a submission per name and scope,
+    and the round's summary already carries every verdict."""
     if not isinstance(raw, dict):
         raise fail(FLEET, 'must be a table: [fleet] collector = "https://..."')
     how = kinds[FLEET]
     unknown = sorted(set(raw) - how.keys)
     if unknown:
         raise fail(f"{FLEET}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(how.keys))})")
-    item = {**raw, "events": sorted(EventType), "scopes": ["*"]}
+    item = {**raw, "events": sorted(DEFAULT_EVENTS), "scopes": ["*"]}
     return _sink(item, FLEET, FLEET, FLEET, base, fail, how)
 
 

@@ -3,8 +3,8 @@ its fleet's collector (core.submission, core.signing).
 
 It is configured by the `[fleet]` table, not by a `[[sink]]`: `collector` (the collector's
 http or https URL), `probe` (this probe's name), `token` or `token_env`, and the descriptive
-`isp`, `asn`, `region`; the retry keys as any sink. It hears every event type on every
-scope, and the outbox's rules hold: stable ids, backoff, giving up, never in a round's way.
+`isp`, `asn`, `region`; the retry keys as any sink. It hears every change (not baselines) on
+every scope, and the outbox's rules hold: stable ids, backoff, giving up, never in a round's way.
 """
 
 from __future__ import annotations
