@@ -105,6 +105,7 @@ def parse_sinks(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> tuple[
 
 
 FLEET: Final = "fleet"  # the sink kind, and the sink's name, of the [fleet] table
+FLEET_KEEPS: Final = 7 * 86_400.0  # seconds the fleet sink retries before it gives up
 
 
 def parse_fleet(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> SinkSpec:
@@ -118,7 +119,8 @@ def parse_fleet(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> SinkSp
     unknown = sorted(set(raw) - how.keys)
     if unknown:
         raise fail(f"{FLEET}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(how.keys))})")
-    item = {**raw, "events": sorted(DEFAULT_EVENTS), "scopes": ["*"]}
+    # A probe cut off from its collector for days still catches up: it keeps a week.
+    item = {"give_up_after": FLEET_KEEPS, **raw, "events": sorted(DEFAULT_EVENTS), "scopes": ["*"]}
     return _sink(item, FLEET, FLEET, FLEET, base, fail, how)
 
 
