@@ -111,6 +111,19 @@ def test_addresses_and_defaults(tmp_path: Path) -> None:
         ("[http]\nport = 80\n" + NAT + REF, "http.port", "unknown key"),
         ('[http]\nlisten = "localhost:80"\n' + NAT + REF, "http.listen", "IP address"),
         ('[http]\nlisten = "127.0.0.1:70000"\n' + NAT + REF, "http.listen", "0-65535"),
+        ('[http]\nbase_path = "nsdi/"\n' + NAT + REF, "http.base_path", "must be a path"),
+        ('[fleet]\ncollector = "ftp://x"\n' + NAT + REF, "fleet.collector", "http"),
+        (
+            '[fleet]\ncollector = "http://c"\nprobe = "p1"\ntoken = "short"\n' + NAT + REF,
+            "fleet.token",
+            "at least 16",
+        ),
+        (
+            '[fleet]\ncollector = "http://c"\ncolour = 1\n' + NAT + REF,
+            "fleet.colour",
+            "unknown key",
+        ),
+        ('[[sink]]\ntype = "fleet"\n' + NAT + REF, "sink[0].type", "[fleet] table"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -218,3 +231,17 @@ def test_pure_core_imports_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_fleet_table_is_a_sink_of_changes_that_keeps_a_week(tmp_path: Path) -> None:
+    text = (
+        '[fleet]\ncollector = "https://collector.example/"\nprobe = "msk-1"\n'
+        'token = "0123456789abcdef01"\nasn = 12389\n' + NAT + REF
+    )
+    config = load_config(write(tmp_path, text), KINDS)
+    fleet = config.fleet
+    assert fleet is not None and fleet in config.sinks and fleet.name == "fleet"
+    assert fleet.give_up_after == 7 * 86_400 and "*" in fleet.scopes
+    assert "baseline" not in fleet.events and "removed" in fleet.events
+    assert fleet.options.collector == "https://collector.example"  # type: ignore[attr-defined]
+    assert "0123456789abcdef01" not in repr(fleet)  # the token never shows
