@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ async def _collect(config: object, listen: object) -> None:
     import psycopg_pool
 
     from nsdi_tracker.service.collector import Collector, start
+    from nsdi_tracker.service.server import until_stopped
     from nsdi_tracker.settings.collector import CollectorConfig
     from nsdi_tracker.settings.config import Listen
     from nsdi_tracker.store.postgres.fleet import FleetStore
@@ -44,12 +44,8 @@ async def _collect(config: object, listen: object) -> None:
         await service.prepare()
         runner, address = await start(service, listen)
         print(f"collector on http://{address}/ for {len(config.probes)} probes", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         sweeper = asyncio.ensure_future(service.forget_forever())
-        await stop.wait()
+        await until_stopped()
         sweeper.cancel()
         await runner.cleanup()
     finally:
@@ -84,6 +80,7 @@ def fleet_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from nsdi_tracker import fleet_demo as play
+    from nsdi_tracker.service.server import until_stopped
     from nsdi_tracker.ui import logs
     from nsdi_tracker.ui.fleet import render
 
@@ -100,11 +97,7 @@ def fleet_demo(args: argparse.Namespace) -> int:
         console.print(render(status, details, len(status["domains"])))
         print(f"\nthe collector stays up: nsdi-tracker fleet status --collector {url}")
         print(f"(and {url}/api/fleet/status); Ctrl-C stops it", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
 
     status, details = arun(
         play.run(folder, rounds=args.rounds, listen=args.listen, until=until if wait else None)

@@ -39,6 +39,7 @@ from nsdi_tracker.core.model import EventType
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.core.submission import RoundSummary
 from nsdi_tracker.judge.fleet import Sighting, decide, judge
+from nsdi_tracker.service.server import serve_app
 from nsdi_tracker.settings.collector import CollectorConfig
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
@@ -314,16 +315,7 @@ def _errors(limit: int) -> Any:
 
 
 async def start(collector: Collector, listen: Listen) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(collector.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise TrackerError(f"collector: cannot listen on {listen}: {exc.strerror or exc}") from exc
-    host, port = runner.addresses[0][:2]
-    return runner, str(Listen(host, port))
+    return await serve_app(collector.app(), listen, "collector")
 
 
 async def fleet_view(base: str, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from nsdi_tracker.core.errors import StoreError
 from nsdi_tracker.service import snapshot
 from nsdi_tracker.service.health import Assessment
 from nsdi_tracker.service.metrics import Metrics
-from nsdi_tracker.service.server import start
+from nsdi_tracker.service.server import start, until_stopped
 from nsdi_tracker.service.snapshot import Readers, Snapshot
 from nsdi_tracker.service.source import Served
 from nsdi_tracker.settings.config import Listen
@@ -96,13 +95,9 @@ async def serve(publisher: Publisher, listen: Listen) -> None:
     await publisher.refresh()
     runner, address = await start(publisher, listen)
     print(f"serving {publisher.served.database} on http://{address}/ (Ctrl-C stops)", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     task = asyncio.ensure_future(publisher.follow())
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import signal
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -42,18 +43,31 @@ METRICS_TTL = 1.0
 
 async def start(daemon: StatusSource, listen: Listen) -> tuple[web.AppRunner, str]:
     """Bind and serve; returns the runner (to clean up) and the bound address."""
-    runner = web.AppRunner(make_app(daemon), access_log=None, handle_signals=False)
+    return await serve_app(make_app(daemon), listen, "status server")
+
+
+async def serve_app(app: web.Application, listen: Listen, what: str) -> tuple[web.AppRunner, str]:
+    """Serve `app` on `listen`; the runner (to clean up) and the bound address. TrackerError,
+    naming `what`, if the address cannot be had."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise TrackerError(
-            f"status server: cannot listen on {listen}: {exc.strerror or exc}"
-        ) from exc
+        raise TrackerError(f"{what}: cannot listen on {listen}: {exc.strerror or exc}") from exc
     host, port = runner.addresses[0][:2]
     return runner, str(Listen(host, port))
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM (a server run from the command line)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def make_app(daemon: StatusSource) -> web.Application:
