@@ -22,6 +22,7 @@ TIME_HEADER: Final = "X-NSDI-Fleet-Timestamp"
 NONCE_HEADER: Final = "X-NSDI-Fleet-Nonce"
 SIGNATURE_HEADER: Final = "X-NSDI-Fleet-Signature-256"
 _NONCE: Final = re.compile(r"[0-9a-f]{16,64}")
+MIN_TOKEN: Final = 16  # characters: a token is a shared secret, not a password to remember
 MAX_SKEW: Final = 300.0  # seconds a submission's timestamp may differ from the collector's
 
 

@@ -18,7 +18,6 @@ rules. Every error names the file and the key; a token never appears in one.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nsdi_tracker.core.errors import ConfigError
+from nsdi_tracker.core.signing import MIN_TOKEN
 from nsdi_tracker.settings import keys
 from nsdi_tracker.settings.config import Listen, parse_listen
 from nsdi_tracker.settings.keys import Fail
@@ -33,7 +33,6 @@ from nsdi_tracker.settings.keys import Fail
 _TOP = {"listen", "database", "database_env", "max_body", "fleet", "probe"}
 _FLEET = {"min_probes", "min_networks", "stale_intervals"}
 _PROBE = {"name", "token", "token_env", "isp", "asn", "region"}
-MIN_TOKEN = 16  # characters: a token is a shared secret, not a password to remember
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,18 +133,8 @@ def _text(item: Mapping[str, Any], key: str, where: str, fail: Fail) -> str | No
 
 
 def _secret(item: Mapping[str, Any], key: str, fail: Fail, where: str = "") -> str:
-    """`key` in the file, or `key_env` naming the environment variable that holds it."""
-    at = f"{where}.{key}" if where else key
-    if key in item and f"{key}_env" in item:
-        raise fail(f"{at}_env", f"give {key} or {key}_env, not both")
-    if f"{key}_env" in item:
-        var = item[f"{key}_env"]
-        if not isinstance(var, str) or not os.environ.get(var):
-            raise fail(f"{at}_env", f"the environment variable {var!r} is not set")
-        return os.environ[var]
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise fail(at, f"missing (give {key} or {key}_env)")
+    value = keys.secret(item, key, where, fail, required=True)
+    assert value is not None
     return value
 
 

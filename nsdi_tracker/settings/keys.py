@@ -7,11 +7,12 @@ which makes the ConfigError that names the file; a sink kind reads its own keys 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nsdi_tracker.core.errors import ConfigError, InvalidName
 from nsdi_tracker.core.names import normalize
@@ -98,3 +99,27 @@ def _port(text: str, whole: str, key: str, fail: Fail) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise fail(key, f"{whole!r}: port must be 1-65535")
     return int(text)
+
+
+def secret(
+    item: Mapping[str, Any], key: str, where: str, fail: Fail, *, required: bool
+) -> str | None:
+    """`key` in the table, or `<key>_env` naming the environment variable that holds it;
+    `where` is the table's place (`sink[0]`, `probe[1] (msk-1)`, or "" at the top). The value
+    itself never appears in a message."""
+    at = f"{where}.{key}" if where else key
+    if key in item and f"{key}_env" in item:
+        raise fail(f"{at}_env", f"give {key} or {key}_env, not both")
+    if f"{key}_env" in item:
+        var = item[f"{key}_env"]
+        if not isinstance(var, str) or not os.environ.get(var):
+            raise fail(f"{at}_env", f"environment variable {var!r} is not set")
+        return os.environ[var]
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise fail(at, f"missing (give {key} or {key}_env)")
+        return None
+    if not isinstance(value, str) or not value:
+        raise fail(at, "must be a non-empty string")
+    return value

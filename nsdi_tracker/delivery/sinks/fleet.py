@@ -9,7 +9,6 @@ every scope, and the outbox's rules hold: stable ids, backoff, giving up, never 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from nsdi_tracker.settings.keys import Fail
 from nsdi_tracker.settings.sinks import RETRY_KEYS, SinkOptions, SinkSpec
 
 SUBMISSIONS = "/api/v1/submissions"
-MIN_TOKEN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +68,10 @@ def _read(item: Mapping[str, Any], key: str, base: Path, fail: Fail) -> FleetOpt
 
 
 def _token(item: Mapping[str, Any], key: str, fail: Fail) -> str:
-    if "token" in item and "token_env" in item:
-        raise fail(f"{key}.token_env", "give token or token_env, not both")
-    if "token_env" in item:
-        var = item["token_env"]
-        if not isinstance(var, str) or not os.environ.get(var):
-            raise fail(f"{key}.token_env", f"environment variable {var!r} is not set")
-        token = os.environ[var]
-    else:
-        given = item.get("token")
-        if not isinstance(given, str):
-            raise fail(f"{key}.token", "missing (give token or token_env)")
-        token = given
-    if len(token) < MIN_TOKEN:
-        raise fail(f"{key}.token", f"must be at least {MIN_TOKEN} characters")
+    token = keys.secret(item, "token", key, fail, required=True)
+    assert token is not None
+    if len(token) < signing.MIN_TOKEN:
+        raise fail(f"{key}.token", f"must be at least {signing.MIN_TOKEN} characters")
     return token
 
 

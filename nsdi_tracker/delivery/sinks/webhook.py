@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,24 +45,9 @@ def _read(item: Mapping[str, Any], key: str, base: Path, fail: Fail) -> WebhookO
     assert isinstance(url, str)
     return WebhookOptions(
         url=url,
-        secret=_secret(item, key, fail),
+        secret=keys.secret(item, "secret", key, fail, required=False),
         timeout=keys.number(item.get("timeout", 10.0), f"{key}.timeout", fail, 0.1, 300),
     )
-
-
-def _secret(item: Mapping[str, Any], key: str, fail: Fail) -> str | None:
-    """`secret` in the file, or `secret_env` naming an environment variable that holds it."""
-    if "secret" in item and "secret_env" in item:
-        raise fail(f"{key}.secret_env", "give secret or secret_env, not both")
-    if "secret_env" in item:
-        var = item["secret_env"]
-        if not isinstance(var, str) or not os.environ.get(var):
-            raise fail(f"{key}.secret_env", f"environment variable {var!r} is not set")
-        return os.environ[var]
-    secret = item.get("secret")
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        raise fail(f"{key}.secret", "must be a non-empty string")
-    return secret
 
 
 def signature(secret: str, body: bytes) -> str:
