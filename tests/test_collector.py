@@ -155,7 +155,7 @@ async def test_transitions_and_two_collectors_on_one_database(collectors: Any) -
         table = list(csv.reader(io.StringIO(await r.text())))
     assert table[0][:3] == ["event_id", "confirmed_at", "probe"] and len(table) == 2
     assert table[1][0] == event_id and table[1][4] == "12389"
-    for bad in ("type=gone", "limit=0", "since=yesterday", "colour=red"):
+    for bad in ("type=gone", "limit=0", "limit=" + "9" * 5000, "since=yesterday", "colour=red"):
         async with a.session.get(a.base + f"/api/fleet/transitions?{bad}") as r:
             assert r.status == 400, bad
 

@@ -40,6 +40,7 @@ from nsdi_tracker.core.names import normalize
 from nsdi_tracker.core.submission import RoundSummary
 from nsdi_tracker.judge.fleet import Sighting, decide, judge
 from nsdi_tracker.service.server import serve_app
+from nsdi_tracker.service.source import BadRequest, query_int
 from nsdi_tracker.settings.collector import CollectorConfig
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
@@ -244,12 +245,10 @@ class Collector:
         """The probes' confirmed transitions, newest first (`limit`, 1 to 1000, default 100)."""
         try:
             flt = self._filters(request)
-            text = request.query.get("limit", "100")
-            if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
-                raise ValueError(f"limit: {text!r} must be a whole number from 1 to 1000")
-        except ValueError as exc:
+            limit = query_int(request, "limit", 100, 1, 1000)
+        except (ValueError, BadRequest) as exc:
             return _error(400, str(exc))
-        rows = [r async for r in self.store.transitions(**flt, limit=int(text))]
+        rows = [r async for r in self.store.transitions(**flt, limit=limit)]
         body = {"transitions": rows, "count": len(rows)}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -21,7 +21,13 @@ from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.errors import InvalidName
 from nsdi_tracker.core.model import NATIONAL, EventType, Verdict
 from nsdi_tracker.core.names import normalize
-from nsdi_tracker.service.source import DAEMON, BadRequest, StatusSource, read_filter
+from nsdi_tracker.service.source import (
+    DAEMON,
+    BadRequest,
+    StatusSource,
+    query_int,
+    read_filter,
+)
 from nsdi_tracker.settings.keys import BASE_PATH
 from nsdi_tracker.store.records import ChangelogFilter
 from nsdi_tracker.store.sqlite import Store
@@ -147,22 +153,13 @@ def _choice(p: Page, key: str, allowed: set[str]) -> list[str]:
     return chosen
 
 
-def _number(p: Page, key: str, default: int) -> int:
-    text = p.request.query.get(key, "")
-    if not text:
-        return default
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**62:
-        raise BadRequest(f"{key}: {text!r} must be a whole number from 1")
-    return int(text)
-
-
 async def overview(request: web.Request) -> web.Response:
     p = page(request)
     source: StatusSource = request.app[DAEMON]
     verdicts = _choice(p, "verdict", {*Verdict, views.NEW})
     category = request.query.get("category")
     search = request.query.get("q", "").strip()[:100]
-    number = _number(p, "page", 1)
+    number = query_int(request, "page", 1, 1, 2**62)
     rank = [str(v) for v in headline_order()]
     key = ("overview", tuple(verdicts), category, search, number)
     data = await _read_once(
@@ -239,7 +236,7 @@ def _filters(p: Page) -> tuple[ChangelogFilter, dict[str, Any]]:
 async def changes(request: web.Request) -> web.Response:
     p = page(request)
     flt, query = _filters(p)
-    before = _number(p, "before", 0)
+    before = query_int(request, "before", 0, 1, 2**62)
 
     def read(store: Store) -> list[dict[str, Any]]:
         return list(store.changelog(flt, before=before, newest_first=True, limit=CHANGES_PAGE + 1))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import signal
 import time
 import zlib
@@ -27,7 +26,13 @@ from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.errors import InvalidName, StoreError, TrackerError
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.service import pages, snapshot
-from nsdi_tracker.service.source import DAEMON, BadRequest, StatusSource, read_filter
+from nsdi_tracker.service.source import (
+    DAEMON,
+    BadRequest,
+    StatusSource,
+    query_int,
+    read_filter,
+)
 from nsdi_tracker.settings.config import Listen
 from nsdi_tracker.store.sqlite import CHANGELOG_COLUMNS, ChangelogFilter, Store
 from nsdi_tracker.ui.export import json_chunks, json_row
@@ -35,7 +40,6 @@ from nsdi_tracker.ui.views import status_json
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 CSV_BATCH = 5000
-_DIGITS = re.compile(r"[0-9]{1,19}")
 _FILTERS = ("since", "until", "domain", "resolver", "type")
 METRICS_CACHE: web.AppKey[list[Any]] = web.AppKey("metrics-cache")  # [rendered at, bytes]
 METRICS_TTL = 1.0
@@ -180,21 +184,11 @@ def _filter(request: web.Request) -> ChangelogFilter:
     return read_filter(request, {k: request.query.get(k, "") for k in _FILTERS})
 
 
-def _int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(key)
-    if not text:
-        return default
-    # ASCII digits only: str.isdigit() also takes '²' and '①', which int() refuses.
-    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
-        raise BadRequest(f"{key}: {text!r} must be a whole number from {low} to {high}")
-    return int(text)
-
-
 async def api_transitions(request: web.Request) -> web.Response:
     """The change log, oldest first, a page at a time; `next` continues after the last row."""
     flt = _filter(request)
-    limit = _int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
-    after = _int(request, "after", 0, 0, 2**62)
+    limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    after = query_int(request, "after", 0, 0, 2**62)
 
     def read(store: Store) -> list[dict[str, Any]]:
         return list(store.changelog(flt, with_event=True, after=after, limit=limit + 1))

@@ -3,6 +3,7 @@ published database), its settings, the app's key for it, and what a request may 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,3 +69,19 @@ def read_filter(request: web.Request, given: dict[str, str]) -> ChangelogFilter:
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def query_int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter from `low` to `high` (absent or empty: `default`);
+    BadRequest names it otherwise."""
+    text = request.query.get(key)
+    if not text:
+        return default
+    # ASCII digits only, and few: str.isdigit() also takes '²' and '①', which int() refuses,
+    # and int() refuses a string of thousands of digits.
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+        raise BadRequest(f"{key}: {text!r} must be a whole number from {low} to {high}")
+    return int(text)
