@@ -40,20 +40,29 @@ def duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def stale(last_round: Row | None, interval: float | None, now: datetime) -> str | None:
-    """What to say when the last round ended more than two intervals ago (the daemon stopped,
-    or cannot finish a round), or None. The interval is the one the round was due on (the
-    daemon keeps it), else `interval` (the config's); without either, nothing."""
+def overdue(
+    last_round: Row | None, interval: float | None, now: datetime
+) -> tuple[float, float] | None:
+    """(seconds since, interval) when the last round ended more than two intervals ago (the
+    daemon stopped, or cannot finish a round), else None. The interval is the one the round
+    was due on (the daemon keeps it), else `interval` (the config's); without either, None."""
     if last_round is None:
         return None
     interval = last_round.get("interval") or interval
     if not interval:
         return None
-    if (now - parse_iso(last_round["finished"])).total_seconds() <= 2 * interval:
+    since = (now - parse_iso(last_round["finished"])).total_seconds()
+    return (since, interval) if since > 2 * interval else None
+
+
+def stale(last_round: Row | None, interval: float | None, now: datetime) -> str | None:
+    """What the dashboard and `status` say of an overdue last round (see `overdue`)."""
+    late = overdue(last_round, interval, now)
+    if late is None or last_round is None:
         return None
     return (
         f"last round {age(last_round['finished'], now)} ago: rounds are due every "
-        f"{duration(interval)}; is the daemon running?"
+        f"{duration(late[1])}; is the daemon running?"
     )
 
 

@@ -15,6 +15,7 @@ from nsdi_tracker.dns.latency import histogram_quantile
 from nsdi_tracker.settings.config import Schedule
 from nsdi_tracker.store.protocols import ReadModel
 from nsdi_tracker.ui.palette import headline_order
+from nsdi_tracker.ui.views import overdue
 from nsdi_tracker.web import plots
 from nsdi_tracker.web.evidence import evidence_words
 from nsdi_tracker.web.i18n import Words
@@ -172,10 +173,10 @@ def round_line(
         return {"round": w("round.none"), "stale": None, "health": None}
     ago = (now - parse_iso(last["finished"])).total_seconds()
     said = w("round.last", id=last["id"], status=w(f"r.{last['status']}"), ago=w.span(ago))
-    interval = last.get("interval") or (schedule.interval if schedule else None)
+    late = overdue(last, schedule.interval if schedule else None, now)
     stale = None
-    if interval and ago > 2 * interval:
-        stale = w("stale", ago=w.span(ago), every=w.span(interval))
+    if late is not None:
+        stale = w("stale", ago=w.span(late[0]), every=w.span(late[1]))
     elif next_round is not None:
         said += " · " + w("round.next", span=w.span((next_round - now).total_seconds()))
     state: tuple[bool | None, str]
