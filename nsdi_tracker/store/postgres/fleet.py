@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from nsdi_tracker.core.errors import StoreError
@@ -134,14 +135,13 @@ class FleetStore:
 
     async def probes(self, now: datetime, stale_intervals: float) -> list[dict[str, Any]]:
         """Every probe with its network, its last round and whether it is stale."""
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
                 "SELECT name, isp, asn, region, interval, last_finished, last_seen, "
                 f"{_FRESH} AS fresh FROM probes ORDER BY isp NULLS LAST, name",
                 {"now": now, "k": stale_intervals},
             )
-            columns = [c.name for c in cursor.description or ()]
-            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+            return await cur.fetchall()
 
     async def fleet_counts(
         self, now: datetime, stale_intervals: float
@@ -187,15 +187,14 @@ class FleetStore:
         self, domain: str, now: datetime, stale_intervals: float
     ) -> list[dict[str, Any]]:
         """Every probe's latest verdicts on one domain, with its network and freshness."""
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
                 "SELECT p.name AS probe, p.isp, p.asn, p.region, l.national, l.resolvers, "
                 f"l.round_id, l.finished, {_FRESH} AS fresh FROM latest l "
                 "JOIN probes p ON p.id = l.probe_id WHERE l.domain = %(domain)s ORDER BY p.name",
                 {"now": now, "k": stale_intervals, "domain": domain},
             )
-            columns = [c.name for c in cursor.description or ()]
-            return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]
+            return await cur.fetchall()
 
     async def transitions(
         self,
@@ -218,7 +217,10 @@ class FleetStore:
             clauses.append("t.type = ANY(%(types)s)")
             params["types"] = list(types)
         params["limit"] = limit
-        async with self.pool.connection() as conn, conn.cursor(name="transitions") as cur:
+        async with (
+            self.pool.connection() as conn,
+            conn.cursor(name="transitions", row_factory=dict_row) as cur,
+        ):
             await cur.execute(
                 "SELECT t.event_id::text, p.name AS probe, p.isp, p.asn, t.confirmed_at, "
                 't.domain, t.scope, t.type, t.from_verdict AS "from", t.to_verdict AS "to" '
@@ -227,9 +229,8 @@ class FleetStore:
                 "LIMIT %(limit)s",
                 params,
             )
-            columns = [c.name for c in cur.description or ()]
             async for row in cur:
-                yield dict(zip(columns, row, strict=True))
+                yield row
 
     async def forget_signatures(self, now: datetime) -> int:
         """Drop the signatures whose window has passed (a replay of them is refused by its
