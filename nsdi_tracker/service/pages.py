@@ -29,7 +29,7 @@ from nsdi_tracker.service.source import (
     read_filter,
 )
 from nsdi_tracker.settings.keys import BASE_PATH
-from nsdi_tracker.store.records import ChangelogFilter
+from nsdi_tracker.store.records import NEW, ChangelogFilter
 from nsdi_tracker.store.sqlite import Store
 from nsdi_tracker.ui.palette import headline_order
 from nsdi_tracker.web import feed, plots, views
@@ -156,7 +156,7 @@ def _choice(p: Page, key: str, allowed: set[str]) -> list[str]:
 async def overview(request: web.Request) -> web.Response:
     p = page(request)
     source: StatusSource = request.app[DAEMON]
-    verdicts = _choice(p, "verdict", {*Verdict, views.NEW})
+    verdicts = _choice(p, "verdict", {*Verdict, NEW})
     category = request.query.get("category")
     search = request.query.get("q", "").strip()[:100]
     number = query_int(request, "page", 1, 1, 2**62)

@@ -14,6 +14,10 @@ from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.model import Observation, ResolverState, Verdict
 from nsdi_tracker.judge.confirm import Change, Track
 
+# The word for a name with no confirmed verdict yet, where a verdict is asked for (the page's
+# filter, the domain_page read)
+NEW = "new"
+
 
 @dataclass(frozen=True, slots=True)
 class Summary:

@@ -14,6 +14,7 @@ from nsdi_tracker.core.model import NATIONAL, NOTABLE_NX, Role
 from nsdi_tracker.dns.latency import histogram_quantile
 from nsdi_tracker.settings.config import Schedule
 from nsdi_tracker.store.protocols import ReadModel
+from nsdi_tracker.store.records import NEW
 from nsdi_tracker.ui.palette import headline_order
 from nsdi_tracker.ui.views import overdue
 from nsdi_tracker.web import plots
@@ -21,7 +22,6 @@ from nsdi_tracker.web.evidence import evidence_words
 from nsdi_tracker.web.i18n import Words
 
 PAGE = 100  # domains per overview page
-NEW = "new"  # the verdict filter's word for no verdict yet
 NO_CATEGORY = "~"  # the category filter's value for domains without one
 Row = Mapping[str, Any]
 

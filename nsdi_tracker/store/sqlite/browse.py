@@ -12,10 +12,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from nsdi_tracker.core.model import MEASURED, NATIONAL
+from nsdi_tracker.store.records import NEW
 from nsdi_tracker.store.sqlite.changelog import CHANGELOG_COLUMNS
 from nsdi_tracker.store.sqlite.rows import _decode, _row_dict
 
-NEW = "new"  # the verdict filter's word for a name with no confirmed verdict yet
 GAP_INTERVALS = 1.5  # no measured round for this many intervals: a gap in the timelines
 
 
