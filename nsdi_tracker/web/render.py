@@ -11,10 +11,14 @@ from typing import Any
 import jinja2
 
 from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.model import ResolverState
+from nsdi_tracker.core.model import ResolverState, Verdict
 from nsdi_tracker.ui.palette import PALETTE
 
-_STATE_COLORS = {ResolverState.UP: "#2e7d32", ResolverState.DOWN: "#c62828"}
+# a resolver's up and down look like present and removed, as in the dashboard (palette.STATES)
+_STATE_COLORS = {
+    ResolverState.UP: PALETTE[Verdict.PRESENT].color,
+    ResolverState.DOWN: PALETTE[Verdict.REMOVED].color,
+}
 
 
 @functools.cache
