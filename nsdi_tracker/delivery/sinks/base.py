@@ -11,13 +11,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import aiohttp
+
+from nsdi_tracker.core import redact
 from nsdi_tracker.settings.keys import Fail
 from nsdi_tracker.settings.sinks import SinkOptions, SinkSpec
-
-if TYPE_CHECKING:
-    import aiohttp
 
 
 class DeliveryError(Exception):
@@ -51,3 +51,28 @@ class Kind:
 def body_of(event: Mapping[str, Any]) -> bytes:
     """The exact bytes that are sent and signed."""
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> tuple[int, str]:
+    """POST `body` (no redirects followed): the status and the first 200 bytes of the answer,
+    as text. A transport failure is a DeliveryError whose message never shows the URL whole
+    (it may carry a credential)."""
+    try:
+        async with session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+        ) as response:
+            said = await response.content.read(200)
+            return response.status, said.decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        why = redact.scrub(str(exc) or "timed out", [url])
+        raise DeliveryError(f"{type(exc).__name__}: {why}") from None

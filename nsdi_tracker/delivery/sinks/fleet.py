@@ -21,7 +21,7 @@ import aiohttp
 from nsdi_tracker import __version__
 from nsdi_tracker.core import redact, signing
 from nsdi_tracker.core.submission import round_body, transition_body
-from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind
+from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind, post
 from nsdi_tracker.settings import keys
 from nsdi_tracker.settings.keys import Fail
 from nsdi_tracker.settings.sinks import RETRY_KEYS, SinkOptions, SinkSpec
@@ -97,17 +97,9 @@ class FleetSender:
             "User-Agent": f"nsdi-tracker/{__version__}",
             **signing.headers(o.probe, o.token, int(time.time()), body),
         }
-        timeout = aiohttp.ClientTimeout(total=self.spec.timeout)
-        try:
-            async with self._session.post(
-                self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    said = (await response.text())[:200]
-                    raise DeliveryError(f"HTTP {response.status} from {self.shown}: {said}")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            why = redact.scrub(str(exc) or "timed out", [self.url])
-            raise DeliveryError(f"{type(exc).__name__}: {why}") from None
+        status, said = await post(self._session, self.url, body, headers, self.spec.timeout)
+        if status != 200:
+            raise DeliveryError(f"HTTP {status} from {self.shown}: {said}")
 
     async def close(self) -> None:
         pass  # the session belongs to the outbox

@@ -17,7 +17,7 @@ import aiohttp
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core import redact
-from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind, body_of
+from nsdi_tracker.delivery.sinks.base import DeliveryError, Kind, body_of, post
 from nsdi_tracker.settings import keys
 from nsdi_tracker.settings.keys import Fail
 from nsdi_tracker.settings.sinks import RETRY_KEYS, SinkOptions, SinkSpec
@@ -81,16 +81,9 @@ class WebhookSender:
         }
         if self.secret:
             headers[SIGNATURE_HEADER] = signature(self.secret, body)
-        timeout = aiohttp.ClientTimeout(total=self.spec.timeout)
-        try:
-            async with self._session.post(
-                self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            ) as response:
-                if not 200 <= response.status < 300:
-                    raise DeliveryError(f"HTTP {response.status} from {self.shown}")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            why = redact.scrub(str(exc) or "timed out", [self.url])
-            raise DeliveryError(f"{type(exc).__name__}: {why}") from None
+        status, _ = await post(self._session, self.url, body, headers, self.spec.timeout)
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status} from {self.shown}")
 
     async def close(self) -> None:
         pass  # the session belongs to the outbox
