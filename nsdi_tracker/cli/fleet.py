@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsdi_tracker.cli.common import EXIT_OK, arun
 from nsdi_tracker.core.errors import ConfigError, TrackerError
+
+if TYPE_CHECKING:  # the collector's modules load only when a command needs them
+    from nsdi_tracker.settings.collector import CollectorConfig
+    from nsdi_tracker.settings.config import Listen
 
 
 def collector(args: argparse.Namespace) -> int:
@@ -24,17 +28,14 @@ def collector(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _collect(config: object, listen: object) -> None:
+async def _collect(config: CollectorConfig, listen: Listen) -> None:
     import psycopg
     import psycopg_pool
 
     from nsdi_tracker.service.collector import Collector, start
     from nsdi_tracker.service.server import until_stopped
-    from nsdi_tracker.settings.collector import CollectorConfig
-    from nsdi_tracker.settings.config import Listen
     from nsdi_tracker.store.postgres.fleet import FleetStore
 
-    assert isinstance(config, CollectorConfig) and isinstance(listen, Listen)
     try:
         store = await FleetStore.open(config.database)
     except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:  # libpq never echoes a password
