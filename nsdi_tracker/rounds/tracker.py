@@ -41,6 +41,7 @@ class Changes:
     shown: list[str] = field(default_factory=list)  # "type domain (scope)", the first SHOWN
     queued: list[str] = field(default_factory=list)  # ids of events for sinks, the first 10,000
     tracks: int = 0  # (domain, scope) states written: confirmed or pending changes
+    summary: bool = False  # the round's summary is queued for a fleet's collector
 
     def add(self, plan: BatchPlan | HealthPlan) -> None:
         """Count a batch's changes; a round's health goes first in what is shown."""
@@ -158,6 +159,7 @@ def commit_staged(
     record = round_record(info, staged.changes.transitions, interval)
     summary_sink = config.fleet.name if config.fleet else None  # a probe sends its rounds
     store.commit_round(staged.round_id, record, config.resolvers, health, summary_sink)
+    staged.changes.summary = summary_sink is not None
     if staged.raw is not None:
         try:
             staged.raw.finish(staged.info)

@@ -282,8 +282,8 @@ class Daemon(Reloading, Delivering):
         seconds = loop.time() - t0
         self.metrics.round_done(done, seconds)
         await self._load_verdicts()
-        if done.changes.delivering:
-            self._wake.set()
+        if done.changes.delivering or done.changes.summary:
+            self._wake.set()  # the outbox sends now, not at its next idle look
         backlog = await self.db.run(self.store.backlog)
         self.metrics.set_backlog(backlog)
         log_round(done, seconds, backlog)
