@@ -15,7 +15,7 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -m venv "$APP"
 # The exact versions CI tested (constraints.txt), not whatever is newest on the day.
 "$APP/bin/pip" install --no-cache-dir --disable-pip-version-check --quiet \
-    -c "$SRC/constraints.txt" "$SRC[fast]"
+    -c "$SRC/constraints.txt" "$SRC[fast,fleet]"
 
 mkdir -p "$DATA" "$CONFIG/watchlists"
 cp "$SRC/nsdi-tracker.toml" "$CONFIG/"

@@ -2,7 +2,7 @@
 
 A throw-away PostgreSQL from Debian (nsdi_tracker.sim.postgres), the real collector, and three
 probes (the real daemon, each with its own SQLite) in three ISPs' networks, each asking its
-ISP's national resolver and one reference, all simulated. In round 3 the national system drops
+ISP's national resolver and one reference, all simulated. In round 4 the national system drops
 youtube.com, so every ISP's resolver loses it; the third ISP also filters bbc.com on its own.
 The fleet then says: youtube.com `removed` (all three networks), bbc.com `filtered` at that one
 ISP.
@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nsdi_tracker.core.model import EventType
 from nsdi_tracker.delivery.outbox import Outbox
 from nsdi_tracker.delivery.sinks import KINDS
+from nsdi_tracker.rounds.events import headline_text
 from nsdi_tracker.rounds.tracker import RoundDone
-from nsdi_tracker.service.collector import Collector, fleet_view, start
+from nsdi_tracker.service.collector import Collector
 from nsdi_tracker.service.daemon import Daemon, DaemonOptions
+from nsdi_tracker.service.fleet_api import fleet_view
 from nsdi_tracker.settings.collector import load_collector
 from nsdi_tracker.settings.config import Config, load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
@@ -54,7 +57,7 @@ ISPS = (
     Isp("spb-mts", "MTS", 8359, "Saint Petersburg"),
     Isp("ekb-ertelecom", "ER-Telecom", 31133, "Yekaterinburg", filters_bbc=True),
 )
-CHANGE_ROUND = 3
+CHANGE_ROUND = 4  # after the fleet has confirmed every name present
 
 
 def _zone() -> Zone:
@@ -65,6 +68,9 @@ def _collector_config(folder: Path, dsn: str, listen: str, tokens: dict[str, str
     path = folder / "collector.toml"
     path.write_text(
         f'listen = "{listen}"\ndatabase = "{dsn}"\n'
+        # a fleet verdict is confirmed over two evaluations, four a round here
+        "[fleet]\nconfirm = 2\nevaluate_every = 0.25\n"
+        '[[sink]]\ntype = "log"\npath = "fleet-events.ndjson"\n'
         + "".join(
             f'[[probe]]\nname = "{i.probe}"\ntoken = "{tokens[i.probe]}"\nisp = "{i.isp}"\n'
             f'asn = {i.asn}\nregion = "{i.region}"\n'
@@ -123,7 +129,7 @@ async def _probe(config: Config, zone: Zone, isp: Isp, rounds: int,
 
 
 async def run(
-    folder: Path, *, rounds: int = 6, interval: float = 1.0, listen: str = "127.0.0.1:0",
+    folder: Path, *, rounds: int = 8, interval: float = 1.0, listen: str = "127.0.0.1:0",
     say: Callable[[str], None] = print,
     until: Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
@@ -135,25 +141,34 @@ async def run(
     server: Server = await asyncio.to_thread(create, pg_folder)
     tokens = {i.probe: secrets.token_hex(16) for i in ISPS}
     try:
-        config = load_collector(_collector_config(folder, server.dsn(), listen, tokens))
+        config = load_collector(_collector_config(folder, server.dsn(), listen, tokens), KINDS)
         store = await FleetStore.open(config.database)
         collector = Collector(config, store)
         await collector.prepare()
-        runner, address = await start(collector, config.listen)
-        url = f"http://{address}"
-        say(f"collector on {url}; three probes, a round every {interval:g} s")
         try:
-            await _play(folder, url, tokens, rounds, interval, say)
-            status, details = await fleet_view(url, 40)
-            if until is not None:
-                await until(url, status, details)
+            async with collector.running(config.listen) as address:
+                url = f"http://{address}"
+                say(f"collector on {url}; three probes, a round every {interval:g} s")
+                await _play(folder, url, tokens, rounds, interval, say)
+                await collector.evaluate()  # what the last rounds brought
+                for event in await _fleet_events(collector):
+                    say(f"fleet event: {headline_text(event)[0]}")
+                status, details = await fleet_view(url, 40)
+                if until is not None:
+                    await until(url, status, details)
         finally:
-            await runner.cleanup()
             await store.close()
     finally:
         await asyncio.to_thread(server.stop)
         shutil.rmtree(pg_folder, ignore_errors=True)
     return status, details
+
+
+async def _fleet_events(collector: Collector) -> list[dict[str, Any]]:
+    """The fleet's transitions so far, oldest first (baselines left out)."""
+    types = [t for t in EventType if t is not EventType.BASELINE]
+    rows = [r async for r in collector.store.fleet_transitions(types=types, limit=None)]
+    return [r["event"] for r in reversed(rows)]
 
 
 async def _play(folder: Path, url: str, tokens: dict[str, str], rounds: int, interval: float,

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nsdi_tracker.core import signing
 from nsdi_tracker.core.submission import Transition, parse, round_body, transition_body
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.service.collector import SUBMISSIONS, Collector, start
 from nsdi_tracker.settings.collector import load_collector
 from nsdi_tracker.settings.config import Listen
@@ -75,7 +76,7 @@ async def collectors(tmp_path: Path, pg: str) -> AsyncIterator[Callable[..., Any
     session = aiohttp.ClientSession()
 
     async def make() -> tuple[Client, FleetStore]:
-        config = load_collector(config_file(tmp_path, pg))
+        config = load_collector(config_file(tmp_path, pg), KINDS)
         store = await FleetStore.open(config.database)
         collector = Collector(config, store)
         await collector.prepare()
@@ -100,7 +101,7 @@ async def test_a_round_is_stored_once(collectors: Any) -> None:
     status, answer, _ = await client.post(body, headers=sent)  # the same request: a replay
     assert status == 409 and "replay" in answer["error"]
     assert (await store.counts()) == {"probes": 2, "rounds": 1, "verdicts": 3, "latest": 3,
-                                      "transitions": 0}  # fmt: skip
+                                      "transitions": 0, "fleet_transitions": 0}  # fmt: skip
 
 
 async def test_bad_submissions_are_refused_and_change_nothing(collectors: Any) -> None:
@@ -146,17 +147,17 @@ async def test_transitions_and_two_collectors_on_one_database(collectors: Any) -
     async with b.session.get(b.base + "/healthz") as r:
         health = await r.json()
     assert r.status == 200 and health["rounds"] == 2 and health["probes"] == 2
-    async with a.session.get(a.base + "/api/fleet/transitions?type=removed,restored") as r:
+    async with a.session.get(a.base + "/api/fleet/probe-transitions?type=removed,restored") as r:
         listed = await r.json()
     assert [(t["probe"], t["domain"], t["type"]) for t in listed["transitions"]] == [
         ("msk-1", "youtube.com", "removed")]  # fmt: skip
     assert listed["transitions"][0]["confirmed_at"].startswith("2026-02-10T18:05:00")
-    async with a.session.get(a.base + "/api/fleet/transitions.csv?domain=YouTube.com") as r:
+    async with a.session.get(a.base + "/api/fleet/probe-transitions.csv?domain=YouTube.com") as r:
         table = list(csv.reader(io.StringIO(await r.text())))
     assert table[0][:3] == ["event_id", "confirmed_at", "probe"] and len(table) == 2
     assert table[1][0] == event_id and table[1][4] == "12389"
     for bad in ("type=gone", "limit=0", "limit=" + "9" * 5000, "since=yesterday", "colour=red"):
-        async with a.session.get(a.base + f"/api/fleet/transitions?{bad}") as r:
+        async with a.session.get(a.base + f"/api/fleet/probe-transitions?{bad}") as r:
             assert r.status == 400, bad
 
 
@@ -197,7 +198,7 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
         for n, asn in probes.items()
     )
     (tmp_path / "fleet.toml").write_text(text)
-    config = load_collector(tmp_path / "fleet.toml")
+    config = load_collector(tmp_path / "fleet.toml", KINDS)
     store = await FleetStore.open(config.database)
     collector = Collector(config, store)
     await collector.prepare()
@@ -273,7 +274,7 @@ async def test_fleet_status_tells_a_removal_from_an_isps_filtering(tmp_path: Pat
 
 async def test_old_signatures_are_swept(tmp_path: Path, pg: str) -> None:
     """The signatures kept against replays go once their window has passed."""
-    config = load_collector(config_file(tmp_path, pg))
+    config = load_collector(config_file(tmp_path, pg), KINDS)
     store = await FleetStore.open(config.database)
     try:
         collector = Collector(config, store, clock=lambda: time.time() + 3600)

@@ -74,3 +74,43 @@ def test_the_image_and_ci_install_the_locked_versions() -> None:
     assert '-c "$SRC/constraints.txt"' in (REPO / "docker" / "install.sh").read_text()
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "constraints.txt" in dockerfile and "ARG BASE=python:3.11-slim-bookworm" in dockerfile
+
+
+def test_the_fleet_compose_file_and_its_configs(monkeypatch: object, tmp_path: Path) -> None:
+    """docker-compose.fleet.yml: the official postgres image, the collector and a probe from
+    the image, each config it mounts present and valid (tokens from the environment, as the
+    compose file passes them), and the image has what a collector needs."""
+    import pytest
+    import yaml
+
+    from nsdi_tracker.delivery.sinks import KINDS
+    from nsdi_tracker.settings.collector import load_collector
+    from nsdi_tracker.settings.config import load_config
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    compose = yaml.safe_load((REPO / "docker-compose.fleet.yml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["collector"]["command"][:2] == ["nsdi-tracker", "collector"]
+    assert services["collector"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    mounted = {}
+    for name in ("collector", "probe"):
+        for volume in services[name]["volumes"]:
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                assert (REPO / source).is_file(), source
+                mounted[target] = REPO / source
+    for key in services["collector"]["environment"]:
+        monkeypatch.setenv(key, "a-token-long-enough-0123456789" if "PROBE" in key else "x")
+    monkeypatch.setenv("NSDI_FLEET_TOKEN", "a-token-long-enough-0123456789")
+    collector = load_collector(mounted[services["collector"]["command"][-1]], KINDS)
+    assert collector.listen.host == "0.0.0.0" and str(collector.listen.port) in str(
+        services["collector"]["ports"]
+    )
+    probe_config = services["probe"]["environment"]["NSDI_TRACKER_CONFIG"]
+    # the image's /config/watchlists are the repository's watchlists
+    text = mounted[probe_config].read_text().replace("/config/watchlists/", f"{REPO}/watchlists/")
+    (tmp_path / "probe.toml").write_text(text)
+    config = load_config(tmp_path / "probe.toml", KINDS)
+    assert config.fleet is not None and config.fleet.name == "fleet"
+    assert "fleet" in (REPO / "docker" / "install.sh").read_text().split("[fast,")[1]

@@ -6,6 +6,7 @@ when it is back."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import psycopg
 from conftest import run_cli
 from test_collector import TOKEN, config_file
 
+from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.service.collector import Collector, start
 from nsdi_tracker.settings.collector import load_collector
 from nsdi_tracker.settings.config import Listen
@@ -21,7 +23,7 @@ from nsdi_tracker.store.sqlite import Store
 
 
 async def run_collector(tmp_path: Path, pg: str, port: int = 0) -> tuple[Any, FleetStore, int]:
-    config = load_collector(config_file(tmp_path, pg))
+    config = load_collector(config_file(tmp_path, pg), KINDS)
     store = await FleetStore.open(config.database)
     collector = Collector(config, store)
     await collector.prepare()
@@ -133,3 +135,29 @@ async def test_postgres_and_the_collector_going_down_lose_nothing(
     finally:
         server.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_the_daemon_sends_each_round_as_it_ends(
+    harness: Any, daemon: Any, tmp_path: Path, pg: str
+) -> None:
+    """A round that confirms nothing still sends its summary at once: the collector has each
+    round within a second of its end, not at the outbox's next idle look (a minute)."""
+    from conftest import FAST
+
+    runner, store, port = await run_collector(tmp_path, pg)
+    try:
+        h = await harness(["youtube.com"], extra=FAST + fleet_table(port))
+        d = await daemon(h.cfg_path)
+        await d.wait_rounds(4)
+        await asyncio.sleep(0.5)
+        assert await d.stop() == 0
+        with psycopg.connect(pg) as conn:
+            lags = conn.execute(
+                "SELECT round_id, EXTRACT(EPOCH FROM received - finished) FROM rounds "
+                "ORDER BY round_id"
+            ).fetchall()
+    finally:
+        await runner.cleanup()
+        await store.close()
+    assert [r for r, _ in lags][:4] == [1, 2, 3, 4]
+    assert all(lag < 1.0 for _, lag in lags[:4]), lags

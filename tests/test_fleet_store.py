@@ -29,8 +29,9 @@ async def test_two_collectors_migrate_once_and_store_rounds(pg: str) -> None:
     a, b = await asyncio.gather(FleetStore.open(pg), FleetStore.open(pg))
     try:
         with psycopg.connect(pg) as conn:
-            assert conn.execute("SELECT name FROM schema_migrations").fetchall() == [
-                ("m001_fleet",)
+            assert conn.execute("SELECT name FROM schema_migrations ORDER BY 1").fetchall() == [
+                ("m001_fleet",),
+                ("m002_fleet_events",),
             ]
         ids = await a.register([{"name": "msk-1", "isp": "Rostelecom", "asn": 12389}])
         probe = ids["msk-1"]
@@ -55,7 +56,7 @@ async def test_two_collectors_migrate_once_and_store_rounds(pg: str) -> None:
         assert latest == [(9, "removed")]
         assert parts == [("verdicts_2026_02",)]
         assert (await a.counts()) == {"probes": 1, "rounds": 3, "verdicts": 9, "latest": 3,
-                                      "transitions": 0}  # fmt: skip
+                                      "transitions": 0, "fleet_transitions": 0}  # fmt: skip
     finally:
         await asyncio.gather(a.close(), b.close())
 

@@ -49,3 +49,48 @@ def test_a_probe_is_stale_after_three_of_its_intervals() -> None:
     assert not is_stale(now - timedelta(minutes=14), 300, now, 3)
     assert is_stale(now - timedelta(minutes=16), 300, now, 3)
     assert is_stale(None, 300, now, 3) and is_stale(now, None, now, 3)
+
+
+def test_a_fleet_verdict_is_confirmed_like_a_probes() -> None:
+    """A new fleet verdict holds `need` evaluations before it is a transition; pending and
+    unknown neither count nor reset; the old verdict seen again drops the candidate; a filtered
+    name whose blocked networks change is a change of its own."""
+    from nsdi_tracker.core.model import EventType
+    from nsdi_tracker.judge.fleet import FleetTrack, fleet_step
+
+    t0 = datetime(2026, 2, 10, 18, tzinfo=UTC)
+    track, changes = FleetTrack(), []
+
+    def see(verdict: FleetVerdict, networks: tuple[str, ...] = (), minute: int = 0) -> None:
+        nonlocal track
+        track, change = fleet_step(track, verdict, networks, t0 + timedelta(minutes=minute), 2)
+        if change is not None:
+            changes.append(
+                (change.type, change.old, change.new, change.networks, change.evaluations)
+            )
+
+    see(FleetVerdict.PRESENT, minute=0)
+    see(FleetVerdict.UNKNOWN, minute=1)  # neither counts nor resets
+    see(FleetVerdict.PRESENT, minute=2)
+    assert changes == [(EventType.BASELINE, None, FleetVerdict.PRESENT, (), 2)]
+    assert track.since == t0  # from its first sighting
+    see(FleetVerdict.REMOVED, ("AS1", "AS2"), 3)
+    see(FleetVerdict.PRESENT, minute=4)  # back before confirmation: nothing left behind
+    assert track == FleetTrack(FleetVerdict.PRESENT, (), t0)
+    see(FleetVerdict.REMOVED, ("AS1", "AS2"), 5)
+    see(FleetVerdict.PENDING, ("AS1",), 6)
+    see(FleetVerdict.REMOVED, ("AS1", "AS2", "AS3"), 7)  # a removal's networks may grow
+    assert changes[-1] == (EventType.REMOVED, FleetVerdict.PRESENT, FleetVerdict.REMOVED, (), 2)
+    see(FleetVerdict.FILTERED, ("AS1",), 8)
+    see(FleetVerdict.FILTERED, ("AS1", "AS2"), 9)  # other networks: counting starts again
+    assert len(changes) == 2
+    see(FleetVerdict.FILTERED, ("AS1", "AS2"), 10)
+    was, now = FleetVerdict.REMOVED, FleetVerdict.FILTERED
+    assert changes[-1] == (EventType.FILTERED, was, now, ("AS1", "AS2"), 2)
+    see(FleetVerdict.FILTERED, ("AS2",), 11)
+    see(FleetVerdict.FILTERED, ("AS2",), 12)
+    assert changes[-1][0] is EventType.FILTERED and changes[-1][3] == ("AS2",)
+    see(FleetVerdict.PRESENT, minute=13)
+    see(FleetVerdict.PRESENT, minute=14)
+    assert changes[-1][:3] == (EventType.RESTORED, FleetVerdict.FILTERED, FleetVerdict.PRESENT)
+    assert len(changes) == 5

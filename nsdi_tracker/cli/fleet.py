@@ -4,7 +4,6 @@ it makes of them."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +16,11 @@ if TYPE_CHECKING:  # the collector's modules load only when a command needs them
 
 
 def collector(args: argparse.Namespace) -> int:
+    from nsdi_tracker.delivery.sinks import KINDS
     from nsdi_tracker.settings.collector import load_collector
     from nsdi_tracker.settings.config import parse_listen
 
-    config = load_collector(Path(args.config))
+    config = load_collector(Path(args.config), KINDS)
     listen = config.listen
     if args.listen:
         listen = parse_listen(args.listen, "--listen", lambda k, why: ConfigError(f"{k}: {why}"))
@@ -32,7 +32,7 @@ async def _collect(config: CollectorConfig, listen: Listen) -> None:
     import psycopg
     import psycopg_pool
 
-    from nsdi_tracker.service.collector import Collector, start
+    from nsdi_tracker.service.collector import Collector
     from nsdi_tracker.service.server import until_stopped
     from nsdi_tracker.store.postgres.fleet import FleetStore
 
@@ -43,12 +43,14 @@ async def _collect(config: CollectorConfig, listen: Listen) -> None:
     try:
         service = Collector(config, store)
         await service.prepare()
-        runner, address = await start(service, listen)
-        print(f"collector on http://{address}/ for {len(config.probes)} probes", flush=True)
-        sweeper = asyncio.ensure_future(service.forget_forever())
-        await until_stopped()
-        sweeper.cancel()
-        await runner.cleanup()
+        async with service.running(listen) as address:
+            sinks = ", ".join(s.name for s in config.sinks)
+            print(
+                f"collector on http://{address}/ for {len(config.probes)} probes; "
+                f"fleet events to {sinks}",
+                flush=True,
+            )
+            await until_stopped()
     finally:
         await store.close()
 
@@ -63,7 +65,7 @@ async def _status(base: str, limit: int, as_json: bool) -> int:
 
     from rich.console import Console
 
-    from nsdi_tracker.service.collector import fleet_view
+    from nsdi_tracker.service.fleet_api import fleet_view
     from nsdi_tracker.ui.fleet import render
 
     status, details = await fleet_view(base, 0 if as_json else limit)
@@ -85,8 +87,11 @@ def fleet_demo(args: argparse.Namespace) -> int:
     from nsdi_tracker.ui import logs
     from nsdi_tracker.ui.fleet import render
 
-    if args.rounds < 4:
-        raise ConfigError("--rounds must be at least 4 (the story changes in round 3)")
+    if args.rounds < play.CHANGE_ROUND + 2:
+        raise ConfigError(
+            f"--rounds must be at least {play.CHANGE_ROUND + 2} (the story changes in round "
+            f"{play.CHANGE_ROUND})"
+        )
     folder = args.dir or Path(tempfile.mkdtemp(prefix="nsdi-fleet-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     logs.setup("warning", "text")

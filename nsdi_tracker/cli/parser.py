@@ -231,7 +231,7 @@ def _fleet_demo_command(sub: Any) -> None:
         "also filters bbc.com; print the fleet's verdicts, and keep the collector up until "
         "Ctrl-C when run in a terminal.",
     )
-    demo.add_argument("--rounds", type=int, default=6, help="rounds per probe (default 6)")
+    demo.add_argument("--rounds", type=int, default=8, help="rounds per probe (default 8)")
     demo.add_argument("--dir", type=Path, metavar="FOLDER", help="its files (default: temp)")
     demo.add_argument(
         "--listen", metavar="HOST:PORT", default="127.0.0.1:0", help="the collector's address"

@@ -71,6 +71,7 @@ class EventType(StrEnum):
     UNREACHABLE = "unreachable"
     RECOVERED = "recovered"
     CHANGED = "changed"
+    FILTERED = "filtered"  # a fleet's: blocked in some networks, resolving in others
     RESOLVER_DOWN = "resolver_down"  # a resolver (or every national one) failed its controls
     RESOLVER_UP = "resolver_up"  # ... and passes them again
 

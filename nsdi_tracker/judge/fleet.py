@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from nsdi_tracker.core.model import Verdict
+from nsdi_tracker.core.model import EventType, Verdict
 from nsdi_tracker.judge.confirm import BLOCKED, RESOLVES
 
 
@@ -94,3 +94,86 @@ def is_stale(
     if last_finished is None or not interval:
         return True
     return (now - last_finished).total_seconds() > stale_intervals * interval
+
+
+# Fleet-level transitions. The fleet's verdict on a name is confirmed like a probe's: a new
+# verdict replaces the confirmed one after `need` consecutive evaluations (the collector
+# evaluates when rounds have come in since the last time, or a probe went stale or came
+# back). `pending` and `unknown` neither count nor reset, as a probe's `unknown` does: a
+# removal that has reached one network so far, or a fleet gone quiet, announces nothing.
+# A filtered name whose blocked networks change is a new verdict: "now also at AS8359".
+
+SCOPE = "fleet"  # the scope of a fleet-level event, beside a probe's `national` and resolvers
+SETTLED = frozenset({FleetVerdict.REMOVED, FleetVerdict.FILTERED, FleetVerdict.PRESENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What a fleet-wide count says of one name: fresh probes that see it blocked, the
+    distinct networks among them, and fresh probes that see it resolve."""
+
+    domain: str
+    blocked: int
+    networks: tuple[str, ...]
+    resolving: int
+
+    def verdict(self, min_probes: int, min_networks: int) -> FleetVerdict:
+        return decide(self.blocked, len(self.networks), self.resolving, min_probes, min_networks)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTrack:
+    """The persisted state of one name at fleet level: the confirmed verdict (with the
+    blocked networks where it is `filtered`) and the pending candidate."""
+
+    verdict: FleetVerdict | None = None
+    networks: tuple[str, ...] = ()
+    since: datetime | None = None
+    candidate: FleetVerdict | None = None
+    candidate_networks: tuple[str, ...] = ()
+    count: int = 0
+    candidate_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetChange:
+    type: EventType
+    old: FleetVerdict | None
+    new: FleetVerdict
+    old_networks: tuple[str, ...]
+    networks: tuple[str, ...]
+    first_seen: datetime
+    confirmed_at: datetime
+    evaluations: int
+
+
+def fleet_event_type(old: FleetVerdict | None, new: FleetVerdict) -> EventType:
+    if new is FleetVerdict.REMOVED:
+        return EventType.REMOVED  # a first verdict too: already gone when first judged
+    if new is FleetVerdict.FILTERED:
+        return EventType.FILTERED
+    return EventType.BASELINE if old is None else EventType.RESTORED
+
+
+def fleet_step(
+    track: FleetTrack, seen: FleetVerdict, networks: tuple[str, ...], at: datetime, need: int
+) -> tuple[FleetTrack, FleetChange | None]:
+    """Advance one evaluation; the track is returned unchanged when nothing changed."""
+    if seen not in SETTLED:
+        return track, None
+    nets = networks if seen is FleetVerdict.FILTERED else ()
+    if (seen, nets) == (track.verdict, track.networks):
+        if track.candidate is None:
+            return track, None
+        return FleetTrack(track.verdict, track.networks, track.since), None
+    if (seen, nets) == (track.candidate, track.candidate_networks):
+        count, first = track.count + 1, track.candidate_since or at
+    else:
+        count, first = 1, at
+    if count >= need:
+        change = FleetChange(
+            fleet_event_type(track.verdict, seen), track.verdict, seen, track.networks, nets,
+            first, at, count,
+        )  # fmt: skip
+        return FleetTrack(seen, nets, first), change
+    return FleetTrack(track.verdict, track.networks, track.since, seen, nets, count, first), None

@@ -14,6 +14,7 @@ from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import NATIONAL, EventType, Observation, Role
 from nsdi_tracker.judge.confirm import Change
+from nsdi_tracker.judge.fleet import SCOPE as FLEET
 from nsdi_tracker.store.records import Summary
 
 if TYPE_CHECKING:
@@ -226,12 +227,15 @@ DOMAIN_TITLES: Mapping[EventType, str] = {
     EventType.RECOVERED: "{who} answers again for {name}",
     EventType.BASELINE: "{name}: first verdict on {who} is {new}",
     EventType.CHANGED: "{name} on {who}: {old} -> {new}",
+    EventType.FILTERED: "{name} filtered by {who}",
 }
 RESOLVER_EVENTS = (EventType.RESOLVER_DOWN, EventType.RESOLVER_UP)
 
 
 def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:
     """A title and a body for people (notifications)."""
+    if event["scope"] == FLEET:
+        return _fleet_text(event)
     national = event["scope"] == NATIONAL
     who = "the national DNS" if national else event["scope"]
     if event["domain"] is None:  # a resolver's own health
@@ -263,5 +267,26 @@ def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:
         f"reply: {s['rcode']} {' '.join(s['addresses'])} {s['nxdomain'] or ''}\n"
         f"references: {s['reference_consensus']} {' '.join(s['reference_addresses'])}\n"
         f"{s['reason']}\nevent {event['id']}"
+    )
+    return title, body
+
+
+def _fleet_text(event: Mapping[str, Any]) -> tuple[str, str]:
+    """A fleet event's title and body: which probes and networks see what."""
+    name, probes = event["domain"], event["probes"] or {"blocked": [], "resolving": [], "stale": []}
+    nets = ", ".join(event["networks"])
+    title = {
+        EventType.REMOVED: f"{name} removed from the national DNS, seen in {nets}",
+        EventType.FILTERED: f"{name} filtered by ISPs in {nets}, resolving elsewhere",
+        EventType.RESTORED: f"{name} resolves again across the fleet",
+        EventType.BASELINE: f"{name}: first fleet verdict is {event['to']}",
+    }.get(EventType(event["type"]), f"{name} at fleet level: {event['from']} -> {event['to']}")
+    body = (
+        f"{event['from'] or 'none'} -> {event['to']} (first seen {event['first_seen']}, "
+        f"confirmed {event['confirmed_at']} after {event['rounds']} evaluations)\n"
+        f"blocked at: {', '.join(probes['blocked']) or 'none'}\n"
+        f"resolving at: {', '.join(probes['resolving']) or 'none'}\n"
+        + (f"stale (not counted): {', '.join(probes['stale'])}\n" if probes["stale"] else "")
+        + f"{event['summary']['reason']}\nevent {event['id']}"
     )
     return title, body

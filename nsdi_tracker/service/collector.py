@@ -12,15 +12,13 @@ its own, so several can run against one PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from aiohttp import web
 from prometheus_client import (
@@ -33,31 +31,38 @@ from prometheus_client import (
 
 from nsdi_tracker import __version__
 from nsdi_tracker.core import signing, submission
-from nsdi_tracker.core.clock import parse_iso
-from nsdi_tracker.core.errors import InvalidName, TrackerError
+from nsdi_tracker.core.errors import StoreError
 from nsdi_tracker.core.model import EventType
-from nsdi_tracker.core.names import normalize
 from nsdi_tracker.core.submission import RoundSummary
-from nsdi_tracker.judge.fleet import Sighting, decide, judge
+from nsdi_tracker.delivery.outbox import Outbox
+from nsdi_tracker.judge.fleet import SCOPE
+from nsdi_tracker.rounds.fleet import advance, fleet_event
+from nsdi_tracker.service.fleet_api import FleetViews, error
 from nsdi_tracker.service.server import serve_app
-from nsdi_tracker.service.source import BadRequest, query_int
 from nsdi_tracker.settings.collector import CollectorConfig
 from nsdi_tracker.settings.config import Listen
+from nsdi_tracker.store.dbthread import DbThread
+from nsdi_tracker.store.postgres.evaluation import FleetEvent
 from nsdi_tracker.store.postgres.fleet import FleetStore, Replayed
+from nsdi_tracker.store.postgres.queue import LEASE, FleetQueue
 
 log = logging.getLogger("nsdi_tracker.collector")
 SUBMISSIONS = "/api/v1/submissions"
-FLEET_CSV = ("event_id", "confirmed_at", "probe", "isp", "asn", "domain", "scope", "type",
-             "from", "to")  # fmt: skip
 
 
 class Collector:
     def __init__(
-        self, config: CollectorConfig, store: FleetStore, clock: Callable[[], float] = time.time
+        self,
+        config: CollectorConfig,
+        store: FleetStore,
+        clock: Callable[[], float] = time.time,
+        *,
+        lease: float = LEASE,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        self.lease = lease  # seconds a sink's sending stays this collector's without a word
         self.probe_ids: dict[str, int] = {}
         self.registry = CollectorRegistry()
         self.submissions = Counter(
@@ -77,6 +82,15 @@ class Collector:
             "nsdi_collector_probe_stale", "1 if the probe is stale (no round in "
             "stale_intervals of its interval)", ["probe"], registry=self.registry,
         )  # fmt: skip
+        self.fleet_events = Counter(
+            "nsdi_collector_fleet_events", "Fleet-level transitions confirmed, by type",
+            ["type"], registry=self.registry,
+        )  # fmt: skip
+        self.deliveries = Counter(
+            "nsdi_collector_deliveries", "Fleet event deliveries by sink and result",
+            ["sink", "result"], registry=self.registry,
+        )  # fmt: skip
+        self.outbox: Outbox | None = None
 
     async def prepare(self) -> None:
         self.probe_ids = await self.store.register(p.row() for p in self.config.probes.values())
@@ -91,6 +105,98 @@ class Collector:
             except (psycopg.Error, TimeoutError) as exc:
                 log.warning("signatures not swept: %s", type(exc).__name__)
 
+    async def evaluate(self) -> list[dict[str, Any]] | None:
+        """One evaluation of the fleet: every name's fleet verdict from every fresh probe's
+        latest one, each new verdict confirmed over `confirm` evaluations, and each confirmed
+        change stored with its deliveries, all in one transaction. The events confirmed, or
+        None when nothing came in since the last evaluation or another collector is at it."""
+        rules = self.config.rules
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        async with self.store.evaluation(now, rules.stale_intervals) as ev:
+            if ev is None or not await ev.news():
+                return None
+            changed, confirmed = advance(
+                await ev.tracks(), await ev.counted(), now,
+                min_probes=rules.min_probes, min_networks=rules.min_networks, need=rules.confirm,
+            )  # fmt: skip
+            # the evidence of changes (a baseline has none: a first evaluation has thousands)
+            seen = await ev.sightings(
+                [c.domain for c in confirmed if c.change.type is not EventType.BASELINE]
+            )
+            events = []
+            for c in confirmed:
+                event = fleet_event(
+                    c.domain, c.change, seen.get(c.domain),
+                    min_probes=rules.min_probes, min_networks=rules.min_networks,
+                )  # fmt: skip
+                sinks = [s.name for s in self.config.sinks if s.wants(event["type"], SCOPE)]
+                events.append(FleetEvent(event, c.change.first_seen, c.change.confirmed_at, sinks))
+            queued = await ev.write(changed, events)
+        for e in events:
+            self.fleet_events.labels(e.event["type"]).inc()
+            if e.event["type"] != EventType.BASELINE:
+                log.info(
+                    "fleet: %s %s (%s), event %s", e.event["domain"], e.event["type"],
+                    ", ".join(e.event["networks"]) or "no network blocks it", e.event["id"],
+                )  # fmt: skip
+        if queued and self.outbox is not None:
+            self.outbox.wake()
+        return [dict(e.event) for e in events]
+
+    async def evaluate_forever(self) -> None:
+        """Evaluate every `evaluate_every` seconds (each time only if something came in)."""
+        while True:
+            try:
+                await self.evaluate()
+            except (psycopg.Error, StoreError, TimeoutError) as exc:
+                log.warning("fleet not evaluated: %s", type(exc).__name__)
+            await asyncio.sleep(self.config.rules.evaluate_every)
+
+    async def deliver_forever(self) -> None:
+        """Send the fleet's events to the configured sinks (the probes' outbox, over
+        PostgreSQL's queue), until the outbox is stopped."""
+        queue = FleetQueue(self.config.database, lease=self.lease)
+        queue.open()
+        db = DbThread()
+        try:
+            async with Outbox(
+                queue, self.config.sinks, db=db, on_result=self._delivered,
+                clock=lambda: datetime.fromtimestamp(self.clock(), UTC),
+            ) as outbox:  # fmt: skip
+                self.outbox = outbox
+                await outbox.serve()
+        finally:
+            self.outbox = None
+            await asyncio.to_thread(db.close)
+            await asyncio.to_thread(queue.close)
+
+    def _delivered(self, sink: str, result: str) -> None:
+        self.deliveries.labels(sink, result).inc()
+
+    @asynccontextmanager
+    async def running(self, listen: Listen) -> AsyncIterator[str]:
+        """The service on `listen` with its background work: sweeping old signatures,
+        evaluating the fleet, delivering its events. Yields the bound address; on the way
+        out each sink finishes the delivery under way."""
+        runner, address = await start(self, listen)
+        chores = [
+            asyncio.create_task(self.forget_forever(), name="sweeper"),
+            asyncio.create_task(self.evaluate_forever(), name="evaluator"),
+        ]
+        delivering = asyncio.create_task(self.deliver_forever(), name="deliveries")
+        try:
+            yield address
+        finally:
+            for task in chores:
+                task.cancel()
+            if self.outbox is not None:
+                self.outbox.stop()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(delivering), 15)
+            delivering.cancel()
+            await asyncio.gather(*chores, delivering, return_exceptions=True)
+            await runner.cleanup()
+
     def app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.config.max_body,
@@ -99,10 +205,7 @@ class Collector:
         app.router.add_post(SUBMISSIONS, self.submit)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
-        app.router.add_get("/api/fleet/status", self.fleet_status)
-        app.router.add_get("/api/fleet/domains/{domain}", self.fleet_domain)
-        app.router.add_get("/api/fleet/transitions", self.fleet_transitions)
-        app.router.add_get("/api/fleet/transitions.csv", self.fleet_transitions_csv)
+        FleetViews(self.config, self.store, self.clock).add_routes(app)
         return app
 
     @web.middleware
@@ -133,21 +236,21 @@ class Collector:
         name = request.headers.get(signing.PROBE_HEADER, "")
         spec = self.config.probes.get(name)
         if spec is None:
-            return _error(401, f"unknown probe {name[:64]!r}")
+            return error(401, f"unknown probe {name[:64]!r}")
         body = await request.read()  # over max_body: 413, from aiohttp
         stamp = request.headers.get(signing.TIME_HEADER)
         nonce = request.headers.get(signing.NONCE_HEADER)
         signature = request.headers.get(signing.SIGNATURE_HEADER)
         refusal = signing.check(spec.token, body, stamp, nonce, signature, self.clock())
         if refusal is not None:
-            return _error(401, refusal.reason)
+            return error(401, refusal.reason)
         assert stamp is not None and signature is not None
         try:
             sub = submission.parse(body)
         except submission.Invalid as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         if sub.probe != name:
-            return _error(400, f"probe: {sub.probe!r} is not the probe that signed ({name!r})")
+            return error(400, f"probe: {sub.probe!r} is not the probe that signed ({name!r})")
         expires = datetime.fromtimestamp(int(stamp) + signing.MAX_SKEW, UTC)
         probe_id = self.probe_ids[name]
         try:
@@ -158,144 +261,17 @@ class Collector:
             else:
                 stored = await self.store.add_transition(probe_id, sub, signature, expires)
         except Replayed as exc:
-            return _error(409, str(exc))
+            return error(409, str(exc))
         return web.json_response({"id": sub.id, "stored": stored, "duplicate": not stored})
-
-    async def fleet_status(self, request: web.Request) -> web.Response:
-        """Every probe (stale or not) and every domain's fleet verdict with its evidence:
-        which probes see it blocked, in which networks, which see it resolve."""
-        rules = self.config.rules
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        probes = await self.store.probes(now, rules.stale_intervals)
-        rows = await self.store.fleet_counts(now, rules.stale_intervals)
-        domains = [
-            {
-                "domain": domain,
-                "verdict": decide(
-                    blocked, len(networks), resolving, rules.min_probes, rules.min_networks
-                ),
-                "blocked_networks": networks,
-                "blocked_at": blocked_at,
-                "resolving": resolving,
-            }
-            for domain, blocked, networks, blocked_at, resolving in rows
-        ]
-        body = {
-            "rules": {"min_probes": rules.min_probes, "min_networks": rules.min_networks,
-                      "stale_intervals": rules.stale_intervals},
-            "probes": [{**p, "stale": not p.pop("fresh")} for p in probes],
-            "domains": domains,
-        }  # fmt: skip
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-    async def fleet_domain(self, request: web.Request) -> web.Response:
-        """One domain: the fleet's verdict, and each probe's latest verdicts with its network
-        and whether it is stale."""
-        try:
-            name = normalize(request.match_info["domain"])
-        except InvalidName as exc:
-            return _error(400, f"domain: {exc}")
-        rules = self.config.rules
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        rows = await self.store.domain_sightings(name, now, rules.stale_intervals)
-        if not rows:
-            return _error(404, f"{name}: no probe has reported it")
-        sightings = [
-            Sighting(r["probe"], r["asn"], r["national"], stale=not r["fresh"]) for r in rows
-        ]
-        judged = judge(sightings, rules.min_probes, rules.min_networks)
-        body = {
-            "domain": name,
-            "verdict": judged.verdict,
-            "blocked_networks": judged.networks,
-            "blocked_at": judged.blocked_at,
-            "resolving_at": judged.resolving_at,
-            "stale": judged.stale,
-            "probes": [{**r, "stale": not r.pop("fresh")} for r in rows],
-        }
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-    def _filters(self, request: web.Request) -> dict[str, Any]:
-        """The transitions' filters: domain, probe, type (comma-separated), since (ISO time);
-        ValueError names the one that is wrong."""
-        q = request.query
-        unknown = sorted(set(q) - {"domain", "probe", "type", "since", "limit"})
-        if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r}")
-        types = [t for t in q.get("type", "").split(",") if t]
-        for t in types:
-            if t not in set(EventType):
-                raise ValueError(f"type: {t!r} is not an event type")
-        out: dict[str, Any] = {"types": types}
-        if q.get("domain"):
-            try:
-                out["domain"] = normalize(q["domain"])
-            except InvalidName as exc:
-                raise ValueError(f"domain: {exc}") from None
-        if q.get("probe"):
-            out["probe"] = q["probe"]
-        if q.get("since"):
-            try:
-                out["since"] = parse_iso(q["since"])
-            except ValueError:
-                raise ValueError(f"since: {q['since']!r} is not an ISO 8601 time") from None
-        return out
-
-    async def fleet_transitions(self, request: web.Request) -> web.Response:
-        """The probes' confirmed transitions, newest first (`limit`, 1 to 1000, default 100)."""
-        try:
-            flt = self._filters(request)
-            limit = query_int(request, "limit", 100, 1, 1000)
-        except (ValueError, BadRequest) as exc:
-            return _error(400, str(exc))
-        rows = [r async for r in self.store.transitions(**flt, limit=limit)]
-        body = {"transitions": rows, "count": len(rows)}
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-    async def fleet_transitions_csv(self, request: web.Request) -> web.StreamResponse:
-        """All of them (filtered) as CSV, streamed from a server-side cursor."""
-        try:
-            flt = self._filters(request)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="nsdi-fleet-transitions.csv"',
-            }
-        )
-        await response.prepare(request)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(FLEET_CSV)
-        async for row in self.store.transitions(**flt, limit=None):
-            writer.writerow([_cell(row[c]) for c in FLEET_CSV])
-            if out.tell() > 65536:
-                await response.write(out.getvalue().encode())
-                out.seek(0)
-                out.truncate()
-        await response.write(out.getvalue().encode())
-        await response.write_eof()
-        return response
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:
             counts = await self.store.counts()
         except psycopg.Error as exc:
-            return _error(503, f"database: {type(exc).__name__}")
+            return error(503, f"database: {type(exc).__name__}")
         return web.json_response(
             {"status": "ok", "version": __version__, "probes": len(self.config.probes), **counts}
         )
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return "" if value is None else value
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _errors(limit: int) -> Any:
@@ -305,41 +281,13 @@ def _errors(limit: int) -> Any:
             response: web.StreamResponse = await handler(request)
             return response
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"the body is over {limit} bytes")
+            return error(413, f"the body is over {limit} bytes")
         except (psycopg.OperationalError, TimeoutError) as exc:
             log.warning("database unavailable: %s", type(exc).__name__)
-            return _error(503, "the collector's database is unavailable; try again later")
+            return error(503, "the collector's database is unavailable; try again later")
 
     return errors
 
 
 async def start(collector: Collector, listen: Listen) -> tuple[web.AppRunner, str]:
     return await serve_app(collector.app(), listen, "collector")
-
-
-async def fleet_view(base: str, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A collector's /api/fleet/status and the details of the `limit` domains a screen shows
-    first (removals, then filtering): what `fleet status` draws. TrackerError if the
-    collector cannot be asked."""
-    import aiohttp
-
-    from nsdi_tracker.core.redact import url as shown
-    from nsdi_tracker.ui.fleet import rows_first
-
-    async def get(session: aiohttp.ClientSession, path: str) -> Any:
-        async with session.get(base + path) as r:
-            if r.status != 200:
-                said = (await r.text())[:200]
-                raise TrackerError(f"{shown(base)}{path}: HTTP {r.status}: {said}")
-            return await r.json()
-
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            status = await get(session, "/api/fleet/status")
-            details = {
-                d["domain"]: await get(session, f"/api/fleet/domains/{d['domain']}")
-                for d in rows_first(status["domains"], limit)
-            }
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TrackerError(f"cannot reach the collector at {shown(base)}: {exc}") from None
-    return status, details

@@ -8,6 +8,11 @@ rules. Every error names the file and the key; a token never appears in one.
     min_probes = 2        # a fleet-wide removal needs this many probes...
     min_networks = 2      # ...in this many distinct ASNs
     stale_intervals = 3   # a probe silent this many of its intervals is stale
+    confirm = 2           # evaluations a new fleet verdict must hold before it is announced
+    evaluate_every = 30   # seconds between evaluations (each only when something came in)
+    [[sink]]              # where fleet events go: log (default), webhook, apprise
+    type = "webhook"
+    url = "https://example.org/hook"
     [[probe]]
     name = "msk-rostelecom"
     token_env = "NSDI_PROBE_MSK_ROSTELECOM"   # or token = "..."
@@ -20,18 +25,22 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from nsdi_tracker.core.errors import ConfigError
 from nsdi_tracker.core.signing import MIN_TOKEN
+from nsdi_tracker.judge.fleet import SCOPE
 from nsdi_tracker.settings import keys
 from nsdi_tracker.settings.config import Listen, parse_listen
 from nsdi_tracker.settings.keys import Fail
+from nsdi_tracker.settings.sinks import DEFAULT_SINKS, FLEET, SinkKinds, SinkSpec, parse_sinks
 
-_TOP = {"listen", "database", "database_env", "max_body", "fleet", "probe"}
-_FLEET = {"min_probes", "min_networks", "stale_intervals"}
+FLEET_ONLY: Final = frozenset({SCOPE})
+
+_TOP = {"listen", "database", "database_env", "max_body", "fleet", "probe", "sink"}
+_FLEET = {"min_probes", "min_networks", "stale_intervals", "confirm", "evaluate_every"}
 _PROBE = {"name", "token", "token_env", "isp", "asn", "region"}
 
 
@@ -52,6 +61,8 @@ class FleetRules:
     min_probes: int = 2
     min_networks: int = 2
     stale_intervals: float = 3.0
+    confirm: int = 2
+    evaluate_every: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +72,13 @@ class CollectorConfig:
     database: str = field(repr=False)  # a DSN may hold a password
     probes: Mapping[str, ProbeSpec]
     rules: FleetRules = FleetRules()
+    sinks: tuple[SinkSpec, ...] = DEFAULT_SINKS
     max_body: int = 32 * 1024 * 1024  # bytes: a round of 100,000 names on 3 resolvers: 9.6 MB
 
 
-def load_collector(path: Path) -> CollectorConfig:
+def load_collector(path: Path, sink_kinds: SinkKinds) -> CollectorConfig:
+    """Read and check collector.toml; `sink_kinds` as for a probe's config (the delivery
+    floor's registry)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -92,10 +106,28 @@ def load_collector(path: Path) -> CollectorConfig:
         database=_secret(data, "database", fail),
         probes={p.name: p for p in probes},
         rules=_rules(data.get("fleet", {}), fail),
+        sinks=_sinks(data, path.parent, fail, sink_kinds),
         max_body=keys.integer(
             data.get("max_body", 32 * 1024 * 1024), "max_body", fail, 1024, 256 * 1024 * 1024
         ),
     )
+
+
+def _sinks(
+    data: Mapping[str, Any], base: Path, fail: Fail, kinds: SinkKinds
+) -> tuple[SinkSpec, ...]:
+    """The `[[sink]]` tables of a probe's config, for fleet events: every one hears scope
+    `fleet` (there is no other here), so `scopes` is not a key; a `fleet` sink is a probe's."""
+    if "sink" not in data:
+        return tuple(replace(s, scopes=FLEET_ONLY) for s in DEFAULT_SINKS)
+    raw = _tables(data, "sink", fail)
+    for i, item in enumerate(raw):
+        if "scopes" in item:
+            raise fail(f"sink[{i}].scopes", "a collector's sinks hear fleet events only")
+        if item.get("type") == FLEET:
+            raise fail(f"sink[{i}].type", "a fleet sink belongs in a probe's config")
+    sinks = parse_sinks(raw, base, fail, kinds)
+    return tuple(replace(s, scopes=FLEET_ONLY) for s in sinks)
 
 
 def _tables(data: Mapping[str, Any], key: str, fail: Fail) -> list[dict[str, Any]]:
@@ -148,4 +180,6 @@ def _rules(fleet: object, fail: Fail) -> FleetRules:
         keys.integer(fleet.get("min_probes", 2), "fleet.min_probes", fail, 1, 10_000),
         keys.integer(fleet.get("min_networks", 2), "fleet.min_networks", fail, 1, 10_000),
         keys.number(fleet.get("stale_intervals", 3), "fleet.stale_intervals", fail, 1, 1000),
+        keys.integer(fleet.get("confirm", 2), "fleet.confirm", fail, 1, 100),
+        keys.number(fleet.get("evaluate_every", 30), "fleet.evaluate_every", fail, 0.1, 3600),
     )

@@ -226,6 +226,7 @@ CATALOG: Final[Mapping[str, tuple[str, str]]] = {
     "t.unreachable": ("unreachable", "недоступен"),
     "t.recovered": ("recovered", "снова отвечает"),
     "t.changed": ("changed", "изменился"),
+    "t.filtered": ("filtered by an ISP", "фильтруется провайдером"),
     "t.resolver_down": ("resolver down", "резолвер недоступен"),
     "t.resolver_up": ("resolver back up", "резолвер снова работает"),
     # round statuses

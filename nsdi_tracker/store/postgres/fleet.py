@@ -10,6 +10,7 @@ what the fleet's status reads) is brought up to date from them in one statement.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from nsdi_tracker.core.errors import StoreError
 from nsdi_tracker.core.submission import RoundSummary, Transition
+from nsdi_tracker.judge.fleet import Counted
+from nsdi_tracker.store.postgres.evaluation import EVALUATOR, FRESH, Evaluation, count, sightings
 from nsdi_tracker.store.postgres.schema import migrate, partition
-
-# Whether a probe is fresh: it finished a round within k of its intervals (as judge.fleet)
-_FRESH = (
-    "(last_finished IS NOT NULL AND interval IS NOT NULL AND "
-    "%(now)s - last_finished <= make_interval(secs => interval * %(k)s))"
-)
 
 
 class Replayed(StoreError):
@@ -111,7 +108,7 @@ class FleetStore:
             )
             await conn.execute(
                 "UPDATE probes SET last_seen = now(), interval = COALESCE(%s, interval), "
-                "last_finished = GREATEST(last_finished, %s) WHERE id = %s",
+                "last_finished = GREATEST(last_finished, %s), rounds = rounds + 1 WHERE id = %s",
                 (r.interval, r.finished, probe_id),
             )
             return True
@@ -138,63 +135,86 @@ class FleetStore:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT name, isp, asn, region, interval, last_finished, last_seen, "
-                f"{_FRESH} AS fresh FROM probes ORDER BY isp NULLS LAST, name",
+                f"{FRESH} AS fresh FROM probes ORDER BY isp NULLS LAST, name",
                 {"now": now, "k": stale_intervals},
             )
             return await cur.fetchall()
 
     async def fleet_counts(
         self, now: datetime, stale_intervals: float
-    ) -> list[tuple[str, int, list[str], list[str], int]]:
-        """Per domain: how many fresh probes see it blocked, the networks and probes that do,
-        and how many fresh probes see it resolve. Counted by PostgreSQL over the fresh
-        probes' rows of `latest` (booleans, no join); the blocked rows, few, are then listed
-        through their partial index. 100 probes x 10,000 domains: 10,000 rows back."""
+    ) -> tuple[list[Counted], dict[str, list[str]]]:
+        """Per domain, the fresh probes' count (see `count`), and which probes see it blocked."""
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(
-                f"SELECT id, name, COALESCE('AS' || asn, 'probe ' || name), {_FRESH} FROM probes",
-                {"now": now, "k": stale_intervals},
+            return await count(conn, now, stale_intervals)
+
+    async def fleet_states(self, domain: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each name's (or one name's) confirmed fleet verdict, since when, and a pending
+        candidate with the evaluations it has held."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT domain, verdict, networks, since, candidate, count FROM fleet_state"
+                + ("" if domain is None else " WHERE domain = %(domain)s"),
+                {"domain": domain},
             )
-            everyone = await cursor.fetchall()
-            fresh = {pid: (name, net) for pid, name, net, ok in everyone if ok}
-            # The stale probes are few (usually none): leaving their rows out is cheaper per
-            # row than keeping the fresh ones in.
-            stale = {"stale": [pid for pid, *_, ok in everyone if not ok]}
-            only = "WHERE probe_id <> ALL(%(stale)s)" if stale["stale"] else ""
-            cursor = await conn.execute(
-                "SELECT domain, COUNT(*) FILTER (WHERE blocked), COUNT(*) FILTER (WHERE resolving) "
-                f"FROM latest {only} GROUP BY domain ORDER BY domain",
-                stale,
+            return {r.pop("domain"): r for r in await cur.fetchall()}
+
+    async def fleet_transitions(
+        self,
+        *,
+        domain: str | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The fleet's own confirmed transitions, newest first, each with its event."""
+        clauses, params = ["TRUE"], dict[str, Any]()
+        if domain is not None:
+            clauses.append("domain = %(domain)s")
+            params["domain"] = domain
+        if since is not None:
+            clauses.append("confirmed_at >= %(since)s")
+            params["since"] = since
+        if types:
+            clauses.append("type = ANY(%(types)s)")
+            params["types"] = [str(t) for t in types]
+        params["limit"] = limit
+        async with (
+            self.pool.connection() as conn,
+            conn.cursor(name="fleet_transitions", row_factory=dict_row) as cur,
+        ):
+            await cur.execute(
+                "SELECT event_id::text, confirmed_at, first_seen, domain, type, "
+                'from_verdict AS "from", to_verdict AS "to", networks, '
+                "COALESCE(ARRAY(SELECT jsonb_array_elements_text(event -> 'probes' -> "
+                "'blocked')), '{}') AS blocked_at, COALESCE(ARRAY(SELECT "
+                "jsonb_array_elements_text(event -> 'probes' -> 'resolving')), '{}') AS "
+                f"resolving_at, event FROM fleet_transitions WHERE {' AND '.join(clauses)} "
+                "ORDER BY confirmed_at DESC, event_id LIMIT %(limit)s",
+                params,
             )
-            counts = await cursor.fetchall()
-            cursor = await conn.execute(
-                "SELECT domain, probe_id FROM latest WHERE blocked"
-                + (" AND probe_id <> ALL(%(stale)s)" if stale["stale"] else ""),
-                stale,
-            )
-            where: dict[str, list[tuple[str, str]]] = {}
-            for domain, pid in await cursor.fetchall():
-                where.setdefault(domain, []).append(fresh[pid])
-        return [
-            (
-                domain, blocked, sorted({net for _, net in where.get(domain, ())}),
-                sorted(name for name, _ in where.get(domain, ())), resolving,
-            )
-            for domain, blocked, resolving in counts
-        ]  # fmt: skip
+            async for row in cur:
+                yield row
+
+    @asynccontextmanager
+    async def evaluation(
+        self, now: datetime, stale_intervals: float
+    ) -> AsyncIterator[Evaluation | None]:
+        """One evaluation of the fleet: a REPEATABLE READ transaction (every read sees the
+        same moment) holding the evaluator's advisory lock, or None when another collector
+        holds it (it is doing the work). Its writes commit together when the block ends."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # tried, not waited for: the snapshot is taken here, after any holder's commit
+            cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (EVALUATOR,))
+            row = await cursor.fetchone()
+            yield Evaluation(conn, now, stale_intervals) if row and row[0] else None
 
     async def domain_sightings(
         self, domain: str, now: datetime, stale_intervals: float
     ) -> list[dict[str, Any]]:
         """Every probe's latest verdicts on one domain, with its network and freshness."""
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "SELECT p.name AS probe, p.isp, p.asn, p.region, l.national, l.resolvers, "
-                f"l.round_id, l.finished, {_FRESH} AS fresh FROM latest l "
-                "JOIN probes p ON p.id = l.probe_id WHERE l.domain = %(domain)s ORDER BY p.name",
-                {"now": now, "k": stale_intervals, "domain": domain},
-            )
-            return await cur.fetchall()
+        async with self.pool.connection() as conn:
+            return (await sightings(conn, [domain], now, stale_intervals)).get(domain, [])
 
     async def transitions(
         self,
@@ -243,7 +263,8 @@ class FleetStore:
         """Rows per table, for /healthz and the tests."""
         async with self.pool.connection() as conn:
             out = {}
-            for table in ("probes", "rounds", "verdicts", "latest", "transitions"):
+            for table in ("probes", "rounds", "verdicts", "latest", "transitions",
+                          "fleet_transitions"):  # fmt: skip
                 cursor = await conn.execute(f"SELECT COUNT(*) FROM {table}".encode())
                 row = await cursor.fetchone()
                 out[table] = int(row[0]) if row else 0

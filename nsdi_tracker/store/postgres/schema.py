@@ -93,7 +93,66 @@ _M001: Final = (
     "CREATE INDEX signatures_expires ON signatures (expires)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (("m001_fleet", _M001),)
+# The fleet's own verdicts and transitions, and their outbox.
+_M002: Final = (
+    # what each probe has stored: the evaluator's cue that something new came in
+    "ALTER TABLE probes ADD COLUMN rounds bigint NOT NULL DEFAULT 0",
+    """CREATE TABLE fleet_state (
+        domain text PRIMARY KEY,
+        verdict text,
+        networks text[] NOT NULL DEFAULT '{}',
+        since timestamptz,
+        candidate text,
+        candidate_networks text[] NOT NULL DEFAULT '{}',
+        count integer NOT NULL DEFAULT 0,
+        candidate_since timestamptz
+    )""",
+    # the one row of the last evaluation: what it had seen (rounds stored, fresh probes)
+    """CREATE TABLE fleet_evaluation (
+        one boolean PRIMARY KEY DEFAULT TRUE CHECK (one),
+        at timestamptz NOT NULL,
+        rounds bigint NOT NULL,
+        fresh integer[] NOT NULL
+    )""",
+    """CREATE TABLE fleet_transitions (
+        event_id uuid PRIMARY KEY,
+        domain text NOT NULL,
+        type text NOT NULL,
+        from_verdict text,
+        to_verdict text NOT NULL,
+        networks text[] NOT NULL,
+        first_seen timestamptz NOT NULL,
+        confirmed_at timestamptz NOT NULL,
+        event jsonb NOT NULL
+    )""",
+    "CREATE INDEX fleet_transitions_confirmed ON fleet_transitions (confirmed_at)",
+    "CREATE INDEX fleet_transitions_domain ON fleet_transitions (domain, confirmed_at)",
+    """CREATE TABLE fleet_deliveries (
+        id bigserial PRIMARY KEY,
+        event_id uuid NOT NULL REFERENCES fleet_transitions (event_id),
+        sink text NOT NULL,
+        created timestamptz NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt timestamptz NOT NULL,
+        state text NOT NULL DEFAULT 'pending',
+        last_error text,
+        done_at timestamptz,
+        UNIQUE (event_id, sink)
+    )""",
+    "CREATE INDEX fleet_deliveries_due ON fleet_deliveries (sink, next_attempt, id) "
+    "WHERE state = 'pending'",
+    # which collector sends a sink's events for now: one at a time, in order
+    """CREATE TABLE fleet_sink_leases (
+        sink text PRIMARY KEY,
+        holder text NOT NULL,
+        until timestamptz NOT NULL
+    )""",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("m001_fleet", _M001),
+    ("m002_fleet_events", _M002),
+)
 
 
 async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[str]:
