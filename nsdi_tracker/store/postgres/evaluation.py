@@ -154,25 +154,33 @@ class Evaluation:
                     for d, t in tracks.items()
                 ],
             )  # fmt: skip
-        queued = 0
-        for e in events:
-            ev = e.event
-            cursor = await self.conn.execute(
+        # Only this evaluation writes (the advisory lock): what is not stored yet is new.
+        cursor = await self.conn.execute(
+            "SELECT event_id::text FROM fleet_transitions WHERE event_id = ANY(%s::uuid[])",
+            ([e.event["id"] for e in events],),
+        )
+        stored = {row[0] for row in await cursor.fetchall()}
+        new = [e for e in events if e.event["id"] not in stored]
+        async with self.conn.cursor() as cur:
+            await cur.executemany(
                 "INSERT INTO fleet_transitions (event_id, domain, type, from_verdict, "
                 "to_verdict, networks, first_seen, confirmed_at, event) VALUES (%s, %s, %s, "
-                "%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-                (ev["id"], ev["domain"], ev["type"], ev["from"], ev["to"], ev["networks"],
-                 e.first_seen, e.confirmed_at, orjson.dumps(ev).decode()),
+                "%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [
+                    (ev["id"], ev["domain"], ev["type"], ev["from"], ev["to"], ev["networks"],
+                     e.first_seen, e.confirmed_at, orjson.dumps(ev).decode())
+                    for e in new
+                    for ev in (e.event,)
+                ],
             )  # fmt: skip
-            if await cursor.fetchone() is None:
-                continue
-            for sink in e.sinks:
-                await self.conn.execute(
-                    "INSERT INTO fleet_deliveries (event_id, sink, created, next_attempt) "
-                    "VALUES (%s, %s, %s, %s)",
-                    (ev["id"], sink, self.now, self.now),
-                )
-                queued += 1
+            now = self.now
+            deliveries = [(e.event["id"], sink, now, now) for e in new for sink in e.sinks]
+            await cur.executemany(
+                "INSERT INTO fleet_deliveries (event_id, sink, created, next_attempt) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                deliveries,
+            )
+        queued = len(deliveries)
         if self._seen is not None:
             await self.conn.execute(
                 "INSERT INTO fleet_evaluation (at, rounds, fresh) VALUES (%s, %s, %s) "
