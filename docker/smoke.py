@@ -218,6 +218,7 @@ def main() -> int:
         log = log_path.read_text()
         if sys.exc_info()[0] is not None:
             print(log[-4000:], file=sys.stderr)
+    collector = check_collector(python, env, drop, workdir, root)
     lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
     rounds = [x for x in lines if x.get("event") == "round"]
     removed = [x for x in rounds if x.get("transitions")]
@@ -227,7 +228,86 @@ def main() -> int:
         f"{image.stopsignal} -> exit 0, user {image.user if as_root else getpass.getuser()}",
         flush=True,
     )
+    print(f"image smoke: {collector}", flush=True)
     return 0
+
+
+# A throw-away PostgreSQL (Debian's, as the tests use) until stdin closes; prints its DSN.
+_POSTGRES = """
+import shutil, sys, tempfile
+from pathlib import Path
+from nsdi_tracker.sim.postgres import create
+folder = Path(tempfile.mkdtemp(prefix="nsdi-smoke-pg-"))
+server = create(folder)
+print(server.dsn(), flush=True)
+sys.stdin.read()
+server.stop()
+shutil.rmtree(folder, ignore_errors=True)
+"""
+
+
+def check_collector(
+    python: str, env: dict[str, str], drop: dict[str, object], cwd: str, root: Path
+) -> str:
+    """docker-compose.fleet.yml's collector: the image's command with the compose file's
+    config (docker/fleet/collector.toml, "mounted" under the scratch root) and environment,
+    as the image's user, against a throw-away PostgreSQL standing for the compose file's;
+    /healthz answers, SIGTERM ends it."""
+    compose = (REPO / "docker-compose.fleet.yml").read_text()
+    block = compose[compose.index("\n  collector:") : compose.index("\n  probe:")]
+    found = re.search(r"command: (\[.*\])", block)
+    assert found, "the fleet compose file's collector has no command"
+    command = json.loads(found[1])
+    for source, target in re.findall(r"- (\./[^:\s]+):(/[^:\s]+)", block):
+        placed = Path(reroot(target, root) if target.startswith(IMAGE_PATHS) else f"{root}{target}")
+        placed.parent.mkdir(parents=True, exist_ok=True)
+        placed.write_text((REPO / source).read_text())
+        placed.parent.chmod(0o755)
+        if target == command[-1]:
+            command[-1] = str(placed)
+    probes = re.findall(r"^\s+(NSDI_PROBE_\w+):", block, re.MULTILINE)
+    port = free_port()
+    postgres = subprocess.Popen(
+        [python, "-c", _POSTGRES], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert postgres.stdout is not None and postgres.stdin is not None
+    dsn = postgres.stdout.readline().strip()
+    run_env = {**env, "NSDI_COLLECTOR_DSN": dsn, **dict.fromkeys(probes, "smoke-token-0123456789")}
+    proc = subprocess.Popen(
+        [*command, "--listen", f"127.0.0.1:{port}"],
+        env=run_env,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **drop,
+    )  # type: ignore[call-overload]
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        wait("the collector's /healthz", lambda: _answers(url), 60, proc)
+        health = json.loads(get(url)[1])
+        assert health["status"] == "ok" and health["probes"] >= 1, health
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        assert code == 0, f"the collector's exit code {code} after SIGTERM"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        postgres.stdin.close()
+        postgres.wait(timeout=30)
+    return (
+        f"the fleet compose file's collector ({' '.join(command[:2])}, its config and "
+        f"environment) healthy on PostgreSQL with {health['probes']} probe, SIGTERM -> exit 0"
+    )
+
+
+def _answers(url: str) -> bool:
+    try:
+        return get(url)[0] == 200
+    except OSError:
+        return False
 
 
 def _which(name: str, env: dict[str, str]) -> bool:

@@ -23,8 +23,7 @@ async def test_the_fleet_demo_tells_removal_from_filtering(tmp_path: Path) -> No
     # The collector announced both, once each, as changes from a confirmed `present`.
     assert sorted(line for line in lines if line.startswith("fleet event:")) == [
         "fleet event: bbc.com filtered by ISPs in AS31133, resolving elsewhere",
-        "fleet event: youtube.com removed from the national DNS, seen in AS12389, AS31133, "
-        "AS8359",
+        "fleet event: youtube.com removed from the national DNS, seen in AS12389, AS31133, AS8359",
     ]
     logged = (tmp_path / "demo" / "fleet-events.ndjson").read_text().splitlines()
     events = sorted((e["domain"], e["type"], e["from"]) for e in map(json.loads, logged))

@@ -7,6 +7,11 @@ stored (or already stored: the same id again), 400 a body that is not a valid su
 413 a body over `max_body`, 503 PostgreSQL unreachable (the probe keeps it and retries).
 Nothing is half-written: a submission is one transaction. The collector keeps no state of
 its own, so several can run against one PostgreSQL.
+
+In the background it evaluates the fleet (`evaluate`: one collector at a time, each change
+confirmed over evaluations, stored with its deliveries in one transaction) and sends the
+fleet's events to its sinks with the probes' outbox over PostgreSQL's queue. The reads are
+`fleet_api`'s.
 """
 
 from __future__ import annotations

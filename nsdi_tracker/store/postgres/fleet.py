@@ -167,31 +167,31 @@ class FleetStore:
         limit: int | None = 100,
     ) -> AsyncIterator[dict[str, Any]]:
         """The fleet's own confirmed transitions, newest first, each with its event."""
-        clauses, params = ["TRUE"], dict[str, Any]()
-        if domain is not None:
-            clauses.append("domain = %(domain)s")
-            params["domain"] = domain
-        if since is not None:
-            clauses.append("confirmed_at >= %(since)s")
-            params["since"] = since
-        if types:
-            clauses.append("type = ANY(%(types)s)")
-            params["types"] = [str(t) for t in types]
-        params["limit"] = limit
+        where, params = _where(
+            (("domain =", "domain", domain), ("confirmed_at >=", "since", since)), "type", types
+        )
+        async for row in self._stream(
+            "fleet_transitions",
+            "SELECT event_id::text, confirmed_at, first_seen, domain, type, "
+            'from_verdict AS "from", to_verdict AS "to", networks, '
+            "COALESCE(ARRAY(SELECT jsonb_array_elements_text(event -> 'probes' -> "
+            "'blocked')), '{}') AS blocked_at, COALESCE(ARRAY(SELECT "
+            "jsonb_array_elements_text(event -> 'probes' -> 'resolving')), '{}') AS "
+            f"resolving_at, event FROM fleet_transitions WHERE {where} "
+            "ORDER BY confirmed_at DESC, event_id LIMIT %(limit)s",
+            {**params, "limit": limit},
+        ):
+            yield row
+
+    async def _stream(
+        self, name: str, sql: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Rows through a server-side cursor (a CSV asks for all of them)."""
         async with (
             self.pool.connection() as conn,
-            conn.cursor(name="fleet_transitions", row_factory=dict_row) as cur,
+            conn.cursor(name=name, row_factory=dict_row) as cur,
         ):
-            await cur.execute(
-                "SELECT event_id::text, confirmed_at, first_seen, domain, type, "
-                'from_verdict AS "from", to_verdict AS "to", networks, '
-                "COALESCE(ARRAY(SELECT jsonb_array_elements_text(event -> 'probes' -> "
-                "'blocked')), '{}') AS blocked_at, COALESCE(ARRAY(SELECT "
-                "jsonb_array_elements_text(event -> 'probes' -> 'resolving')), '{}') AS "
-                f"resolving_at, event FROM fleet_transitions WHERE {' AND '.join(clauses)} "
-                "ORDER BY confirmed_at DESC, event_id LIMIT %(limit)s",
-                params,
-            )
+            await cur.execute(sql.encode(), params)
             async for row in cur:
                 yield row
 
@@ -225,32 +225,20 @@ class FleetStore:
         since: datetime | None = None,
         limit: int | None = 100,
     ) -> AsyncIterator[dict[str, Any]]:
-        """The probes' confirmed transitions, newest first, filtered; streamed through a
-        server-side cursor (the CSV asks for all of them)."""
-        clauses, params = ["TRUE"], dict[str, Any]()
-        for test, key, value in (("t.domain =", "domain", domain), ("p.name =", "probe", probe),
-                                 ("t.confirmed_at >=", "since", since)):  # fmt: skip
-            if value is not None:
-                clauses.append(f"{test} %({key})s")
-                params[key] = value
-        if types:
-            clauses.append("t.type = ANY(%(types)s)")
-            params["types"] = list(types)
-        params["limit"] = limit
-        async with (
-            self.pool.connection() as conn,
-            conn.cursor(name="transitions", row_factory=dict_row) as cur,
+        """The probes' confirmed transitions, newest first, filtered."""
+        where, params = _where(
+            (("t.domain =", "domain", domain), ("p.name =", "probe", probe),
+             ("t.confirmed_at >=", "since", since)), "t.type", types,
+        )  # fmt: skip
+        async for row in self._stream(
+            "transitions",
+            "SELECT t.event_id::text, p.name AS probe, p.isp, p.asn, t.confirmed_at, "
+            't.domain, t.scope, t.type, t.from_verdict AS "from", t.to_verdict AS "to" '
+            "FROM transitions t JOIN probes p ON p.id = t.probe_id "
+            f"WHERE {where} ORDER BY t.confirmed_at DESC, t.event_id LIMIT %(limit)s",
+            {**params, "limit": limit},
         ):
-            await cur.execute(
-                "SELECT t.event_id::text, p.name AS probe, p.isp, p.asn, t.confirmed_at, "
-                't.domain, t.scope, t.type, t.from_verdict AS "from", t.to_verdict AS "to" '
-                "FROM transitions t JOIN probes p ON p.id = t.probe_id "
-                f"WHERE {' AND '.join(clauses)} ORDER BY t.confirmed_at DESC, t.event_id "
-                "LIMIT %(limit)s",
-                params,
-            )
-            async for row in cur:
-                yield row
+            yield row
 
     async def forget_signatures(self, now: datetime) -> int:
         """Drop the signatures whose window has passed (a replay of them is refused by its
@@ -279,3 +267,18 @@ async def _take(conn: AsyncConnection[Any], signature: str, expires: datetime) -
     )
     if await cursor.fetchone() is None:
         raise Replayed("this signed submission was taken before (a replay)")
+
+
+def _where(
+    tests: Iterable[tuple[str, str, object]], type_column: str, types: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause of the tests whose value is given, and the event types (any of them)."""
+    clauses, params = ["TRUE"], dict[str, Any]()
+    for test, key, value in tests:
+        if value is not None:
+            clauses.append(f"{test} %({key})s")
+            params[key] = value
+    if types:
+        clauses.append(f"{type_column} = ANY(%(types)s)")
+        params["types"] = [str(t) for t in types]
+    return " AND ".join(clauses), params
