@@ -12,16 +12,18 @@ FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-# tini as PID 1: forwards SIGTERM to the daemon and reaps children.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini \
-    && rm -rf /var/lib/apt/lists/*
-
-COPY pyproject.toml constraints.txt README.md nsdi-tracker.toml /src/
+COPY pyproject.toml constraints.txt README.md nsdi-tracker.toml hatch_build.py /src/
 COPY nsdi_tracker /src/nsdi_tracker
 COPY watchlists /src/watchlists
 COPY docker/install.sh /src/docker/install.sh
-RUN sh /src/docker/install.sh /src && rm -rf /src
+# tini as PID 1: forwards SIGTERM to the daemon and reaps children. gcc only while installing:
+# the package build compiles the hot path with mypyc (hatch_build.py), then gcc goes, in the
+# same layer.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini gcc libc6-dev \
+    && sh /src/docker/install.sh /src && rm -rf /src \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 
 ENV PATH=/opt/nsdi-tracker/bin:$PATH \
     NSDI_TRACKER_CONFIG=/config/nsdi-tracker.toml \

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo fleet-demo check test bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
+.PHONY: run once demo fleet-demo check test test-compiled bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,14 +38,31 @@ once: venv
 check: venv
 	$(BIN)/nsdi-tracker check --config $(CONFIG)
 
-## test: lint, type-check, the floors contract and the whole test suite (installs Unbound and tmux from Debian if missing)
+## test: lint, type-check, the floors contract and the whole test suite, on the pure-Python
+##       build and then on the compiled one (installs Unbound, tmux, PostgreSQL, Chromium
+##       from Debian if missing)
 test: venv
 	@./tests/ensure-tools.sh
-	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
-	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
+	$(BIN)/ruff check nsdi_tracker tests docker benchmarks hatch_build.py
+	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks hatch_build.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	NSDI_TRACKER_EXPECT_BUILD="pure Python" $(BIN)/pytest
+	$(MAKE) --no-print-directory test-compiled
+
+## test-compiled: the whole suite again against the compiled build: a wheel whose hot path
+##                mypyc compiled (hatch_build.py), installed in .venv-compiled (needs gcc)
+test-compiled: venv
+	@./tests/ensure-tools.sh
+	rm -rf .wheel
+	$(BIN)/pip wheel -q --no-deps -w .wheel .
+	$(PYTHON) -m venv .venv-compiled
+	.venv-compiled/bin/pip install -q --upgrade pip
+	.venv-compiled/bin/pip install -q --force-reinstall --no-deps .wheel/*.whl
+	.venv-compiled/bin/pip install -q -c constraints.txt "$$(ls .wheel/*.whl)[dev]"
+	@# from tests/, so that `python -m nsdi_tracker` in a child finds the installed build
+	cd tests && NSDI_TRACKER_EXPECT_BUILD="compiled with mypyc" \
+		../.venv-compiled/bin/pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider
 
 ## bench: one tracker round over 200,000 and 1,000,000 names against NSD on loopback, with
 ##        dnsperf's ceiling; prints a table, JSON in benchmarks/results/ (installs NSD, dnsperf)
@@ -89,8 +106,8 @@ lock:
 	rm -rf .lock-venv
 
 lint: venv
-	$(BIN)/ruff check nsdi_tracker tests docker benchmarks
-	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks
+	$(BIN)/ruff check nsdi_tracker tests docker benchmarks hatch_build.py
+	$(BIN)/ruff format --check nsdi_tracker tests docker benchmarks hatch_build.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -137,6 +137,13 @@ def main() -> int:
     }
     subprocess.run(["sh", str(REPO / "docker/install.sh"), str(REPO)], env=install_env, check=True)
     print(f"image smoke: installed in {time.monotonic() - t0:.0f} s under {root}", flush=True)
+    said = subprocess.run(
+        [f"{root}/opt/nsdi-tracker/bin/nsdi-tracker", "--version"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # The image installs gcc for its build, as this machine has it: the compiled build.
+    assert said.endswith("(compiled with mypyc)"), f"the image's build: {said}"
+    print(f"image smoke: {said}", flush=True)
 
     env = {"HOME": "/nonexistent" if as_root else os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
     env.update({k: reroot(v, root) for k, v in image.env.items()})

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nsdi_tracker import __version__
+from nsdi_tracker import __version__, build
 from nsdi_tracker.core.model import EventType, Verdict
 from nsdi_tracker.ui.export import FORMATS
 
@@ -16,7 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nsdi-tracker",
         description="Tells, with wire evidence, when a domain disappears from a national DNS.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} ({build()})"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for add in (

@@ -62,4 +62,4 @@ def _connect(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
     return ask
 
 
-KIND = Kind(Transport.DOH, _connect, zero_id=True, http=True)
+KIND: Kind = Kind(Transport.DOH, _connect, zero_id=True, http=True)

@@ -70,5 +70,5 @@ def _dot(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
     return lambda query: stream(query, spec.host, spec.port, spec.timeout, tls, name)
 
 
-TCP = Kind(Transport.TCP, _tcp)
-DOT = Kind(Transport.DOT, _dot)
+TCP: Kind = Kind(Transport.TCP, _tcp)
+DOT: Kind = Kind(Transport.DOT, _dot)

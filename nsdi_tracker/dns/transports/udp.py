@@ -293,4 +293,4 @@ def _connect(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
     return lambda query: udp(query, spec.host, spec.port, spec.timeout)
 
 
-KIND = Kind(Transport.UDP, _connect)
+KIND: Kind = Kind(Transport.UDP, _connect)
