@@ -54,6 +54,7 @@ test: venv
 ##                mypyc compiled (hatch_build.py), installed in .venv-compiled (needs gcc)
 test-compiled: venv
 	@./tests/ensure-tools.sh
+	@./tests/ensure-tools.sh gcc
 	rm -rf .wheel
 	$(BIN)/pip wheel -q --no-deps -w .wheel .
 	$(PYTHON) -m venv .venv-compiled

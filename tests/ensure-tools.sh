@@ -5,7 +5,8 @@
 # Chromium with its driver (the page's browser tests, headless, on loopback only), and
 # PostgreSQL (the fleet's collector tests make their own cluster in a temporary folder, run
 # by an unprivileged user; the packaged cluster is never started).
-# With arguments (Debian package names), only those: `ensure-tools.sh postgresql`.
+# With arguments (Debian package names), only those: `ensure-tools.sh postgresql`, or
+# `ensure-tools.sh gcc` for the compiled build's wheel (make test-compiled).
 set -e
 need=
 if [ $# -gt 0 ]; then

@@ -194,10 +194,10 @@ class Collector:
         finally:
             for task in chores:
                 task.cancel()
-            if self.outbox is not None:
+            if self.outbox is not None:  # else it has not begun: nothing under way
                 self.outbox.stop()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(delivering), 15)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(delivering), 15)
             delivering.cancel()
             await asyncio.gather(*chores, delivering, return_exceptions=True)
             await runner.cleanup()
