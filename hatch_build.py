@@ -63,7 +63,11 @@ class CompiledBuild(BuildHookInterface):  # type: ignore[misc]
         if why is not None:
             self.app.display_info(f"nsdi-tracker: a pure-Python build: {why}")
             return
-        built = _compiled(Path(self.root))
+        try:
+            built = _compiled(Path(self.root))
+        except (RuntimeError, OSError) as exc:  # mypyc on a Python it does not know, say
+            self.app.display_warning(f"nsdi-tracker: a pure-Python build: {exc}")
+            return
         for path, inside in built:
             build_data["force_include"][str(path)] = inside
         build_data["pure_python"] = False
