@@ -1,6 +1,7 @@
 """Sweep benchmark: one full tracker round over N names against NSD on loopback.
 
     make bench                      # or: .venv/bin/python benchmarks/sweep.py [--names N]
+    .venv-compiled/bin/python benchmarks/sweep.py    # the compiled build (make test-compiled)
 
 Installs NSD and dnsperf from Debian if missing (as root), writes a zone of N names (70% with
 an A record, 30% absent, so NXDOMAIN) and serves it from NSD on 127.0.0.1 and a high port,
@@ -10,8 +11,10 @@ watchlist against two resolvers on that server (one national, one reference), tw
 round and an unchanged second one (each timed as a whole run: wall, queries/s, CPU per
 query). Then the same for the large watchlist (default 1,000,000 names; memory and storage).
 After each, it times a dashboard frame (120x50) and a CSV export of the change log from that
-database. Prints a table, writes JSON under benchmarks/results/, and stops every server it
-started. Every run is bounded by --limit seconds.
+database. Prints which build it measured (the one installed for the interpreter that runs it:
+the tracker's rounds start in their own folder), a table, writes JSON under
+benchmarks/results/, and stops every server it started. Every run is bounded by --limit
+seconds.
 """
 
 from __future__ import annotations
@@ -235,7 +238,9 @@ def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float
            "--db", str(db), "--deliver-timeout", "1", "--log-format", "text"]  # fmt: skip
     start = time.perf_counter()
     log = config.with_suffix(".log").open("a")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    # from the run's folder: `-m` then finds the build installed for this interpreter, never
+    # the source tree of the folder the benchmark was started in
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=config.parent)
     finished = True
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -340,6 +345,11 @@ def main() -> int:
     port = free_port()
     t0 = time.perf_counter()
     nsd = start_nsd(folder, write_zone(folder, biggest), port)
+    build = subprocess.run(
+        [sys.executable, "-m", "nsdi_tracker", "--version"],
+        cwd=folder, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    print(f"bench: measuring {build} ({sys.executable})", flush=True)
     print(f"bench: NSD on 127.0.0.1:{port} with {biggest:,} names, loaded in "
           f"{time.perf_counter() - t0:.0f} s; work folder {folder}", flush=True)  # fmt: skip
     try:
@@ -358,7 +368,7 @@ def main() -> int:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     out = results / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"dnsperf_qps": ceiling, "cpus": os.cpu_count(),
+    out.write_text(json.dumps({"build": build, "dnsperf_qps": ceiling, "cpus": os.cpu_count(),
                                "runs": [asdict(r) for r in runs]}, indent=2))  # fmt: skip
     print(f"bench: results in {out}")
     shutil.rmtree(folder, ignore_errors=True)
