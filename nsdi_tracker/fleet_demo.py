@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nsdi_tracker.core.model import EventType
 from nsdi_tracker.delivery.outbox import Outbox
 from nsdi_tracker.delivery.sinks import KINDS
 from nsdi_tracker.rounds.events import headline_text
@@ -29,6 +28,7 @@ from nsdi_tracker.service.daemon import Daemon, DaemonOptions
 from nsdi_tracker.service.fleet_api import fleet_view
 from nsdi_tracker.settings.collector import load_collector
 from nsdi_tracker.settings.config import Config, load_config
+from nsdi_tracker.settings.sinks import DEFAULT_EVENTS
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import CONTROL_ADDRESSES, SimResolver, Zone, answering, nxdomain
 from nsdi_tracker.sim.postgres import Server, create
@@ -166,7 +166,7 @@ async def run(
 
 async def _fleet_events(collector: Collector) -> list[dict[str, Any]]:
     """The fleet's transitions so far, oldest first (baselines left out)."""
-    types = [t for t in EventType if t is not EventType.BASELINE]
+    types = sorted(DEFAULT_EVENTS)
     rows = [r async for r in collector.store.fleet_transitions(types=types, limit=None)]
     return [r["event"] for r in reversed(rows)]
 

@@ -13,14 +13,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from nsdi_tracker.core.clock import parse_iso
 from nsdi_tracker.core.errors import InvalidName, TrackerError
-from nsdi_tracker.core.model import EventType
 from nsdi_tracker.core.names import normalize
 from nsdi_tracker.judge.fleet import Sighting, judge
 from nsdi_tracker.service.source import BadRequest, query_int
 from nsdi_tracker.settings.collector import CollectorConfig
+from nsdi_tracker.settings.sinks import DEFAULT_EVENTS
 from nsdi_tracker.store.postgres.fleet import FleetStore
+from nsdi_tracker.ui.export import changelog_filter
 
 PROBE_CSV = ("event_id", "confirmed_at", "probe", "isp", "asn", "domain", "scope", "type",
              "from", "to")  # fmt: skip
@@ -110,32 +110,21 @@ class FleetViews:
 
     def _filters(self, request: web.Request, *, fleet: bool) -> dict[str, Any]:
         """The transitions' filters: domain, probe (the probes' only), type (comma-separated;
-        the fleet's leave baselines out unless asked), since (ISO time); ValueError names
-        the one that is wrong."""
+        the fleet's leave baselines out unless asked), since (an ISO time or an age such as
+        7d), read as `export` reads them; ValueError names the one that is wrong."""
         q = request.query
         known = {"domain", "type", "since", "limit"} | (set() if fleet else {"probe"})
         unknown = sorted(set(q) - known)
         if unknown:
             raise ValueError(f"unknown parameter {unknown[0]!r}")
-        types = [t for t in q.get("type", "").split(",") if t]
-        for t in types:
-            if t not in set(EventType):
-                raise ValueError(f"type: {t!r} is not an event type")
-        if fleet and not types:
-            types = [t for t in EventType if t is not EventType.BASELINE]
-        out: dict[str, Any] = {"types": types}
-        if q.get("domain"):
-            try:
-                out["domain"] = normalize(q["domain"])
-            except InvalidName as exc:
-                raise ValueError(f"domain: {exc}") from None
+        flt = changelog_filter(
+            datetime.fromtimestamp(self.clock(), UTC),
+            since=q.get("since"), domain=q.get("domain"), type=q.get("type"),
+        )  # fmt: skip
+        types = list(flt.types) or (sorted(DEFAULT_EVENTS) if fleet else [])
+        out: dict[str, Any] = {"types": types, "domain": flt.domain, "since": flt.since}
         if q.get("probe"):
             out["probe"] = q["probe"]
-        if q.get("since"):
-            try:
-                out["since"] = parse_iso(q["since"])
-            except ValueError:
-                raise ValueError(f"since: {q['since']!r} is not an ISO 8601 time") from None
         return out
 
     async def fleet_transitions(self, request: web.Request) -> web.Response:
