@@ -26,13 +26,16 @@ FRESH = (
 
 async def _fresh(
     conn: AsyncConnection[Any], now: datetime, stale_intervals: float
-) -> dict[int, tuple[str, str]]:
-    """The fresh probes: id -> (name, network)."""
+) -> tuple[dict[int, tuple[str, str]], list[int]]:
+    """The fresh probes (id -> (name, network)) and the ids of the stale ones."""
     cursor = await conn.execute(
         f"SELECT id, name, COALESCE('AS' || asn, 'probe ' || name), {FRESH} FROM probes",
         {"now": now, "k": stale_intervals},
     )
-    return {pid: (name, net) for pid, name, net, ok in await cursor.fetchall() if ok}
+    rows = await cursor.fetchall()
+    return {pid: (name, net) for pid, name, net, ok in rows if ok}, [
+        pid for pid, *_, ok in rows if not ok
+    ]
 
 
 async def count(
@@ -42,11 +45,10 @@ async def count(
     networks among them, how many see it resolve; and the probes that see it blocked.
     PostgreSQL counts (booleans, no join); the blocked rows, few, are then read through their
     partial index. 100 probes x 10,000 domains: 10,000 rows back."""
-    fresh = await _fresh(conn, now, stale_intervals)
-    cursor = await conn.execute("SELECT id FROM probes")
+    fresh, stale_ids = await _fresh(conn, now, stale_intervals)
     # The stale probes are few (usually none): leaving their rows out is cheaper per row
     # than keeping the fresh ones in.
-    stale = {"stale": [pid for (pid,) in await cursor.fetchall() if pid not in fresh]}
+    stale = {"stale": stale_ids}
     only = "WHERE probe_id <> ALL(%(stale)s)" if stale["stale"] else ""
     cursor = await conn.execute(
         "SELECT domain, COUNT(*) FILTER (WHERE blocked), COUNT(*) FILTER (WHERE resolving) "
@@ -107,7 +109,7 @@ class Evaluation:
     async def news(self) -> bool:
         """Whether anything came in since the last evaluation: a round stored, or a probe
         gone stale or back."""
-        fresh = sorted(await _fresh(self.conn, self.now, self.k))
+        fresh = sorted((await _fresh(self.conn, self.now, self.k))[0])
         cursor = await self.conn.execute("SELECT COALESCE(SUM(rounds), 0) FROM probes")
         row = await cursor.fetchone()
         self._seen = (int(row[0]) if row else 0, fresh)
