@@ -24,7 +24,8 @@ from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import Policy
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health
-from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
+from nsdi_tracker.rounds.measure import RoundInfo
+from nsdi_tracker.rounds.stream import DomainResult
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.settings.watchlist import Entry

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from nsdi_tracker.rounds import measure
+from nsdi_tracker.rounds import measure, stream
 from nsdi_tracker.rounds.tracker import persisted_round
 from nsdi_tracker.settings.watchlist import load_watchlists
 from nsdi_tracker.sim import answer
@@ -26,17 +26,17 @@ def count(store: Store, table: str) -> int:
 async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) -> None:
     """With batches of 7 and at most 20 names taken ahead, 120 names are judged in 18 batches,
     never more than 20 taken at once, and every name lands in the database."""
-    monkeypatch.setattr(measure, "BATCH", 7)
-    monkeypatch.setattr(measure, "AHEAD", 20)
+    monkeypatch.setattr(stream, "BATCH", 7)
+    monkeypatch.setattr(stream, "AHEAD", 20)
     taken: list[int] = []
     sizes: list[int] = []
-    real_admit = measure._Stream._admit
+    real_admit = stream.Stream._admit
 
     def admit(self: Any) -> None:
         real_admit(self)
         taken.append(self.admitted)
 
-    monkeypatch.setattr(measure._Stream, "_admit", admit)
+    monkeypatch.setattr(stream.Stream, "_admit", admit)
     h = await harness(NAMES)
     config = h.config()
     real = measure.sweep
@@ -69,8 +69,8 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
 async def test_cut_off_round_leaves_nothing(harness: Any, tmp_path: Any, monkeypatch: Any) -> None:
     """A round cancelled after some batches were staged writes no row; the next round is
     whole, and its raw file has only its own lines."""
-    monkeypatch.setattr(measure, "BATCH", 7)
-    monkeypatch.setattr(measure, "AHEAD", 20)
+    monkeypatch.setattr(stream, "BATCH", 7)
+    monkeypatch.setattr(stream, "AHEAD", 20)
     staged: list[int] = []
     real_stage = Store.stage
 
@@ -128,7 +128,7 @@ async def test_a_bug_ends_the_round_instead_of_hanging_it(
     if where == "judge":
         monkeypatch.setattr(measure, "_judge", boom)
     else:
-        monkeypatch.setattr(measure._Stream, "_deliver", boom)
+        monkeypatch.setattr(stream.Stream, "_deliver", boom)
     with Store.open(h.db) as store:
         entries = load_watchlists(config.watchlists)
         with pytest.raises(RuntimeError, match=f"bug in {where}"):

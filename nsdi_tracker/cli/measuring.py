@@ -86,7 +86,8 @@ async def _check(
 ) -> int:
     from rich.console import Console
 
-    from nsdi_tracker.rounds.measure import QTYPES, measure
+    from nsdi_tracker.rounds.measure import measure
+    from nsdi_tracker.rounds.stream import QTYPES
     from nsdi_tracker.ui.report import render, round_json
 
     err = Console(stderr=True)

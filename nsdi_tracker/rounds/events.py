@@ -20,7 +20,8 @@ from nsdi_tracker.store.records import Summary
 if TYPE_CHECKING:
     from nsdi_tracker.dns.probe import Counters
     from nsdi_tracker.judge.classify import Health
-    from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
+    from nsdi_tracker.rounds.measure import RoundInfo
+    from nsdi_tracker.rounds.stream import DomainResult
 
 EVENT_VERSION = 1
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")

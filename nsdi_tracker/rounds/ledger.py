@@ -49,7 +49,8 @@ from nsdi_tracker.store.records import (
 )
 
 if TYPE_CHECKING:
-    from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
+    from nsdi_tracker.rounds.measure import RoundInfo
+    from nsdi_tracker.rounds.stream import DomainResult
     from nsdi_tracker.settings.watchlist import Entry
 
 

@@ -6,7 +6,6 @@ import asyncio
 import random
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -16,37 +15,19 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 
 from nsdi_tracker.core.clock import utcnow
-from nsdi_tracker.core.model import Observation, Role, Verdict
-from nsdi_tracker.dns.probe import Counters, Lane, ResolverClient
+from nsdi_tracker.core.model import Observation, Role
+from nsdi_tracker.dns.probe import Counters, ResolverClient
 from nsdi_tracker.dns.transports import TRANSPORTS
 from nsdi_tracker.judge import classify
-from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
+from nsdi_tracker.judge.classify import Health
+from nsdi_tracker.rounds.stream import Consumer, DomainResult, Progress, Stream
 from nsdi_tracker.settings.config import Config
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.watchlist import Entry
-
-QTYPES = ("A", "AAAA")
-BATCH = 1_000  # judged names handed to the consumer at a time
-AHEAD = 8 * BATCH  # names taken from the watchlist and not yet handed over, at most
-Progress = Callable[[int], None]  # queries answered so far in this round (final answers)
-Consumer = Callable[[list["DomainResult"]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class DomainResult:
-    entry: Entry
-    national: Verdict  # the headline from the national resolvers
-    reference: ReferenceView
-    judgements: dict[str, Judgement]  # per national or observed resolver
-    observations: dict[str, tuple[Observation, ...]]  # per resolver: (A, AAAA); () if down
-    # Resolvers down this round (failed their controls): not asked about the name, so their
-    # judgements say nothing about it. One set shared by every result of the round.
-    down: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +112,7 @@ async def sweep(
             )  # fmt: skip
 
         asked = {n: c for n, c in clients.items() if n not in down}
-        stream = _Stream(asked, judge, entries, consume, progress)
+        stream = Stream(asked, judge, entries, consume, progress)
         judged = await stream.run()
     return RoundInfo(
         started=started,
@@ -166,150 +147,6 @@ async def _controls(
         for r in config.resolvers
     }
     return controls, negative, healths
-
-
-# [entry, observations by (resolver index * len(QTYPES) + type index), answers left to come]
-_Slot = list[Any]
-
-
-class _Stream:
-    """The watchlist through every resolver's Lane, judged name by name as answers complete."""
-
-    def __init__(
-        self,
-        clients: dict[str, ResolverClient],
-        judge: Callable[[Entry, dict[str, tuple[Observation, ...]]], DomainResult],
-        entries: Iterable[Entry],
-        consume: Consumer,
-        progress: Progress | None,
-    ) -> None:
-        self.clients = clients
-        self.names = list(clients)
-        self.judge = judge
-        self.entries = iter(entries)
-        self.consume = consume
-        self.progress = progress
-        self.lanes = [Lane(clients[n], self._deliver, self._fail) for n in self.names]
-        self.width = len(QTYPES) * len(self.names)  # a slot per (resolver, type)
-        self.ready: list[DomainResult] = []
-        self.batches: asyncio.Queue[list[DomainResult] | None] = asyncio.Queue()
-        self.admitted = 0  # names taken and not yet consumed
-        self.unjudged = 0  # names taken and not yet in `ready`
-        self.exhausted = False
-        self.finished = False  # the last batch and the end mark are queued
-        self.judged = 0
-        self.answered = 0
-        self.failure: BaseException | None = None
-        self.reasks: set[asyncio.Task[None]] = set()
-
-    async def run(self) -> int:
-        try:
-            for lane in self.lanes:
-                await lane.open()
-            self._admit()
-            while True:
-                batch = await self.batches.get()
-                if self.failure is not None:
-                    raise self.failure
-                if batch is None:
-                    return self.judged
-                await self.consume(batch)
-                self.admitted -= len(batch)
-                self._admit()
-        finally:
-            for lane in self.lanes:
-                lane.cancel()
-            for task in self.reasks:
-                task.cancel()
-
-    def _admit(self) -> None:
-        width = self.width
-        while self.admitted < AHEAD and not self.exhausted:
-            entry = next(self.entries, None)
-            if entry is None:
-                self.exhausted = True
-                break
-            slot: _Slot = [entry, [None] * width, width]
-            domain = entry.domain
-            i = 0
-            for lane in self.lanes:
-                for qtype in QTYPES:
-                    lane.jobs.append((slot, i, domain, qtype))
-                    i += 1
-            self.admitted += 1
-            self.unjudged += 1
-            if not width:  # every resolver is down this round: nothing to ask
-                self._complete(slot)
-        for lane in self.lanes:
-            lane.pump()
-        self._maybe_done()
-
-    def _deliver(self, slot: Any, index: int, obs: Observation) -> None:
-        slot[1][index] = obs
-        slot[2] -= 1
-        self.answered += 1
-        if not slot[2]:
-            self._complete(slot)
-
-    def _complete(self, slot: Any) -> None:
-        """Every answer of a name is in: judge it (after a re-ask, if it looks removed)."""
-        try:
-            found, k = slot[1], len(QTYPES)
-            observations: dict[str, tuple[Observation, ...]] = {
-                n: tuple(found[k * i : k * i + k]) for i, n in enumerate(self.names)
-            }
-            result = self.judge(slot[0], observations)
-            doubt = [n for n, j in result.judgements.items() if j.verdict is Verdict.REMOVED]
-            if doubt:
-                task = asyncio.get_running_loop().create_task(self._reask(result, doubt))
-                self.reasks.add(task)
-                task.add_done_callback(self._reasked)
-            else:
-                self._ready(result)
-        except Exception as exc:  # a bug must end the round, not hang it
-            self._fail(exc)
-
-    async def _reask(self, result: DomainResult, names: list[str]) -> None:
-        """An NXDOMAIN judged a removal is asked again (fresh sockets) before it counts: one
-        forged or transient reply must not make a removal."""
-        domain = result.entry.domain
-        again = await asyncio.gather(
-            *(self.clients[n].query(domain, t, fresh=True) for n in names for t in QTYPES)
-        )
-        observations = dict(result.observations)
-        k = len(QTYPES)
-        for i, n in enumerate(names):
-            observations[n] = tuple(o._replace(reasked=True) for o in again[k * i : k * i + k])
-        self._ready(self.judge(result.entry, observations))
-
-    def _reasked(self, task: asyncio.Task[None]) -> None:
-        self.reasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._fail(task.exception())  # type: ignore[arg-type]
-
-    def _ready(self, result: DomainResult) -> None:
-        self.ready.append(result)
-        self.unjudged -= 1
-        self.judged += 1
-        if self.progress is not None:
-            self.progress(self.answered)
-        if len(self.ready) >= BATCH:
-            self.batches.put_nowait(self.ready)
-            self.ready = []
-        self._maybe_done()
-
-    def _maybe_done(self) -> None:
-        if self.exhausted and not self.unjudged and not self.finished:
-            self.finished = True
-            if self.ready:
-                self.batches.put_nowait(self.ready)
-                self.ready = []
-            self.batches.put_nowait(None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.failure is None:
-            self.failure = exc
-            self.batches.put_nowait(None)  # wakes run(), which raises it
 
 
 def _judge(

@@ -20,7 +20,8 @@ from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, Role
 
 if TYPE_CHECKING:
-    from nsdi_tracker.rounds.measure import DomainResult, RoundInfo
+    from nsdi_tracker.rounds.measure import RoundInfo
+    from nsdi_tracker.rounds.stream import DomainResult
 
 
 def _lines(

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from nsdi_tracker.core.clock import iso, utcnow
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health, round_record
-from nsdi_tracker.rounds.measure import DomainResult, Progress, RoundInfo, sweep
+from nsdi_tracker.rounds.measure import RoundInfo, sweep
 from nsdi_tracker.rounds.raw import RawRound
+from nsdi_tracker.rounds.stream import DomainResult, Progress
 from nsdi_tracker.settings.config import Config
 from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.dbthread import INLINE, DbThread

@@ -12,7 +12,8 @@ from rich.text import Text
 from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import Observation, Role, Verdict
 from nsdi_tracker.rounds.events import health_json
-from nsdi_tracker.rounds.measure import DomainResult, RoundReport
+from nsdi_tracker.rounds.measure import RoundReport
+from nsdi_tracker.rounds.stream import DomainResult
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.ui.palette import PALETTE
 
