@@ -43,6 +43,7 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
             "m004_resolver_health",
             "m005_round_interval",
             "m006_round_summaries",
+            "m007_name_digests",
         ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
@@ -58,7 +59,7 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 6
+        assert len(migrations.applied(store.db)) == 7
 
 
 V1_ROUNDS = (

@@ -25,6 +25,7 @@ COLUMNS = {
     "negative_name, headline",
     "deliveries": "id, transition_id, sink, status, attempts, created, next_attempt, "
     "last_attempt, last_error, delivered",
+    "domains": "id, name, label, category, watched, first_seen",
 }
 
 
@@ -53,7 +54,7 @@ async def test_release_0_1_0_database_upgrades_and_keeps_its_history(
     repeated = [r for r in before["transitions"] if r[4] == "nsdi-b" and r[5] == "removed"]
     assert len(repeated) > 5  # the removals it announced a second time after the outage
     with Store.open(db) as store:
-        assert [m.name for m in migrations.applied(store.db)][-1] == "m006_round_summaries"
+        assert [m.name for m in migrations.applied(store.db)][-1] == "m007_name_digests"
         assert store.integrity() == "ok"
         assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
         old_log = list(store.changelog())
@@ -61,12 +62,13 @@ async def test_release_0_1_0_database_upgrades_and_keeps_its_history(
     with contextlib.closing(sqlite3.connect(db)) as conn:  # later migrations' columns: empty
         added = conn.execute(
             "SELECT (SELECT COUNT(*) FROM rounds WHERE interval IS NOT NULL), "
-            "(SELECT COUNT(*) FROM deliveries WHERE summary_id IS NOT NULL)"
+            "(SELECT COUNT(*) FROM deliveries WHERE summary_id IS NOT NULL), "
+            "(SELECT COUNT(*) FROM domains WHERE digest IS NOT NULL)"
         ).fetchone()
-    assert added == (0, 0)
+    assert added == (0, 0, 0)
     assert len(old_log) == 77 and all(r["domain"] for r in old_log)
     with Store.open(db) as store:  # a second open applies nothing again
-        assert len(migrations.applied(store.db)) == 6
+        assert len(migrations.applied(store.db)) == 7
 
     # The upgraded database keeps working: a resolver that goes down is one row.
     h = await harness(["youtube.com"], extra="")

@@ -129,6 +129,8 @@ def plan_batch(
     changed: dict[TrackKey, Track[Verdict]] = {}
     transitions: list[TransitionRecord] = []
     to_store: list[tuple[Observation, str]] = []
+    kept: list[tuple[int, int]] = []  # (place in the watchlist, digest kept or 0)
+    watched: list[tuple[str, str | None, str | None, int | None]] = []
     for result in results:
         domain = result.entry.domain
         seen = {NATIONAL: result.national, **{n: j.verdict for n, j in result.judgements.items()}}
@@ -136,6 +138,7 @@ def plan_batch(
             national = [n for n in result.judgements if roles[n] is Role.NATIONAL]
             held = result.down | {NATIONAL} if result.down.issuperset(national) else result.down
             seen = {s: v for s, v in seen.items() if s not in held}
+        settled = True  # the same verdicts again would move no track (see rounds.digest)
         for scope, verdict in seen.items():
             stored = tracks.get((domain, scope))
             if stored is not None and stored.verdict == verdict and stored.candidate is None:
@@ -144,6 +147,7 @@ def plan_batch(
             new, change = step(old, verdict, at, policy)
             if new != old:
                 changed[(domain, scope)] = new
+            settled = settled and step(new, verdict, at, policy) == (new, None)
             if change is None:
                 continue
             # A baseline is not a change, and a first sweep makes millions: its summary says
@@ -157,8 +161,11 @@ def plan_batch(
                 fp = fingerprint(obs)
                 if latest.get((domain, obs.resolver, obs.qtype)) != fp:
                     to_store.append((obs, fp))
-    watched = tuple((r.entry.domain, r.entry.label, r.entry.category) for r in results)
-    return BatchPlan(changed, tuple(transitions), tuple(to_store), watched)
+        digest = result.digest if settled else 0
+        if result.index >= 0:
+            kept.append((result.index, digest))
+        watched.append((domain, result.entry.label, result.entry.category, digest or None))
+    return BatchPlan(changed, tuple(transitions), tuple(to_store), tuple(watched), tuple(kept))
 
 
 def round_record(info: RoundInfo, transitions: int, interval: float | None = None) -> RoundRecord:

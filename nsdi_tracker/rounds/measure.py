@@ -24,8 +24,9 @@ from nsdi_tracker.dns.probe import Counters, ResolverClient
 from nsdi_tracker.dns.transports import TRANSPORTS
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health
+from nsdi_tracker.rounds.digest import DigestBook, round_context
 from nsdi_tracker.rounds.stream import Consumer, DomainResult, Progress, Stream
-from nsdi_tracker.settings.config import Config
+from nsdi_tracker.settings.config import Config, IPNetwork
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.watchlist import Entry
 
@@ -83,6 +84,7 @@ async def sweep(
     rng: random.Random | None = None,
     now: Callable[[], datetime] = utcnow,
     progress: Progress | None = None,
+    book: DigestBook | None = None,
 ) -> RoundInfo:
     """Run one round against every configured resolver and judge every watched name.
 
@@ -91,7 +93,8 @@ async def sweep(
     memory does not grow with the watchlist. A name whose answers look like a removal is asked
     again on fresh sockets before it is handed over. A resolver that is down this round
     (failed its controls) is not asked about the names at all: whatever it said would not
-    count, and a dead resolver would make every name wait for its timeouts.
+    count, and a dead resolver would make every name wait for its timeouts. With a `book`,
+    a name whose replies and context match its kept digest is counted, not handed over.
     """
     rng = rng or random.Random()
     negative_name = f"nsdi-tracker-{rng.getrandbits(48):012x}.{config.negative_control_zone}"
@@ -103,16 +106,20 @@ async def sweep(
         ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
         down = frozenset(n for n, h in healths.items() if not h.up)
-        unasked: dict[str, tuple[Observation, ...]] = {n: () for n in down}
+        judging = _Judging(
+            config.sinkholes, roles, healths, ref_healths, connectivity, down,
+            {n: () for n in down},
+        )  # fmt: skip
+        if book is not None:
+            book.begin(round_context(config.resolvers, healths, connectivity, config.sinkholes))
 
-        def judge(entry: Entry, observations: dict[str, tuple[Observation, ...]]) -> DomainResult:
-            return _judge(
-                config, roles, healths, ref_healths, connectivity, down, entry,
-                {**observations, **unasked} if down else observations,
-            )  # fmt: skip
+        def judge(
+            entry: Entry, observations: dict[str, tuple[Observation, ...]], index: int, digest: int
+        ) -> DomainResult:
+            return _judge(judging, entry, observations, index, digest)
 
         asked = {n: c for n, c in clients.items() if n not in down}
-        stream = Stream(asked, judge, entries, consume, progress)
+        stream = Stream(asked, judge, entries, consume, progress, book)
         judged = await stream.run()
     return RoundInfo(
         started=started,
@@ -149,31 +156,44 @@ async def _controls(
     return controls, negative, healths
 
 
+@dataclass(frozen=True, slots=True)
+class _Judging:
+    """What every name of a round is judged against."""
+
+    sinkholes: tuple[IPNetwork, ...]
+    roles: Mapping[str, Role]
+    healths: dict[str, Health]
+    ref_healths: dict[str, Health]
+    connectivity: bool
+    down: frozenset[str]
+    unasked: dict[str, tuple[Observation, ...]]  # () for each resolver that is down
+
+
 def _judge(
-    config: Config,
-    roles: Mapping[str, Role],
-    healths: dict[str, Health],
-    ref_healths: dict[str, Health],
-    connectivity: bool,
-    down: frozenset[str],
+    j: _Judging,
     entry: Entry,
     observations: dict[str, tuple[Observation, ...]],
+    index: int = -1,
+    digest: int = 0,
 ) -> DomainResult:
+    if j.down:
+        observations = {**observations, **j.unasked}
+    roles = j.roles
     views = {n: classify.combine(obs) for n, obs in observations.items()}
     ref = classify.reference_view(
-        {n: v for n, v in views.items() if roles[n] is Role.REFERENCE}, ref_healths
+        {n: v for n, v in views.items() if roles[n] is Role.REFERENCE}, j.ref_healths
     )
     judgements = {
         n: classify.judge(
-            views[n], ref, healths[n], connectivity=connectivity, sinkholes=config.sinkholes
+            views[n], ref, j.healths[n], connectivity=j.connectivity, sinkholes=j.sinkholes
         )
         for n in views
         if roles[n] is not Role.REFERENCE
     }
     national = classify.headline(
-        [j.verdict for n, j in judgements.items() if roles[n] is Role.NATIONAL]
+        [v.verdict for n, v in judgements.items() if roles[n] is Role.NATIONAL]
     )
-    return DomainResult(entry, national, ref, judgements, observations, down)
+    return DomainResult(entry, national, ref, judgements, observations, j.down, index, digest)
 
 
 async def _sweep(

@@ -15,6 +15,7 @@ from typing import Any
 from nsdi_tracker.core.model import Observation, Verdict
 from nsdi_tracker.dns.probe import Lane, ResolverClient
 from nsdi_tracker.judge.classify import Judgement, ReferenceView
+from nsdi_tracker.rounds.digest import DigestBook
 from nsdi_tracker.settings.watchlist import Entry
 
 QTYPES = ("A", "AAAA")
@@ -34,27 +35,40 @@ class DomainResult:
     # Resolvers down this round (failed their controls): not asked about the name, so their
     # judgements say nothing about it. One set shared by every result of the round.
     down: frozenset[str] = frozenset()
+    index: int = -1  # its place in the watchlist (-1: not taken from one)
+    digest: int = 0  # its digest this round, to be kept if its tracks settle (0: none)
 
 
-# [entry, observations by (resolver index * len(QTYPES) + type index), answers left to come]
+# [entry, observations by (resolver index * len(QTYPES) + type index), answers left to come,
+#  the entry's place in the watchlist]
 _Slot = list[Any]
+Judge = Callable[[Entry, dict[str, tuple[Observation, ...]], int, int], DomainResult]
+REFILL = 64  # names skipped as unchanged before more are taken from the watchlist
 
 
 class Stream:
-    """The watchlist through every resolver's Lane, judged name by name as answers complete."""
+    """The watchlist through every resolver's Lane, judged name by name as answers complete.
+
+    With a DigestBook, a name whose digest is the known one is counted and dropped as soon as
+    its answers are in (see rounds.digest); the others are judged and handed over.
+    """
 
     def __init__(
         self,
         clients: dict[str, ResolverClient],
-        judge: Callable[[Entry, dict[str, tuple[Observation, ...]]], DomainResult],
+        judge: Judge,
         entries: Iterable[Entry],
         consume: Consumer,
         progress: Progress | None,
+        book: DigestBook | None = None,
     ) -> None:
         self.clients = clients
         self.names = list(clients)
         self.judge = judge
         self.entries = iter(entries)
+        self.taken = 0  # names taken from the watchlist
+        self.book = book
+        self._admitting = False
         self.consume = consume
         self.progress = progress
         self.lanes = [Lane(clients[n], self._deliver, self._fail) for n in self.names]
@@ -91,13 +105,24 @@ class Stream:
                 task.cancel()
 
     def _admit(self) -> None:
+        self._admitting = True
+        try:
+            self._take()
+        finally:
+            self._admitting = False
+        for lane in self.lanes:
+            lane.pump()
+        self._maybe_done()
+
+    def _take(self) -> None:
         width = self.width
         while self.admitted < AHEAD and not self.exhausted:
             entry = next(self.entries, None)
             if entry is None:
                 self.exhausted = True
                 break
-            slot: _Slot = [entry, [None] * width, width]
+            slot: _Slot = [entry, [None] * width, width, self.taken]
+            self.taken += 1
             domain = entry.domain
             i = 0
             for lane in self.lanes:
@@ -108,9 +133,6 @@ class Stream:
             self.unjudged += 1
             if not width:  # every resolver is down this round: nothing to ask
                 self._complete(slot)
-        for lane in self.lanes:
-            lane.pump()
-        self._maybe_done()
 
     def _deliver(self, slot: Any, index: int, obs: Observation) -> None:
         slot[1][index] = obs
@@ -122,11 +144,18 @@ class Stream:
     def _complete(self, slot: Any) -> None:
         """Every answer of a name is in: judge it (after a re-ask, if it looks removed)."""
         try:
-            found, k = slot[1], len(QTYPES)
+            entry, found, _, index = slot
+            digest = 0
+            if self.book is not None:
+                digest = self.book.check(index, entry, found)
+                if not digest:
+                    self._unchanged()
+                    return
+            k = len(QTYPES)
             observations: dict[str, tuple[Observation, ...]] = {
                 n: tuple(found[k * i : k * i + k]) for i, n in enumerate(self.names)
             }
-            result = self.judge(slot[0], observations)
+            result = self.judge(entry, observations, index, digest)
             doubt = [n for n, j in result.judgements.items() if j.verdict is Verdict.REMOVED]
             if doubt:
                 task = asyncio.get_running_loop().create_task(self._reask(result, doubt))
@@ -148,7 +177,8 @@ class Stream:
         k = len(QTYPES)
         for i, n in enumerate(names):
             observations[n] = tuple(o._replace(reasked=True) for o in again[k * i : k * i + k])
-        self._ready(self.judge(result.entry, observations))
+        # re-asked: its digest is not kept (a later round re-asks it again)
+        self._ready(self.judge(result.entry, observations, result.index, 0))
 
     def _reasked(self, task: asyncio.Task[None]) -> None:
         self.reasks.discard(task)
@@ -165,6 +195,19 @@ class Stream:
             self.batches.put_nowait(self.ready)
             self.ready = []
         self._maybe_done()
+
+    def _unchanged(self) -> None:
+        """A name skipped as unchanged: judged, and no longer taken; more are taken once a
+        few have gone (not from inside _admit, which is taking them)."""
+        self.unjudged -= 1
+        self.judged += 1
+        self.admitted -= 1
+        if self.progress is not None:
+            self.progress(self.answered)
+        if not self._admitting and self.admitted <= AHEAD - REFILL:
+            self._admit()
+        else:
+            self._maybe_done()
 
     def _maybe_done(self) -> None:
         if self.exhausted and not self.unjudged and not self.finished:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from nsdi_tracker.core.clock import iso, utcnow
+from nsdi_tracker.rounds.digest import DigestBook
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.rounds.measure import RoundInfo, sweep
 from nsdi_tracker.rounds.raw import RawRound
@@ -69,6 +70,7 @@ class Staged:
     info: RoundInfo
     changes: Changes
     raw: RawRound | None
+    book: DigestBook  # the names' digests, this round's kept when it is committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ class RoundDone:
 
 async def persisted_round(
     config: Config,
-    entries: Iterable[Entry],
+    entries: Sequence[Entry],
     store: RoundStore,
     *,
     db: DbThread = INLINE,
@@ -97,7 +99,7 @@ async def persisted_round(
 
 async def staged_round(
     config: Config,
-    entries: Iterable[Entry],
+    entries: Sequence[Entry],
     store: RoundStore,
     *,
     db: DbThread = INLINE,
@@ -105,10 +107,17 @@ async def staged_round(
     rng: random.Random | None = None,
     now: Callable[[], datetime] = utcnow,
     progress: Progress | None = None,
+    book: DigestBook | None = None,
 ) -> Staged:
     """Sweep the names, planning and staging each batch on the database thread while the
-    next answers come in. Cancelled, it leaves nothing in the database."""
+    next answers come in. Cancelled, it leaves nothing in the database.
+
+    Names whose digest is the one kept (rounds.digest) are skipped; `book`: the digests the
+    last round of these very `entries` left (the daemon's), else they are read from the
+    store. A raw archive wants every reply: with one, no name is skipped."""
     round_id = await db.run(store.begin_round)
+    if book is None or not book.fits(entries):
+        book = await db.run(_load_book, entries, store)
     roles = {r.name: r.role for r in config.resolvers}
     raw: RawRound | None = None
     directory = raw_dir or config.raw_dir
@@ -117,6 +126,7 @@ async def staged_round(
             raw = RawRound(directory, round_id, roles)
         except OSError as exc:  # the database gets the round; the raw copy is a bonus
             log.error("cannot write raw observations to %s: %s", directory, exc)
+    book.skipping = raw is None
     changes = Changes()
 
     def stage(batch: list[DomainResult]) -> BatchPlan:
@@ -125,6 +135,8 @@ async def staged_round(
         tracks, latest = store.lookup([r.entry.domain for r in batch])
         plan = plan_batch(batch, roles, tracks, latest, at, config.confirm, config.sinks)
         store.stage(plan)
+        for index, digest in plan.digests:
+            book.keep(index, digest)
         if raw is not None:
             try:
                 raw.add(batch, iso(at))
@@ -138,12 +150,16 @@ async def staged_round(
         changes.add(await db.run(stage, batch))
 
     try:
-        info = await sweep(config, entries, consume, rng=rng, now=now, progress=progress)
+        info = await sweep(config, entries, consume, rng=rng, now=now, progress=progress, book=book)
     except BaseException:
         if raw is not None:
             raw.discard()
         raise
-    return Staged(round_id, info, changes, raw)
+    return Staged(round_id, info, changes, raw, book)
+
+
+def _load_book(entries: Sequence[Entry], store: RoundStore) -> DigestBook:
+    return DigestBook.load(entries, store.digests())
 
 
 def commit_staged(
@@ -159,7 +175,10 @@ def commit_staged(
     interval = config.schedule.interval if scheduled else None
     record = round_record(info, staged.changes.transitions, interval)
     summary_sink = config.fleet.name if config.fleet else None  # a probe sends its rounds
-    store.commit_round(staged.round_id, record, config.resolvers, health, summary_sink)
+    store.commit_round(
+        staged.round_id, record, config.resolvers, health, summary_sink, staged.book.gone
+    )
+    staged.book.committed()
     staged.changes.summary = summary_sink is not None
     if staged.raw is not None:
         try:

@@ -35,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from nsdi_tracker.core.clock import parse_iso, utcnow
 from nsdi_tracker.core.errors import StoreError, WriterLost
 from nsdi_tracker.core.model import MEASURED, RoundStatus
+from nsdi_tracker.rounds.digest import DigestBook
 from nsdi_tracker.rounds.tracker import RoundDone, commit_staged, staged_round
 from nsdi_tracker.service import snapshot
 from nsdi_tracker.service.delivering import Delivering
@@ -77,6 +78,9 @@ class Daemon(Reloading, Delivering):
     ) -> None:
         self.config = config
         self.entries = entries
+        # The names' digests the last committed round left: kept for these entries (a reload
+        # brings new ones, and the next round reads the digests from the database).
+        self.book: DigestBook | None = None
         self.store = store
         self.options = options
         self.clock = clock
@@ -259,6 +263,7 @@ class Daemon(Reloading, Delivering):
                     db=self.db,
                     raw_dir=self.options.raw_dir,
                     progress=self._on_progress,
+                    book=self.book,
                 )
         except TimeoutError:
             await self._timed_out(started, loop.time() - t0, len(entries))
@@ -279,6 +284,7 @@ class Daemon(Reloading, Delivering):
             self.db_problem = str(exc)
             raise
         self.db_problem = None
+        self.book = staged.book
         seconds = loop.time() - t0
         self.metrics.round_done(done, seconds)
         await self._load_verdicts()
@@ -307,6 +313,8 @@ class Daemon(Reloading, Delivering):
             return False
         for note in notes:
             log.warning("%s", note, extra={"fields": {"event": "database"}})
+        if notes or self.db_problem is not None:
+            self.book = None  # the database may not be the one the digests came from
         return True
 
     def _writer_lost(self, exc: WriterLost) -> None:

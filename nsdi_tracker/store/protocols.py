@@ -40,6 +40,8 @@ class RoundStore(Protocol):
 
     def lookup_health(self) -> dict[str, StoredTrack]: ...
 
+    def digests(self) -> Iterator[tuple[str, int | None]]: ...
+
     def begin_round(self) -> int: ...
 
     def stage(self, plan: BatchPlan) -> None: ...
@@ -51,6 +53,7 @@ class RoundStore(Protocol):
         resolvers: Sequence[ResolverSpec],
         health: HealthPlan | None = None,
         summary_sink: str | None = None,
+        gone: Sequence[str] = (),
     ) -> None: ...
 
     def record_timeout(

@@ -92,7 +92,10 @@ class BatchPlan:
     tracks: dict[TrackKey, Track[Verdict]]  # only the tracks that changed
     transitions: tuple[TransitionRecord, ...]
     observations: tuple[tuple[Observation, str], ...]  # (observation, fingerprint) to store
-    watched: tuple[tuple[str, str | None, str | None], ...]  # (domain, label, category)
+    # (domain, label, category, digest): every name planned (rounds.digest: the digest is
+    # kept while its tracks are settled; None: none)
+    watched: tuple[tuple[str, str | None, str | None, int | None], ...]
+    digests: tuple[tuple[int, int], ...] = ()  # (place in the watchlist, digest or 0)
 
 
 @dataclass(frozen=True, slots=True)

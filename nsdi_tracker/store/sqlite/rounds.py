@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ from nsdi_tracker.store.sqlite.rows import (
 
 _STAGING = [
     "DROP TABLE IF EXISTS temp.s_watched",
-    "CREATE TEMP TABLE s_watched (name TEXT PRIMARY KEY, label TEXT, category TEXT)",
+    """CREATE TEMP TABLE s_watched (name TEXT PRIMARY KEY, label TEXT, category TEXT,
+        digest INTEGER)""",
     "DROP TABLE IF EXISTS temp.s_states",
     """CREATE TEMP TABLE s_states (domain TEXT, scope TEXT, verdict TEXT, since TEXT,
         candidate TEXT, candidate_count INTEGER, candidate_since TEXT)""",
@@ -178,7 +179,9 @@ class Rounds:
         """Add one batch's changes to the staging tables."""
         conn = self.db.conn
         with conn:
-            conn.executemany("INSERT OR IGNORE INTO temp.s_watched VALUES (?, ?, ?)", plan.watched)
+            conn.executemany(
+                "INSERT OR IGNORE INTO temp.s_watched VALUES (?, ?, ?, ?)", plan.watched
+            )
             conn.executemany(
                 "INSERT INTO temp.s_states VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -216,17 +219,19 @@ class Rounds:
         resolvers: Sequence[ResolverSpec],
         health: HealthPlan | None = None,
         summary_sink: str | None = None,
+        gone: Sequence[str] = (),
     ) -> None:
         """Write the staged round (states, transitions, outbox, observations) and the
         resolvers' health atomically, as round `round_id` (from begin_round: a clash fails
         and rolls back). A resolver's transitions come first in the change log: they explain
         the round. With `summary_sink` (a fleet's probe), the round's summary is queued for
-        that sink in the same transaction."""
+        that sink in the same transaction. `gone`: the watched names no longer on the
+        watchlists (the staged names are those the round planned; the rest it skipped)."""
         r = record
         at = iso(r.finished)
         with self.db.atomic():
             self._sync_resolvers(resolvers, at)
-            self._sync_domains(at)
+            self._sync_domains(at, gone)
             self.db.execute(
                 "INSERT INTO rounds (id, started, finished, status, domains, queries, "
                 "transitions, outcomes, health, negative_name, interval) "
@@ -341,22 +346,26 @@ class Rounds:
                     (*now, spec.name),
                 )
 
-    def _sync_domains(self, at: str) -> None:
-        """Insert the round's new names, update changed labels, flag what left or rejoined
-        the watchlists: set-wise from the staged names, so a million names cost no Python."""
+    def _sync_domains(self, at: str, gone: Sequence[str]) -> None:
+        """Insert the round's new names, update changed labels and digests, flag what
+        rejoined the watchlists (set-wise from the staged names, so a million names cost no
+        Python) and what left them."""
         self.db.execute(
-            "INSERT INTO domains (name, label, category, watched, first_seen) "
-            "SELECT name, label, category, 1, ? FROM temp.s_watched WHERE true "
+            "INSERT INTO domains (name, label, category, watched, first_seen, digest) "
+            "SELECT name, label, category, 1, ?, digest FROM temp.s_watched WHERE true "
             "ON CONFLICT (name) DO UPDATE SET label = excluded.label, "
-            "category = excluded.category, watched = 1 "
+            "category = excluded.category, watched = 1, digest = excluded.digest "
             "WHERE label IS NOT excluded.label OR category IS NOT excluded.category "
-            "OR watched != 1",
+            "OR watched != 1 OR digest IS NOT excluded.digest",
             (at,),
         )
-        self.db.execute(
-            "UPDATE domains SET watched = 0 WHERE watched = 1 "
-            "AND name NOT IN (SELECT name FROM temp.s_watched)"
+        self.db.conn.executemany(
+            "UPDATE domains SET watched = 0, digest = NULL WHERE name = ?", ((n,) for n in gone)
         )
+
+    def digests(self) -> Iterator[tuple[str, int | None]]:
+        """Every watched name with its kept digest (None: none), in one pass."""
+        yield from self.db.execute("SELECT name, digest FROM domains WHERE watched = 1")
 
     def prune(self, before: datetime) -> int:
         """Delete raw observations older than `before`, except the latest of each series

@@ -318,6 +318,13 @@ def m006_round_summaries(db: Database) -> None:
         db.execute("PRAGMA foreign_keys = ON")
 
 
+@migration()
+def m007_name_digests(db: Database) -> None:
+    """Each watched name keeps its digest (rounds.digest): a round whose replies for it say
+    the same skips it. NULL: none kept (its tracks were moving, or it left the watchlists)."""
+    db.execute("ALTER TABLE domains ADD COLUMN digest INTEGER")
+
+
 _DELIVERIES_6 = """CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY,
     transition_id INTEGER REFERENCES transitions (id),
