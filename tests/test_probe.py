@@ -14,6 +14,7 @@ import pytest
 
 from nsdi_tracker.core.model import Outcome, Role, Transport
 from nsdi_tracker.dns.probe import RateLimiter, ResolverClient
+from nsdi_tracker.dns.wire import make_query
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.sim import Noise, SimResolver, Zone, answer, nodata, nxdomain, rcode, silent
 
@@ -308,7 +309,7 @@ async def test_rate_limit_holds_in_a_lane(sim: Any) -> None:
         await lane.open()
         assert lane.pooled
         start = time.monotonic()
-        lane.jobs.extend((None, i, f"n{i}.com", "A") for i in range(600))
+        lane.jobs.extend((None, i, make_query(f"n{i}.com", "A", qid=0)) for i in range(600))
         lane.pump()
         await asyncio.wait_for(finished, 10)
         elapsed = time.monotonic() - start

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from nsdi_tracker.core.model import Authority, Flags, Summary
 
@@ -99,26 +99,33 @@ def question_of(wire: bytes) -> bytes:
     return wire[12 : pos + 5]
 
 
-def read(query: Query, data: bytes) -> Summary:
-    """The Summary of a reply to `query`; raises NotOurs, Truncated or Unreadable."""
+def read(query: Query, data: bytes, qid: int = -1) -> Summary:
+    """The Summary of a reply to `query` (sent with ID `qid`, if not its own); raises
+    NotOurs, Truncated or Unreadable."""
     try:
-        return _read(query, data)
+        return _read(query, data, query.id if qid < 0 else qid)
     except (struct.error, IndexError, ValueError):
         raise Unreadable from None  # malformed, or beyond this reader: dnspython decides
 
 
-def _read(query: Query, data: bytes) -> Summary:
+def _read(query: Query, data: bytes, qid: int) -> Summary:
     """Long because it is the hot path: it runs once per reply, and each helper it were split
-    into would cost a call per reply (about 0.1 us each, on a budget of a few us)."""
-    qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data, 0)
-    if qid != query.id or not flags & QR or (flags >> 11) & 0xF != 0:
-        raise NotOurs(_MISMATCH)
-    if qd != 1:
+    into would cost a call per reply. The header and each record's fixed part are read byte
+    by byte: compiled, that is a few machine instructions, where struct is a call and a tuple."""
+    if len(data) < 12:
         raise Unreadable
+    flags = (data[2] << 8) | data[3]
+    if ((data[0] << 8) | data[1]) != qid or not flags & QR or (flags >> 11) & 0xF != 0:
+        raise NotOurs(_MISMATCH)
+    if data[4] or data[5] != 1:
+        raise Unreadable  # not one question
+    an = (data[6] << 8) | data[7]
+    records = an + ((data[8] << 8) | data[9]) + ((data[10] << 8) | data[11])
+    authority_from = an + ((data[8] << 8) | data[9])  # records before this: answer, authority
     question = query.question
     pos = 12 + len(question)
     key = query.qname_key
-    if data[12:pos] == question and SAFE_NAME.issuperset(key):
+    if data.startswith(question, 12) and SAFE_NAME.issuperset(key):
         known = {12: key}  # the question as we sent it: pointers to it need no walk
     else:  # another case (0x20), or another question: read it
         known = {}
@@ -129,87 +136,109 @@ def _read(query: Query, data: bytes) -> Summary:
             raise NotOurs(_MISMATCH)
     if flags & TC:
         raise Truncated
+    asked = query.rdtype
     answers: list[tuple[bytes, int, int, bytes | int]] = []  # owner, type, ttl, rdata or pos
+    direct = True  # every answer is of the asked type, owned by the asked name
     soa_zone: bytes | None = None
     ede: list[tuple[int, str]] = []
     ext_rcode = 0
     opts = 0
-    for section, count in ((1, an), (2, ns), (3, ar)):
-        for _ in range(count):
-            # The owner is read only where it matters (answers, an authority SOA); elsewhere
-            # it is only checked, which is most of the records a server adds (NS, glue).
-            start = pos
-            first = data[pos]
-            if first >= 0xC0 and (((first & 0x3F) << 8) | data[pos + 1]) in known:
-                pos += 2  # a pointer to a name already read: the common case
-            else:
-                pos = _walk(data, pos)[0]
-            rtype, rclass, ttl, rdlen = _RR.unpack_from(data, pos)
-            pos += 10
-            if ttl > 0x7FFFFFFF and rtype != OPT:
-                ttl = 0  # RFC 2181 section 8: a TTL with the top bit set means zero
-            end = pos + rdlen
-            if end > len(data):
+    for i in range(records):
+        # The owner is read only where it matters (answers, an authority SOA); elsewhere it
+        # is only checked, which is most of the records a server adds (NS, glue).
+        start = pos
+        first = data[pos]
+        if first >= 0xC0 and (((first & 0x3F) << 8) | data[pos + 1]) in known:
+            pos += 2  # a pointer to a name already read: the common case
+        else:
+            pos = _walk(data, pos)[0]
+        rtype = (data[pos] << 8) | data[pos + 1]
+        rclass = (data[pos + 2] << 8) | data[pos + 3]
+        ttl = (data[pos + 4] << 24) | (data[pos + 5] << 16) | (data[pos + 6] << 8) | data[pos + 7]
+        rdlen = (data[pos + 8] << 8) | data[pos + 9]
+        pos += 10
+        if ttl > 0x7FFFFFFF and rtype != OPT:
+            ttl = 0  # RFC 2181 section 8: a TTL with the top bit set means zero
+        end = pos + rdlen
+        if end > len(data):
+            raise Unreadable
+        if rtype == OPT:
+            opts += 1
+            if i < authority_from or first != 0 or opts > 1:
+                raise Unreadable  # an OPT outside the additional section, or a second one
+            ext_rcode = ttl >> 24
+            if (ttl >> 16) & 0xFF:  # an EDNS version we did not ask for
                 raise Unreadable
-            if rtype == OPT:
-                opts += 1
-                if section != 3 or first != 0 or opts > 1:
-                    raise Unreadable
-                ext_rcode = ttl >> 24
-                if (ttl >> 16) & 0xFF:  # an EDNS version we did not ask for
-                    raise Unreadable
-                ede += _ede(data, pos, end)
-            elif rclass != IN:
+            ede += _ede(data, pos, end)
+        elif rclass != IN:
+            raise Unreadable
+        elif rtype in (A, AAAA):
+            if rdlen != (4 if rtype == A else 16):
                 raise Unreadable
-            elif rtype in (A, AAAA):
-                if rdlen != (4 if rtype == A else 16):
-                    raise Unreadable
-                if section == 1:
-                    answers.append((_name(data, start, known)[0], rtype, ttl, data[pos:end]))
-            elif rtype == CNAME and section == 1:
-                target, after = _name(data, pos, known)
-                if after != end:
-                    raise Unreadable
-                answers.append((_name(data, start, known)[0], CNAME, ttl, target))
-            elif rtype in (CNAME, NS):
-                if _walk(data, pos)[0] != end:
-                    raise Unreadable
-            elif rtype == SOA:
-                if _walk(data, _walk(data, pos)[0])[0] + 20 != end:
-                    raise Unreadable
-                if section == 2 and soa_zone is None:
-                    soa_zone = _name(data, start, known)[0]
-            else:
-                raise Unreadable  # DNSSEC data, or a type this reader does not know
-            pos = end
+            if i < an:
+                owner = key if first == 0xC0 and data[start + 1] == 12 else None
+                if owner is None:
+                    owner = _name(data, start, known)[0]
+                direct = direct and owner == key and rtype == asked
+                answers.append((owner, rtype, ttl, data[pos:end]))
+        elif rtype == CNAME and i < an:
+            target, after = _name(data, pos, known)
+            if after != end:
+                raise Unreadable
+            direct = False
+            answers.append((_name(data, start, known)[0], CNAME, ttl, target))
+        elif rtype in (CNAME, NS):
+            if _walk(data, pos)[0] != end:
+                raise Unreadable
+        elif rtype == SOA:
+            if _walk(data, _walk(data, pos)[0])[0] + 20 != end:
+                raise Unreadable
+            if an <= i < authority_from and soa_zone is None:
+                soa_zone = _name(data, start, known)[0]
+        else:
+            raise Unreadable  # DNSSEC data, or a type this reader does not know
+        pos = end
     if pos != len(data):
         raise Unreadable  # trailing bytes: dnspython says what that is
     rcode = (ext_rcode << 4) | (flags & 0xF)
-    if rcode not in RCODES:
+    text = RCODES.get(rcode)
+    if text is None:
         raise Unreadable
-    addresses, chain, min_ttl = _follow(answers, query.qname_key, query.rdtype)
-    return Summary(
-        rcode=RCODES[rcode],
-        flags=_flags(flags & (AA | RA | AD)),
-        addresses=addresses,
-        cname_chain=chain,
-        min_ttl=min_ttl,
-        authority=_authority(soa_zone),
-        ede=tuple(ede),
+    if not answers:
+        addresses: tuple[str, ...] = ()
+        chain: tuple[str, ...] = ()
+        min_ttl: int | None = None
+    elif direct:  # no chain to follow: every address answers the question
+        addresses = tuple(sorted({_address(rd) for _, _, _, rd in answers}))  # type: ignore[arg-type]
+        chain, min_ttl = (), min([ttl for _, _, ttl, _ in answers])
+    else:
+        addresses, chain, min_ttl = _follow(answers, key, asked)
+    fields = (
+        text,
+        _FLAGS[(flags & AA) >> 10 | (flags & RA) >> 6 | (flags & AD) >> 3],
+        addresses,
+        chain,
+        min_ttl,
+        _NO_AUTHORITY if soa_zone is None else _authority(soa_zone),
+        tuple(ede) if ede else (),
     )
+    return _new_summary(Summary, fields)  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _flags(bits: int) -> Flags:
-    """One Flags per combination (8 of them): immutable, so shared."""
-    return Flags(aa=bool(bits & AA), tc=False, ra=bool(bits & RA), ad=bool(bits & AD))
+def _flag_table() -> tuple[Flags, ...]:
+    """The 8 Flags a reply can have, by (AA, RA, AD) as three bits: immutable, so shared."""
+    return tuple(Flags(aa=bool(i & 1), tc=False, ra=bool(i & 2), ad=bool(i & 4)) for i in range(8))
+
+
+_FLAGS: Final = _flag_table()
+_NO_AUTHORITY: Final = Authority()
+# A Summary from a tuple of its fields, without the Python-level __new__ a NamedTuple has
+_new_summary: Final[Any] = tuple.__new__
 
 
 @functools.lru_cache(maxsize=4096)
-def _authority(soa_zone: bytes | None) -> Authority:
+def _authority(soa_zone: bytes) -> Authority:
     """NSEC and NSEC3 records are read by dnspython, so `nsec` is always False here."""
-    if soa_zone is None:
-        return Authority()
     return Authority(soa=True, nsec=False, soa_zone=_text(soa_zone) or ".")
 
 
@@ -241,7 +270,7 @@ def _follow(
 
 def _address(rdata: bytes) -> str:
     if len(rdata) == 4:
-        return "%d.%d.%d.%d" % tuple(rdata)  # noqa: UP031 - the fastest spelling
+        return f"{rdata[0]}.{rdata[1]}.{rdata[2]}.{rdata[3]}"
     if rdata[:12] in (b"\x00" * 10 + b"\xff\xff", b"\x00" * 12):
         raise Unreadable  # IPv4-mapped or -compatible: dnspython writes those its own way
     import ipaddress

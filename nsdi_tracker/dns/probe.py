@@ -7,17 +7,17 @@ import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
-from nsdi_tracker.core.model import Observation, Outcome, Transport
+from nsdi_tracker.core.model import Observation, Outcome, Summary, Transport
 from nsdi_tracker.dns.fastwire import Query
 from nsdi_tracker.dns.latency import empty_histogram, latency_bucket
 from nsdi_tracker.dns.transports import TRANSPORTS, Exchange
 from nsdi_tracker.dns.transports.stream import stream
-from nsdi_tracker.dns.transports.udp import UdpPool
-from nsdi_tracker.dns.wire import make_query, observe
+from nsdi_tracker.dns.transports.udp import PoolOwner, UdpPool
+from nsdi_tracker.dns.wire import make_query, observation, observe, outcome_of
 from nsdi_tracker.settings.resolvers import ResolverSpec
 
 RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
@@ -108,22 +108,17 @@ class ResolverClient:
     def pool(self) -> UdpPool | None:
         return self._pool
 
-    def quick(self, qname: str, qtype: str, ex: Exchange) -> Observation | None:
-        """The final observation from a pooled first exchange, or None when it needs more
-        (truncated: TCP; failed or SERVFAIL/REFUSED: a retry on a fresh socket)."""
-        if ex.reply is None:
+    def observed(
+        self, qname: str, qtype: str, reply: Summary, latency_ms: float, ignored: int
+    ) -> Observation | None:
+        """The final observation of a pooled first attempt's reply, counted; None when it
+        needs more (SERVFAIL, REFUSED or an unknown rcode: a retry on a fresh socket)."""
+        outcome = outcome_of(reply)
+        if outcome in RETRYABLE:
             return None
-        obs = observe(
-            ex.reply,
-            resolver=self.spec.name,
-            qname=qname,
-            qtype=qtype,
-            transport="udp",
-            latency_ms=ex.latency_ms,
-            ignored=ex.ignored,
+        obs = observation(
+            reply, outcome, self.spec.name, qname, qtype, "udp", 1, latency_ms, ignored
         )
-        if obs.outcome in RETRYABLE:
-            return None
         self.counted(obs)
         return obs
 
@@ -141,14 +136,13 @@ class ResolverClient:
 
     async def _attempt(self, qname: str, qtype: str, attempt: int, pooled: bool) -> Observation:
         pooled = pooled and self._pool is not None
-        # The pool builds its own query (it picks an ID free on its socket).
-        query = None if pooled else make_query(qname, qtype, zero_id=self._zero_id)
+        query = make_query(qname, qtype, zero_id=self._zero_id)
         async with self._inflight:
             await self.limiter.wait()
             self.counters.queries += 1
-            if query is None:
+            if pooled:
                 assert self._pool is not None
-                ex = await self._pool.exchange(qname, qtype)
+                ex = await self._pool.exchange(query)  # the pool picks the ID
             else:
                 ex = await self._ask(query)
             return await self._settle(qname, qtype, attempt, ex, query)
@@ -192,18 +186,21 @@ class ResolverClient:
 
 
 Deliver = Callable[[Any, int, Observation], None]
+Job = tuple[Any, int, Query]  # (token, index, the question: its ID is left to the pool)
 
 
-class Lane:
-    """Feeds one resolver a stream of (name, type) jobs with at most `max_inflight` in flight.
+class Lane(PoolOwner):
+    """Feeds one resolver a stream of jobs (token, index, query) with at most `max_inflight`
+    in flight.
 
-    Over UDP the first attempt of each job is a callback on the resolver's socket pool, with
-    no task, future or timer of its own; only a job that needs more (a retry, TCP after
-    truncation) becomes a task, running ResolverClient.query from where the pool left it.
-    Other transports run one task per job in flight. `deliver(token, index, observation)` is
-    called once per job, from the event loop; the lane takes the next job itself. An error
-    that is not a DNS outcome (a bug) goes to `fail`, so the round ends instead of waiting for
-    an answer that will never be delivered.
+    Over UDP the first attempt of each job goes through the resolver's socket pool with the
+    lane as its owner: no task, future, timer or closure of its own; only a job that needs
+    more (a retry, TCP after truncation) becomes a task, running ResolverClient.query from
+    where the pool left it. Other transports run one task per job in flight. A job's query
+    is a template: its name and type, and the bytes the pool sends with an ID of its own.
+    `deliver(token, index, observation)` is called once per job, from the event loop; the
+    lane takes the next job itself. An error that is not a DNS outcome (a bug) goes to
+    `fail`, so the round ends instead of waiting for an answer that will never be delivered.
     """
 
     def __init__(
@@ -212,70 +209,75 @@ class Lane:
         self.client = client
         self.deliver = deliver
         self.fail = fail
-        self.jobs: collections.deque[tuple[Any, int, str, str]] = collections.deque()
+        self.jobs: collections.deque[Job] = collections.deque()
         self.inflight = 0
         self.window = client.spec.max_inflight
         self.tasks: set[asyncio.Task[None]] = set()
         self._held: asyncio.TimerHandle | None = None  # a send waiting for its rate-limit slot
         self._loop = asyncio.get_running_loop()
-        self.pooled = False
+        self.pooled: UdpPool | None = None  # the open pool the first attempts go through
 
     async def open(self) -> None:
         """Open the UDP pool; if it cannot be opened, every job runs as a task instead."""
         pool = self.client.pool
-        self.pooled = False
+        self.pooled = None
         if pool is not None:
             try:
                 await pool.open()
             except OSError:
                 return
-            self.pooled = True
+            self.pooled = pool
 
     def pump(self) -> None:
         """Start jobs until the window is full, the jobs run out or the rate limit says wait."""
         limiter = self.client.limiter
         jobs = self.jobs
+        pool = self.pooled
         while self.inflight < self.window and jobs and self._held is None:
             job = jobs.popleft()
             self.inflight += 1
-            # A task's query waits for its own slot; a pooled send takes one here.
-            delay = limiter.reserve() if limiter.interval and self.pooled else 0.0
+            if pool is None:
+                self._follow(job, None)  # a task's query waits for its own rate-limit slot
+                continue
+            delay = limiter.reserve() if limiter.interval else 0.0
             if delay > 0:
                 self._held = self._loop.call_later(delay, self._release, job)
                 return
-            self._start(job)
+            self.client.counters.queries += 1
+            pool.send(job[2], self, job)
 
-    def _release(self, job: tuple[Any, int, str, str]) -> None:
+    def _release(self, job: Job) -> None:
         self._held = None
-        self._start(job)
+        assert self.pooled is not None
+        self.client.counters.queries += 1
+        self.pooled.send(job[2], self, job)
         self.pump()
 
-    def _start(self, job: tuple[Any, int, str, str]) -> None:
-        token, index, qname, qtype = job
-        client = self.client
-        pool = client.pool
-        if pool is None or not self.pooled:
-            self._follow(token, index, qname, qtype, None)
-            return
-        client.counters.queries += 1
+    def answered(self, job: object, reply: Summary, latency_ms: float, ignored: int) -> None:
+        """The pool's reply to a job's first attempt."""
+        try:
+            token, index, query = mine = cast(Job, job)
+            obs = self.client.observed(query.qname, query.qtype, reply, latency_ms, ignored)
+            if obs is None:
+                self._follow(mine, Exchange(reply=reply, latency_ms=latency_ms, ignored=ignored))
+            else:
+                self._finish(token, index, obs)
+        except Exception as exc:  # in the pool's reader: nobody else would see it
+            self.fail(exc)
 
-        def done(ex: Exchange) -> None:
-            try:
-                obs = client.quick(qname, qtype, ex)
-                if obs is None:
-                    self._follow(token, index, qname, qtype, ex)
-                else:
-                    self._finish(token, index, obs)
-            except Exception as exc:  # in the pool's reader: nobody else would see it
-                self.fail(exc)
+    def failed(self, job: object, ex: Exchange) -> None:
+        """The pool's timeout, send error or truncation: the job's task takes it from there."""
+        try:
+            self._follow(cast(Job, job), ex)
+        except Exception as exc:
+            self.fail(exc)
 
-        pool.send(qname, qtype, done)
-
-    def _follow(self, token: Any, index: int, qname: str, qtype: str, ex: Exchange | None) -> None:
+    def _follow(self, job: Job, ex: Exchange | None) -> None:
         """The job's task: the whole query, or what follows a pooled first exchange."""
+        token, index, query = job
 
         async def run() -> None:
-            obs = await self.client.query(qname, qtype, first=ex)
+            obs = await self.client.query(query.qname, query.qtype, first=ex)
             self._finish(token, index, obs)
 
         task = self._loop.create_task(run())

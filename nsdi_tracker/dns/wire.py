@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from typing import Any, Final
 
 import dns.edns
 import dns.exception
@@ -66,13 +67,14 @@ def _plain(qname: str) -> tuple[bytes, bytes] | None:
         return None
 
 
-def parse_reply(query: Query, wire: bytes) -> Summary:
-    """The Summary of a message that is a response to `query` (same ID, opcode and question);
-    raises NotOurs for any other message and Truncated for a TC reply to our question."""
+def parse_reply(query: Query, wire: bytes, qid: int = -1) -> Summary:
+    """The Summary of a message that is a response to `query` (same ID, opcode and question;
+    the ID `qid` when the query went out with one of its own, as the socket pool sends
+    them); raises NotOurs for any other message and Truncated for a TC reply to our question."""
     try:
-        return fastwire.read(query, wire)
+        return fastwire.read(query, wire, qid)
     except Unreadable:
-        return parse_slow(query, wire)
+        return parse_slow(query if qid < 0 else query._replace(id=qid), wire)
 
 
 def parse_slow(query: Query, wire: bytes) -> Summary:
@@ -140,19 +142,39 @@ def observe(
     ignored: int = 0,
 ) -> Observation:
     """Turn an accepted reply into an observation with every piece of evidence kept."""
+    return observation(
+        reply, outcome_of(reply), resolver, qname, qtype, transport, attempts, latency_ms, ignored
+    )
+
+
+def outcome_of(reply: Summary) -> Outcome:
+    """What a reply's rcode and addresses say: an answer, NODATA, NXDOMAIN, SERVFAIL..."""
     if reply.rcode == "NOERROR":
-        outcome = Outcome.ANSWER if reply.addresses else Outcome.NODATA
-        error = None
-    else:
-        outcome = _RCODE_OUTCOME.get(reply.rcode, Outcome.ERROR)
-        error = None if outcome is not Outcome.ERROR else f"rcode {reply.rcode}"
-    # Observation holds a Summary's fields, in its order, after its own first seven: built
-    # from one tuple, as every reply of a sweep is (keyword arguments cost twice as much).
-    return _observation((resolver, qname, qtype, outcome, transport, attempts, latency_ms,
-                         *reply, error, ignored, False))  # fmt: skip
+        return Outcome.ANSWER if reply.addresses else Outcome.NODATA
+    return _RCODE_OUTCOME.get(reply.rcode, Outcome.ERROR)
 
 
-_observation = Observation._make  # tests/test_fastwire.py holds the field order to Summary's
+def observation(
+    reply: Summary,
+    outcome: Outcome,
+    resolver: str,
+    qname: str,
+    qtype: str,
+    transport: str,
+    attempts: int,
+    latency_ms: float | None,
+    ignored: int,
+) -> Observation:
+    """`observe` with the outcome known, positionally: the hot path's spelling. Observation
+    holds a Summary's fields, in its order, after its own first seven: it is made from one
+    tuple (tuple.__new__, without the Python-level __new__ of a NamedTuple)."""
+    error = f"rcode {reply.rcode}" if outcome is Outcome.ERROR else None
+    fields = (resolver, qname, qtype, outcome, transport, attempts, latency_ms, *reply, error,
+              ignored, False)  # fmt: skip
+    return _new_observation(Observation, fields)  # type: ignore[no-any-return]
+
+
+_new_observation: Final[Any] = tuple.__new__  # tests/test_fastwire.py holds the field order
 
 
 def _follow(

@@ -14,6 +14,7 @@ from typing import Any
 
 from nsdi_tracker.core.model import Observation, Verdict
 from nsdi_tracker.dns.probe import Lane, ResolverClient
+from nsdi_tracker.dns.wire import make_query
 from nsdi_tracker.judge.classify import Judgement, ReferenceView
 from nsdi_tracker.rounds.digest import DigestBook
 from nsdi_tracker.settings.watchlist import Entry
@@ -123,11 +124,12 @@ class Stream:
                 break
             slot: _Slot = [entry, [None] * width, width, self.taken]
             self.taken += 1
-            domain = entry.domain
+            # the questions, made once for every resolver (each send puts its own ID in)
+            queries = [make_query(entry.domain, qtype, qid=0) for qtype in QTYPES]
             i = 0
             for lane in self.lanes:
-                for qtype in QTYPES:
-                    lane.jobs.append((slot, i, domain, qtype))
+                for query in queries:
+                    lane.jobs.append((slot, i, query))
                     i += 1
             self.admitted += 1
             self.unjudged += 1

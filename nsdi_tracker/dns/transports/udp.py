@@ -4,29 +4,27 @@ first attempts go through (`UdpPool`)."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ipaddress
 import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
 
 import aiohttp
 
-from nsdi_tracker.core.model import Transport
+from nsdi_tracker.core.model import Summary, Transport
 from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated
 from nsdi_tracker.dns.transports.base import Ask, Exchange, Kind, _describe, _timed
-from nsdi_tracker.dns.wire import make_query, parse_reply
+from nsdi_tracker.dns.wire import parse_reply
 from nsdi_tracker.settings.resolvers import ResolverSpec
 
 POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
 RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
-SWEEP_TICK = 0.05  # seconds: how often expired queries are looked for (timeouts end this late)
+SWEEP_TICK = (
+    0.05  # seconds: expired queries are looked for this often at least (a timeout's eighth)
+)
 DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
-
-Done = Callable[[Exchange], None]
 
 
 def _from_server(addr: tuple[str | int, ...], server_ip: str, port: int) -> bool:
@@ -95,13 +93,41 @@ async def udp(query: Query, host: str, port: int, timeout: float) -> Exchange:
     return _timed(result, start)
 
 
+class PoolOwner:
+    """Who a pooled query's result goes to: `answered` with the reply, or `failed` (a
+    timeout, a send error, a truncation) with the exchange. `job` is the owner's own, handed
+    back as it was given. Called from the event loop, never from inside `UdpPool.send`."""
+
+    def answered(self, job: object, reply: Summary, latency_ms: float, ignored: int) -> None:
+        raise NotImplementedError
+
+    def failed(self, job: object, ex: Exchange) -> None:
+        raise NotImplementedError
+
+
+class _Awaited(PoolOwner):
+    """The owner of `UdpPool.exchange`'s queries: each job is the future its caller awaits."""
+
+    def answered(self, job: object, reply: Summary, latency_ms: float, ignored: int) -> None:
+        self.failed(job, Exchange(reply=reply, latency_ms=latency_ms, ignored=ignored))
+
+    def failed(self, job: object, ex: Exchange) -> None:
+        assert isinstance(job, asyncio.Future)
+        if not job.done():  # the caller may have been cancelled meanwhile
+            job.set_result(ex)
+
+
+_AWAITED = _Awaited()
+
+
 class _Pending:
-    """One query in flight on a pool socket."""
+    """One query in flight on a pool socket, until its reply or its timeout."""
 
-    __slots__ = ("done", "ignored", "query", "start")
+    __slots__ = ("ignored", "job", "owner", "qid", "query", "start")
 
-    def __init__(self, query: Query, done: Done, start: float) -> None:
-        self.query, self.done, self.start, self.ignored = query, done, start, 0
+    def __init__(self, owner: PoolOwner, job: object, query: Query, qid: int, start: float) -> None:
+        self.owner, self.job, self.query, self.qid, self.start = owner, job, query, qid, start
+        self.ignored = 0
 
 
 class _PoolSocket:
@@ -133,26 +159,43 @@ class _PoolSocket:
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         pool = self.pool
-        if not _from_server(addr, pool.server_ip, pool.port):
+        if (addr[1] != pool.port or addr[0] != pool.server_ip) and not _from_server(
+            addr, pool.server_ip, pool.port
+        ):
             pool.ignored += 1  # from someone else: counted, never read
             return
-        pending = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
+        pending = self.waiting.get((data[0] << 8) | data[1]) if len(data) >= 2 else None
         if pending is None:
             pool.ignored += 1  # no query of ours has that ID (late, or forged)
             return
-        result = _settled(pending.query, data, pending.ignored)
-        if result is None:
+        try:
+            reply = parse_reply(pending.query, data, pending.qid)
+        except NotOurs:
             pending.ignored += 1
             return
-        del self.waiting[pending.query.id]
-        pending.done(_timed(result, pending.start))
+        except Truncated:
+            del self.waiting[pending.qid]
+            ex = Exchange(truncated=True, ignored=pending.ignored)
+            pending.owner.failed(pending.job, _timed(ex, pending.start))
+            return
+        del self.waiting[pending.qid]
+        latency = round((time.perf_counter() - pending.start) * 1000, 3)
+        pending.owner.answered(pending.job, reply, latency, pending.ignored)
 
     def error_received(self, exc: Exception) -> None:
         failed = list(self.waiting.values())
         self.waiting.clear()
         for pending in failed:
             result = Exchange(error=_describe(exc), ignored=pending.ignored)
-            pending.done(_timed(result, pending.start))
+            pending.owner.failed(pending.job, _timed(result, pending.start))
+
+    def expired(self, cutoff: float) -> list[_Pending]:
+        """Take the queries sent before `cutoff` (their timeout is over)."""
+        waiting = self.waiting
+        late = [p for p in waiting.values() if p.start <= cutoff]
+        for pending in late:
+            del waiting[pending.qid]  # a late reply to this ID is nobody's
+        return late
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.remove_reader(self.sock.fileno())
@@ -163,9 +206,11 @@ class _PoolSocket:
 class UdpPool:
     """A fixed set of UDP sockets to one resolver, each multiplexing its queries by ID.
 
-    Queries are sent with a callback (`send`), not a task or a future each: one socket, task
-    and timer per query would cost more than the rest of the round together. Timeouts are
-    found by one timer every SWEEP_TICK, which walks the queries in the order they were sent.
+    Queries are sent with an owner and a job (`send`), not a task, future or closure each:
+    one socket, task and timer per query would cost more than the rest of the round
+    together. A query in flight is one small record, dropped when its reply arrives; its
+    timeout is found by one timer that looks over the queries in flight every `tick` (a
+    timeout ends up to a tick late).
 
     The trade-off for censorship measurement: first attempts share a few source ports, so a
     middlebox that keys on the client's port sees the same few. Retries, and re-asks of a
@@ -177,12 +222,12 @@ class UdpPool:
         self.host, self.port, self.timeout, self.size = host, port, timeout, size
         self.server_ip = str(ipaddress.ip_address(host))
         self.address = (host, port)
+        self.tick = max(SWEEP_TICK, timeout / 8)
         self.buffer = bytearray(65535)  # every datagram is read into this, then copied out
         self.ignored = 0  # replies no query of ours could claim
         self._sockets: list[_PoolSocket] = []
         self._opening: asyncio.Lock | None = None
         self._next = 0
-        self._sent: collections.deque[tuple[float, _PoolSocket, _Pending]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # IDs from a generator seeded by the OS: unpredictable to an off-path spoofer, without
@@ -224,58 +269,49 @@ class UdpPool:
         self._sockets = opened
         self._loop = loop
 
-    def send(self, qname: str, qtype: str, done: Done) -> None:
-        """Send one query on an open pool; `done` gets its Exchange exactly once, from the
-        event loop (never from inside this call)."""
-        sock = self._sockets[self._next % self.size]
-        self._next += 1
+    def send(self, query: Query, owner: PoolOwner, job: object) -> None:
+        """Send `query` (its ID is the pool's to choose) on an open pool; the owner gets its
+        result exactly once, from the event loop (never from inside this call)."""
+        sock = self._sockets[self._next]
+        self._next = (self._next + 1) % self.size
         waiting = sock.waiting
-        qid = self._rng.randrange(65536)
+        rng = self._rng
+        qid = rng.getrandbits(16)
         while qid in waiting:
-            qid = self._rng.randrange(65536)
-        query = make_query(qname, qtype, qid=qid)
+            qid = rng.getrandbits(16)
         start = time.perf_counter()
-        pending = _Pending(query, done, start)
         try:
-            sock.sock.sendto(query.wire, self.address)
+            sock.sock.sendto(qid.to_bytes(2, "big") + query.wire[2:], self.address)
         except OSError as exc:  # a full send buffer too: the lane retries on a fresh socket
             result = _timed(Exchange(error=_describe(exc)), start)
-            asyncio.get_running_loop().call_soon(done, result)
+            asyncio.get_running_loop().call_soon(owner.failed, job, result)
             return
-        waiting[qid] = pending
-        self._sent.append((start + self.timeout, sock, pending))
+        waiting[qid] = _Pending(owner, job, query, qid, start)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.timeout, self._expire)
+            self._timer = asyncio.get_running_loop().call_later(self.tick, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
-        now = time.perf_counter()
-        sent = self._sent
-        expired = []
-        while sent and sent[0][0] <= now:
-            _, sock, pending = sent.popleft()
-            if sock.waiting.get(pending.query.id) is pending:  # not answered yet
-                del sock.waiting[pending.query.id]  # a late reply to this ID is nobody's
-                expired.append(pending)
-        if sent:
-            delay = max(sent[0][0] - now, SWEEP_TICK)
-            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+        cutoff = time.perf_counter() - self.timeout
+        expired: list[_Pending] = []
+        busy = False
+        for sock in self._sockets:
+            expired += sock.expired(cutoff)
+            busy = busy or bool(sock.waiting)
+        if busy:
+            self._timer = asyncio.get_running_loop().call_later(self.tick, self._expire)
         for pending in expired:
-            pending.done(_timed(Exchange(timeout=True, ignored=pending.ignored), pending.start))
+            ex = Exchange(timeout=True, ignored=pending.ignored)
+            pending.owner.failed(pending.job, _timed(ex, pending.start))
 
-    async def exchange(self, qname: str, qtype: str) -> Exchange:
+    async def exchange(self, query: Query) -> Exchange:
         """One query through the pool, awaited."""
         try:
             await self.open()
         except OSError as exc:
             return Exchange(error=_describe(exc))
         done: asyncio.Future[Exchange] = asyncio.get_running_loop().create_future()
-
-        def settle(result: Exchange) -> None:
-            if not done.done():  # the caller may have been cancelled meanwhile
-                done.set_result(result)
-
-        self.send(qname, qtype, settle)
+        self.send(query, _AWAITED, done)
         return await done
 
     def close(self) -> None:
@@ -286,7 +322,6 @@ class UdpPool:
             for member in self._sockets:
                 member.close(self._loop)
         self._sockets = []
-        self._sent.clear()
 
 
 def _connect(spec: ResolverSpec, session: aiohttp.ClientSession | None) -> Ask:
