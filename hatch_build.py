@@ -32,6 +32,11 @@ HOT = (
     "nsdi_tracker/dns/probe.py",
     "nsdi_tracker/dns/transports/udp.py",
     "nsdi_tracker/judge/classify.py",
+    "nsdi_tracker/core/evidence.py",
+    "nsdi_tracker/rounds/digest.py",
+    "nsdi_tracker/rounds/stream.py",
+    "nsdi_tracker/rounds/ledger.py",
+    "nsdi_tracker/rounds/events.py",
 )
 _SETUP = """
 from setuptools import setup

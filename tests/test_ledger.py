@@ -3,10 +3,13 @@ the headline held only when every national resolver is down, alarming first verd
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.model import (
@@ -22,7 +25,8 @@ from nsdi_tracker.core.model import (
 from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
-from nsdi_tracker.judge.confirm import Policy
+from nsdi_tracker.judge.confirm import Change, Policy
+from nsdi_tracker.rounds.events import event_id, uuid5_text
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health
 from nsdi_tracker.rounds.measure import RoundInfo
 from nsdi_tracker.rounds.stream import DomainResult
@@ -196,3 +200,18 @@ def test_a_resolver_answering_nothing_is_down_even_without_controls() -> None:
     view = classify.NameView(Outcome.NXDOMAIN)
     ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
     assert classify.judge(view, ref, h).verdict is U  # never a removal
+
+
+@given(st.binary(min_size=16, max_size=16), st.text())
+def test_uuid5_text_is_uuid5(namespace: bytes, name: str) -> None:
+    """The spelt-out UUIDv5 is the uuid module's, for any namespace and any name."""
+    assert uuid5_text(namespace, name) == str(uuid.uuid5(uuid.UUID(bytes=namespace), name))
+
+
+def test_event_ids_keep_their_scheme() -> None:
+    """An event's id is derived as it always was: the same change, the same id, for good."""
+    seen = datetime(2026, 2, 10, 3, 0, tzinfo=UTC)
+    change = Change(EventType.REMOVED, Verdict.PRESENT, Verdict.REMOVED, seen, seen, 2)
+    namespace = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
+    key = f"youtube.com|national|present|removed|{iso(seen)}"
+    assert event_id("youtube.com", "national", change) == str(uuid.uuid5(namespace, key))

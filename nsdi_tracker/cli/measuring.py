@@ -57,7 +57,8 @@ async def _run_once(
     more = r.transitions - len(shown)
     changes = ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
     print(
-        f"round {done.round_id} {r.status}: {r.domains} domains, {r.queries} queries in "
+        f"round {done.round_id} {r.status}: {r.domains} domains "
+        f"({done.changes.unchanged} unchanged), {r.queries} queries in "
         f"{secs:.1f} s ({outcomes}); {r.transitions} transitions"
         f"{': ' + changes if changes else ''}; deliveries: {outbox.tally.delivered} delivered, "
         f"{backlog['pending']} pending, {backlog['failed']} failed; database {store.path}",

@@ -83,12 +83,18 @@ def build_query(qid: int, qname_wire: bytes, rdtype: int) -> bytes:
     """What dnspython's make_query(use_edns=0, payload=1232, want_dnssec=True) sends: RD set,
     one question, an OPT record with the DO bit."""
     return (
-        _HEADER.pack(qid, RD, 1, 0, 0, 1)
+        qid.to_bytes(2, "big")
+        + _QUERY_FLAGS_COUNTS
         + qname_wire
-        + struct.pack("!HH", rdtype, IN)
-        + b"\x00"
-        + _RR.pack(OPT, EDNS_PAYLOAD, 0x8000, 0)
+        + rdtype.to_bytes(2, "big")
+        + _CLASS_AND_OPT
     )
+
+
+# A query's header after its ID (RD; one question, one additional record), and what follows
+# the question's type: its class, then the OPT record (root owner, payload size, DO bit).
+_QUERY_FLAGS_COUNTS: Final = _HEADER.pack(0, RD, 1, 0, 0, 1)[2:]
+_CLASS_AND_OPT: Final = IN.to_bytes(2, "big") + b"\x00" + _RR.pack(OPT, EDNS_PAYLOAD, 0x8000, 0)
 
 
 def question_of(wire: bytes) -> bytes:

@@ -44,7 +44,8 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
     if plain is not None:
         key, name = plain
         data = fastwire.build_query(ident, name, rdtype)
-        return Query(ident, qname, qtype, rdtype, key, data, data[12 : 16 + len(name)])
+        fields = (ident, qname, qtype, rdtype, key, data, data[12 : 16 + len(name)])
+        return _new_tuple(Query, fields)  # type: ignore[no-any-return]
     message = dns.message.make_query(
         qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
     )
@@ -171,10 +172,10 @@ def observation(
     error = f"rcode {reply.rcode}" if outcome is Outcome.ERROR else None
     fields = (resolver, qname, qtype, outcome, transport, attempts, latency_ms, *reply, error,
               ignored, False)  # fmt: skip
-    return _new_observation(Observation, fields)  # type: ignore[no-any-return]
+    return _new_tuple(Observation, fields)  # type: ignore[no-any-return]
 
 
-_new_observation: Final[Any] = tuple.__new__  # tests/test_fastwire.py holds the field order
+_new_tuple: Final[Any] = tuple.__new__  # tests/test_fastwire.py holds Observation's field order
 
 
 def _follow(

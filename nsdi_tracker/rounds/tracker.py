@@ -43,6 +43,7 @@ class Changes:
     shown: list[str] = field(default_factory=list)  # "type domain (scope)", the first SHOWN
     queued: list[str] = field(default_factory=list)  # ids of events for sinks, the first 10,000
     tracks: int = 0  # (domain, scope) states written: confirmed or pending changes
+    unchanged: int = 0  # names skipped: their digest was the kept one (rounds.digest)
     summary: bool = False  # the round's summary is queued for a fleet's collector
 
     def add(self, plan: BatchPlan | HealthPlan) -> None:
@@ -155,6 +156,7 @@ async def staged_round(
         if raw is not None:
             raw.discard()
         raise
+    changes.unchanged = book.unchanged
     return Staged(round_id, info, changes, raw, book)
 
 

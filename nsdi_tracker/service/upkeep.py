@@ -42,13 +42,15 @@ def log_round(done: RoundDone, seconds: float, backlog: dict[str, int]) -> None:
     changes = done.changes.shown
     outcomes = " ".join(f"{k}={v}" for k, v in r.outcomes.items())
     log.info(
-        "round %d %s in %.1f s: %d domains, %d queries (%s), %d transitions%s; "
+        "round %d %s in %.1f s: %d domains (%d unchanged), %d queries (%s), %d transitions%s; "
         "deliveries pending %d",
-        done.round_id, r.status, seconds, r.domains, r.queries, outcomes or "none",
+        done.round_id, r.status, seconds, r.domains, done.changes.unchanged, r.queries,
+        outcomes or "none",
         r.transitions, (": " + ", ".join(changes)) if changes else "", backlog["pending"],
         extra={"fields": {
             "event": "round", "round": done.round_id, "status": r.status,
-            "seconds": round(seconds, 3), "domains": r.domains, "queries": r.queries,
+            "seconds": round(seconds, 3), "domains": r.domains,
+            "unchanged": done.changes.unchanged, "queries": r.queries,
             "outcomes": r.outcomes, "transitions": r.transitions,
             "deliveries_pending": backlog["pending"], "deliveries_failed": backlog["failed"],
         }},
