@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nsdi_tracker.rounds import measure, stream
 from nsdi_tracker.rounds.tracker import persisted_round
-from nsdi_tracker.settings.watchlist import load_watchlists
+from nsdi_tracker.settings.watchlist import Entry, load_watchlists
 from nsdi_tracker.sim import answer
 from nsdi_tracker.store.sqlite import Store
 
@@ -28,15 +29,8 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
     never more than 20 taken at once, and every name lands in the database."""
     monkeypatch.setattr(stream, "BATCH", 7)
     monkeypatch.setattr(stream, "AHEAD", 20)
-    taken: list[int] = []
+    taken: list[int] = []  # names taken from the watchlist and not yet consumed, at each take
     sizes: list[int] = []
-    real_admit = stream.Stream._admit
-
-    def admit(self: Any) -> None:
-        real_admit(self)
-        taken.append(self.admitted)
-
-    monkeypatch.setattr(stream.Stream, "_admit", admit)
     h = await harness(NAMES)
     config = h.config()
     real = measure.sweep
@@ -44,11 +38,16 @@ async def test_round_streams_in_bounded_batches(harness: Any, monkeypatch: Any) 
     async def spy(*args: Any, **kw: Any) -> Any:
         consume = args[2]
 
+        def entries() -> Iterator[Entry]:
+            for entry in args[1]:
+                taken.append(len(taken) + 1 - sum(sizes))
+                yield entry
+
         async def counting(batch: list[Any]) -> None:
             sizes.append(len(batch))
             await consume(batch)
 
-        return await real(args[0], args[1], counting, **kw)
+        return await real(args[0], entries(), counting, **kw)
 
     monkeypatch.setattr("nsdi_tracker.rounds.tracker.sweep", spy)
     with Store.open(h.db) as store:
