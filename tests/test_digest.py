@@ -16,8 +16,13 @@ from typing import Any
 
 import pytest
 from conftest import write_config
+from hypothesis import given
+from hypothesis import strategies as st
 
+from nsdi_tracker.core.evidence import fingerprint
+from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome
 from nsdi_tracker.delivery.sinks import KINDS
+from nsdi_tracker.rounds.digest import reply_text
 from nsdi_tracker.rounds.tracker import commit_staged, staged_round
 from nsdi_tracker.settings.config import load_config
 from nsdi_tracker.settings.watchlist import load_watchlists
@@ -149,3 +154,40 @@ def _mutate(
         names.append("late2.example")
         names.insert(0, names.pop())  # another place in the watchlist
         del labels[NAMES[0]]
+
+
+OBSERVATIONS = st.builds(
+    Observation,
+    resolver=st.just("nsdi-a"),
+    qname=st.just("youtube.com"),
+    qtype=st.sampled_from(["A", "AAAA"]),
+    outcome=st.sampled_from(list(Outcome)),
+    transport=st.sampled_from(["udp", "tcp"]),
+    latency_ms=st.floats(0, 100),
+    rcode=st.sampled_from([None, "NOERROR", "NXDOMAIN", "SERVFAIL"]),
+    flags=st.builds(Flags, aa=st.booleans(), tc=st.booleans(), ra=st.booleans(), ad=st.booleans()),
+    addresses=st.lists(st.sampled_from(["1.2.3.4", "1.2.3.5", "::1"]), max_size=2).map(tuple),
+    cname_chain=st.lists(st.sampled_from(["a.example", "b.example"]), max_size=2).map(tuple),
+    min_ttl=st.integers(0, 300),
+    authority=st.builds(
+        Authority,
+        soa=st.booleans(),
+        nsec=st.booleans(),
+        soa_zone=st.sampled_from([None, "com", "example"]),
+    ),
+    ede=st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from(["", "a", "a;b", "1:a"])), max_size=2
+    ).map(tuple),
+)
+
+
+@given(OBSERVATIONS, OBSERVATIONS)
+def test_the_same_reply_text_is_the_same_fingerprint(a: Observation, b: Observation) -> None:
+    """A digest covers each reply through reply_text: equal texts mean equal fingerprints
+    (what varies from query to query, TTL and latency, is in neither)."""
+    if reply_text(a) == reply_text(b):
+        assert fingerprint(a) == fingerprint(b)
+    if fingerprint(a) != fingerprint(b):
+        assert reply_text(a) != reply_text(b)
+    same = b._replace(latency_ms=a.latency_ms + 1, min_ttl=(a.min_ttl or 0) + 1)
+    assert reply_text(same) == reply_text(b)

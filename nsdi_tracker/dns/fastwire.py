@@ -131,7 +131,8 @@ def _read(query: Query, data: bytes, qid: int) -> Summary:
     question = query.question
     pos = 12 + len(question)
     key = query.qname_key
-    if data.startswith(question, 12) and SAFE_NAME.issuperset(key):
+    exact = data.startswith(question, 12) and SAFE_NAME.issuperset(key)
+    if exact:
         known = {12: key}  # the question as we sent it: pointers to it need no walk
     else:  # another case (0x20), or another question: read it
         known = {}
@@ -200,7 +201,12 @@ def _read(query: Query, data: bytes, qid: int) -> Summary:
             if _walk(data, _walk(data, pos)[0])[0] + 20 != end:
                 raise Unreadable
             if an <= i < authority_from and soa_zone is None:
-                soa_zone = _name(data, start, known)[0]
+                # Mostly a pointer into the question (its zone): that name is a tail of ours.
+                j = (((first & 0x3F) << 8) | data[start + 1]) - 12 if first >= 0xC0 else -1
+                if exact and 0 < j < len(key) and key[j - 1] == 0x2E:
+                    soa_zone = key[j:]
+                else:
+                    soa_zone = _name(data, start, known)[0]
         else:
             raise Unreadable  # DNSSEC data, or a type this reader does not know
         pos = end
@@ -214,6 +220,9 @@ def _read(query: Query, data: bytes, qid: int) -> Summary:
         addresses: tuple[str, ...] = ()
         chain: tuple[str, ...] = ()
         min_ttl: int | None = None
+    elif direct and len(answers) == 1:  # the commonest answer of all
+        _, _, min_ttl, rdata = answers[0]
+        addresses, chain = (_address(rdata),), ()  # type: ignore[arg-type]
     elif direct:  # no chain to follow: every address answers the question
         addresses = tuple(sorted({_address(rd) for _, _, _, rd in answers}))  # type: ignore[arg-type]
         chain, min_ttl = (), min([ttl for _, _, ttl, _ in answers])

@@ -7,10 +7,10 @@ and if its tracks were settled then (nothing pending, nothing re-asked), it woul
 track, store no reply (the fingerprints are the stored ones) and touch no watchlist row. Such
 a name skips the look-ups, the planning and the staging: the round only counts it.
 
-The digest covers what the full path compares: each reply's fingerprint (core.evidence), the
-entry's label and category, and the context. It is stable across processes (BLAKE2b, not
-Python's salted hash), so `run --once` reads the stored ones in one pass, and kept by the
-daemon between rounds. Pure.
+The digest covers what the full path compares: what each reply's fingerprint covers
+(core.evidence), the entry's label and category, and the context. It is stable across
+processes (BLAKE2b, not Python's salted hash), so `run --once` reads the stored ones in one
+pass, and kept by the daemon between rounds. Pure.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import hashlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
-from nsdi_tracker.core.evidence import fingerprint
 from nsdi_tracker.core.model import Observation
 from nsdi_tracker.judge.classify import Health
 from nsdi_tracker.settings.config import IPNetwork
@@ -54,9 +53,31 @@ def name_digest(context: bytes, entry: Entry, observations: Iterable[Observation
     """A name's digest: a positive 63-bit integer (SQLite's INTEGER holds it)."""
     label = _NONE if entry.label is None else entry.label
     category = _NONE if entry.category is None else entry.category
-    text = _SEP.join([label, category, *map(fingerprint, observations)])
+    text = _SEP.join([label, category, *map(reply_text, observations)])
     digest = hashlib.blake2b(context + text.encode(), digest_size=8).digest()
     return (int.from_bytes(digest, "big") >> 1) or 1
+
+
+def reply_text(obs: Observation) -> str:
+    """Everything of an observation that its fingerprint covers (core.evidence), as text:
+    the same text, the same fingerprint (the NXDOMAIN look follows from the outcome, the
+    authority and the AA flag). Not hashed on its own: the name's digest hashes them all.
+    Built from plain strings: formatting an enum or a bool goes through Python-level code."""
+    f, a = obs.flags, obs.authority
+    flags = ("1" if f.aa else "0") + ("1" if f.tc else "0") + ("1" if f.ra else "0")
+    flags += "1" if f.ad else "0"
+    zone = _NONE if a.soa_zone is None else a.soa_zone
+    return _SEP.join(
+        (
+            obs.outcome._value_,
+            _NONE if obs.rcode is None else obs.rcode,
+            flags,
+            ",".join(obs.addresses),
+            ",".join(obs.cname_chain),
+            ("1" if a.soa else "0") + ("1" if a.nsec else "0") + zone,
+            repr(obs.ede) if obs.ede else "",
+        )
+    )
 
 
 class DigestBook:
