@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= nsdi-tracker.toml
 
-.PHONY: run once demo fleet-demo check test test-compiled bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
+.PHONY: run once demo fleet-demo check test test-compiled compiled bench bench-pages bench-fleet load soak image-smoke lint lock venv clean
 
 $(BIN)/nsdi-tracker: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,13 @@ test: venv
 
 ## test-compiled: the whole suite again against the compiled build: a wheel whose hot path
 ##                mypyc compiled (hatch_build.py), installed in .venv-compiled (needs gcc)
-test-compiled: venv
+test-compiled: compiled
+	@# from tests/, so that `python -m nsdi_tracker` in a child finds the installed build
+	cd tests && NSDI_TRACKER_EXPECT_BUILD="compiled with mypyc" \
+		../.venv-compiled/bin/pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider
+
+## compiled: build the wheel (the hot path compiled by mypyc) into .venv-compiled
+compiled: venv
 	@./tests/ensure-tools.sh
 	@./tests/ensure-tools.sh gcc
 	rm -rf .wheel
@@ -61,14 +67,12 @@ test-compiled: venv
 	.venv-compiled/bin/pip install -q --upgrade pip
 	.venv-compiled/bin/pip install -q --force-reinstall --no-deps .wheel/*.whl
 	.venv-compiled/bin/pip install -q -c constraints.txt "$$(ls .wheel/*.whl)[dev]"
-	@# from tests/, so that `python -m nsdi_tracker` in a child finds the installed build
-	cd tests && NSDI_TRACKER_EXPECT_BUILD="compiled with mypyc" \
-		../.venv-compiled/bin/pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider
 
-## bench: one tracker round over 200,000 and 1,000,000 names against NSD on loopback, with
-##        dnsperf's ceiling; prints a table, JSON in benchmarks/results/ (installs NSD, dnsperf)
-bench: venv
-	$(BIN)/python benchmarks/sweep.py
+## bench: tracker rounds over 200,000 names against NSD on loopback, for the compiled build
+##        (and over 1,000,000 for memory and storage) and the pure-Python one, with dnsperf's
+##        ceiling; prints a table, JSON in benchmarks/results/ (installs NSD, dnsperf, gcc)
+bench: compiled
+	$(BIN)/python benchmarks/sweep.py --python .venv-compiled/bin/python --python $(BIN)/python
 
 ## bench-pages: every page of the web page for a 100,000-domain database (built by three real
 ##              rounds against NSD on loopback): median and worst time (installs NSD)

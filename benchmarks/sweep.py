@@ -1,20 +1,22 @@
-"""Sweep benchmark: one full tracker round over N names against NSD on loopback.
+"""Sweep benchmark: tracker rounds over N names against NSD on loopback, for each build.
 
-    make bench                      # or: .venv/bin/python benchmarks/sweep.py [--names N]
-    .venv-compiled/bin/python benchmarks/sweep.py    # the compiled build (make test-compiled)
+    make bench       # both builds: .venv/bin/python benchmarks/sweep.py --python ... --python ...
+    .venv/bin/python benchmarks/sweep.py [--names N] [--large N] [--python PY]...
 
 Installs NSD and dnsperf from Debian if missing (as root), writes a zone of N names (70% with
 an A record, 30% absent, so NXDOMAIN) and serves it from NSD on 127.0.0.1 and a high port,
 pinned to one CPU where possible. Measures the server's ceiling with dnsperf (-l 10) against
 the same names, then runs the real `nsdi-tracker run --once` over the names as a plain-text
-watchlist against two resolvers on that server (one national, one reference), twice: a first
-round and an unchanged second one (each timed as a whole run: wall, queries/s, CPU per
-query). Then the same for the large watchlist (default 1,000,000 names; memory and storage).
-After each, it times a dashboard frame (120x50) and a CSV export of the change log from that
-database. Prints which build it measured (the one installed for the interpreter that runs it:
-the tracker's rounds start in their own folder), a table, writes JSON under
-benchmarks/results/, and stops every server it started. Every run is bounded by --limit
-seconds.
+watchlist against two resolvers on that server (one national, one reference): a first round,
+then the unchanged round --repeat times (each timed as a whole run: wall, queries/s, CPU per
+query; the unchanged figures are the median run's: this machine's timings vary from run to
+run). It does so with each --python (the build installed for that interpreter: the
+tracker's rounds start in their own folder; by default .venv-compiled's, if there is one,
+then the running interpreter's), and for the first of them also over the large watchlist
+(default 1,000,000 names; memory and storage). After each, it times a dashboard frame
+(120x50) and a CSV export of the change log from that database. Prints a table with a
+column per build and size, writes JSON under benchmarks/results/, and stops every server it
+started. Every run is bounded by --limit seconds.
 """
 
 from __future__ import annotations
@@ -43,12 +45,15 @@ CONTROLS = ("c1", "c2", "c3")
 @dataclass
 class RoundFigures:
     names: int
+    build: str = ""
     queries: int = 0
     seconds: float = 0.0
     qps: float = 0.0
     cpu_us_per_query: float = 0.0
     peak_rss_mb: float = 0.0
-    # The unchanged second round, also a whole `run --once`: what a daemon does every interval.
+    # The unchanged round, also a whole `run --once`: what a daemon does every interval (the
+    # median of the repeated runs; every run's CPU per query in second_cpu_runs).
+    second_cpu_runs: list[float] = field(default_factory=list)
     second_seconds: float = 0.0
     second_qps: float = 0.0
     second_cpu_us_per_query: float = 0.0
@@ -232,9 +237,11 @@ def db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
 
 
-def one_round(config: Path, db: Path, limit: float) -> tuple[float, float, float, bool]:
+def one_round(
+    python: str, config: Path, db: Path, limit: float
+) -> tuple[float, float, float, bool]:
     """Run `nsdi-tracker run --once`; (wall s, cpu s, peak RSS MB, finished)."""
-    cmd = [sys.executable, "-m", "nsdi_tracker", "run", "--once", "-c", str(config),
+    cmd = [python, "-m", "nsdi_tracker", "run", "--once", "-c", str(config),
            "--db", str(db), "--deliver-timeout", "1", "--log-format", "text"]  # fmt: skip
     start = time.perf_counter()
     log = config.with_suffix(".log").open("a")
@@ -272,11 +279,15 @@ def last_round(db: Path) -> tuple[int, dict[str, int]]:
     return int(queries), json.loads(outcomes)
 
 
-def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
+def measure(
+    python: str, folder: Path, port: int, n: int, limit: float, repeat: int
+) -> RoundFigures:
     config = write_config(folder, port, n)
     db = folder / f"bench-{n}.db"
-    fig = RoundFigures(names=n)
-    wall, cpu, rss, done = one_round(config, db, limit)
+    for old in folder.glob(db.name + "*"):
+        old.unlink()  # another build's database of the same size
+    fig = RoundFigures(names=n, build=build_of(python))
+    wall, cpu, rss, done = one_round(python, config, db, limit)
     fig.db_bytes_first = db_bytes(db)
     fig.peak_rss_mb = round(rss, 1)
     fig.finished = done
@@ -290,18 +301,33 @@ def measure(folder: Path, port: int, n: int, limit: float) -> RoundFigures:
     fig.seconds = round(wall, 2)
     fig.qps = round(queries / wall, 1)
     fig.cpu_us_per_query = round(cpu / queries * 1e6, 1)
-    wall2, cpu2, rss2, done2 = one_round(config, db, limit)
-    fig.peak_rss_mb = round(max(rss, rss2), 1)
-    fig.db_bytes_second = db_bytes(db) - fig.db_bytes_first
-    if not done2:
-        fig.note = "second round cut off"
-    else:
-        queries2, _ = last_round(db)
+    runs: list[tuple[float, float, int]] = []  # (cpu us per query, wall s, queries)
+    for _ in range(repeat):
+        wall2, cpu2, rss2, done2 = one_round(python, config, db, limit)
+        fig.peak_rss_mb = round(max(fig.peak_rss_mb, rss2), 1)
+        if not done2:
+            fig.note = "unchanged round cut off"
+            break
+        queries2, outcomes2 = last_round(db)
+        fig.timeouts += outcomes2.get("timeout", 0) + outcomes2.get("error", 0)
+        runs.append((cpu2 / queries2 * 1e6, wall2, queries2))
+    fig.db_bytes_second = (db_bytes(db) - fig.db_bytes_first) // max(len(runs), 1)
+    if runs:
+        fig.second_cpu_runs = [round(r[0], 1) for r in runs]
+        cpu_us, wall2, queries2 = sorted(runs)[len(runs) // 2]
         fig.second_seconds = round(wall2, 2)
         fig.second_qps = round(queries2 / wall2, 1)
-        fig.second_cpu_us_per_query = round(cpu2 / queries2 * 1e6, 1)
+        fig.second_cpu_us_per_query = round(cpu_us, 1)
     fig.dashboard_frame_s, fig.export_rows, fig.export_rows_per_s = readers(db)
     return fig
+
+
+def build_of(python: str) -> str:
+    """What `nsdi-tracker --version` says for this interpreter, run outside the source tree."""
+    return subprocess.run(
+        [python, "-m", "nsdi_tracker", "--version"],
+        cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
 
 
 def readers(db: Path) -> tuple[float, int, float]:
@@ -336,7 +362,15 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--dnsperf-seconds", type=int, default=10)
     parser.add_argument("--limit", type=float, default=900, help="seconds per round, at most")
+    parser.add_argument("--repeat", type=int, default=3, help="unchanged rounds per size")
+    parser.add_argument(
+        "--python", action="append", default=[],
+        help="an interpreter whose installed build to measure (repeatable; default: "
+        ".venv-compiled's if there is one, then this one)",
+    )  # fmt: skip
     args = parser.parse_args()
+    compiled = HERE.parent / ".venv-compiled" / "bin" / "python"
+    pythons = args.python or [*([str(compiled)] if compiled.exists() else []), sys.executable]
     ensure_tools()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per query in flight
@@ -345,19 +379,19 @@ def main() -> int:
     port = free_port()
     t0 = time.perf_counter()
     nsd = start_nsd(folder, write_zone(folder, biggest), port)
-    build = subprocess.run(
-        [sys.executable, "-m", "nsdi_tracker", "--version"],
-        cwd=folder, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    print(f"bench: measuring {build} ({sys.executable})", flush=True)
+    for python in pythons:
+        print(f"bench: measuring {build_of(python)} ({python})", flush=True)
     print(f"bench: NSD on 127.0.0.1:{port} with {biggest:,} names, loaded in "
           f"{time.perf_counter() - t0:.0f} s; work folder {folder}", flush=True)  # fmt: skip
+    runs: list[RoundFigures] = []
     try:
         ceiling = dnsperf(folder, port, args.names, args.dnsperf_seconds)
         print(f"bench: dnsperf {ceiling:,.0f} queries/s", flush=True)
-        runs = [measure(folder, port, args.names, args.limit)]
-        if args.large:
-            runs.append(measure(folder, port, args.large, args.limit))
+        for i, python in enumerate(pythons):
+            sizes = [args.names, *([args.large] if args.large and i == 0 else [])]
+            for n in sizes:
+                runs.append(measure(python, folder, port, n, args.limit, args.repeat))
+                print(f"bench: {runs[-1].build}, {n:,} names done", flush=True)
     finally:
         nsd.send_signal(signal.SIGTERM)
         try:
@@ -368,7 +402,7 @@ def main() -> int:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     out = results / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"build": build, "dnsperf_qps": ceiling, "cpus": os.cpu_count(),
+    out.write_text(json.dumps({"dnsperf_qps": ceiling, "cpus": os.cpu_count(),
                                "runs": [asdict(r) for r in runs]}, indent=2))  # fmt: skip
     print(f"bench: results in {out}")
     shutil.rmtree(folder, ignore_errors=True)
@@ -383,19 +417,21 @@ def print_table(runs: list[RoundFigures], ceiling: float) -> None:
         ("queries/s", lambda r: f"{r.qps:,.0f}"),
         ("vs dnsperf", lambda r: f"{r.qps / ceiling:.2f} x" if ceiling else "-"),
         ("CPU per query", lambda r: f"{r.cpu_us_per_query:.1f} us"),
-        ("round 2 wall time", lambda r: f"{r.second_seconds:.1f} s"),
-        ("round 2 queries/s", lambda r: f"{r.second_qps:,.0f}"),
-        ("round 2 vs dnsperf", lambda r: f"{r.second_qps / ceiling:.2f} x" if ceiling else "-"),
-        ("round 2 CPU/query", lambda r: f"{r.second_cpu_us_per_query:.1f} us"),
+        ("unchanged wall time", lambda r: f"{r.second_seconds:.1f} s"),
+        ("unchanged queries/s", lambda r: f"{r.second_qps:,.0f}"),
+        ("unchanged vs dnsperf", lambda r: f"{r.second_qps / ceiling:.2f} x" if ceiling else "-"),
+        ("unchanged CPU/query", lambda r: f"{r.second_cpu_us_per_query:.1f} us"),
+        ("  every run", lambda r: "/".join(f"{c:.0f}" for c in r.second_cpu_runs) or "-"),
         ("peak RSS", lambda r: f"{r.peak_rss_mb:.0f} MB"),
         ("timeouts + errors", lambda r: f"{r.timeouts:,}"),
         ("DB after round 1", lambda r: f"{r.db_bytes_first / 1e6:.1f} MB"),
-        ("DB added by round 2", lambda r: f"{r.db_bytes_second / 1e3:.1f} KB"),
+        ("DB added, unchanged", lambda r: f"{r.db_bytes_second / 1e3:.1f} KB"),
         ("dashboard frame", lambda r: f"{r.dashboard_frame_s:.2f} s"),
         ("CSV export", lambda r: f"{r.export_rows_per_s:,.0f} rows/s"),
         ("note", lambda r: r.note or "-"),
     ]
-    print(f"\n{'':<22}" + "".join(f"{r.names:>16,}" for r in runs))
+    short = [("compiled" if "compiled" in r.build else "pure") for r in runs]
+    print(f"\n{'':<22}" + "".join(f"{b:>16}" for b in short))
     for label, get in rows:
         print(f"{label:<22}" + "".join(f"{get(r):>16}" for r in runs))
     print(f"{'dnsperf ceiling':<22}{ceiling:>16,.0f}")
