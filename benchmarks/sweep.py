@@ -371,6 +371,8 @@ def main() -> int:
     args = parser.parse_args()
     compiled = HERE.parent / ".venv-compiled" / "bin" / "python"
     pythons = args.python or [*([str(compiled)] if compiled.exists() else []), sys.executable]
+    pythons = [os.path.abspath(p) for p in pythons]  # not resolved: a venv's python is a link
+    builds = [build_of(p) for p in pythons]
     ensure_tools()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per query in flight
@@ -379,8 +381,8 @@ def main() -> int:
     port = free_port()
     t0 = time.perf_counter()
     nsd = start_nsd(folder, write_zone(folder, biggest), port)
-    for python in pythons:
-        print(f"bench: measuring {build_of(python)} ({python})", flush=True)
+    for python, build in zip(pythons, builds, strict=True):
+        print(f"bench: measuring {build} ({python})", flush=True)
     print(f"bench: NSD on 127.0.0.1:{port} with {biggest:,} names, loaded in "
           f"{time.perf_counter() - t0:.0f} s; work folder {folder}", flush=True)  # fmt: skip
     runs: list[RoundFigures] = []
