@@ -170,8 +170,10 @@ def observation(
     holds a Summary's fields, in its order, after its own first seven: it is made from one
     tuple (tuple.__new__, without the Python-level __new__ of a NamedTuple)."""
     error = f"rcode {reply.rcode}" if outcome is Outcome.ERROR else None
-    fields = (resolver, qname, qtype, outcome, transport, attempts, latency_ms, *reply, error,
-              ignored, False)  # fmt: skip
+    fields = (
+        resolver, qname, qtype, outcome, transport, attempts, latency_ms, reply[0], reply[1],
+        reply[2], reply[3], reply[4], reply[5], reply[6], error, ignored, False,
+    )  # fmt: skip
     return _new_tuple(Observation, fields)  # type: ignore[no-any-return]
 
 
