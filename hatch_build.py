@@ -33,6 +33,7 @@ HOT = (
     "nsdi_tracker/dns/transports/udp.py",
     "nsdi_tracker/judge/classify.py",
     "nsdi_tracker/core/evidence.py",
+    "nsdi_tracker/core/names.py",
     "nsdi_tracker/rounds/digest.py",
     "nsdi_tracker/rounds/stream.py",
     "nsdi_tracker/rounds/ledger.py",

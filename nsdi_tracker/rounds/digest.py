@@ -23,7 +23,7 @@ from nsdi_tracker.core.model import Observation
 from nsdi_tracker.judge.classify import Health
 from nsdi_tracker.settings.config import IPNetwork
 from nsdi_tracker.settings.resolvers import ResolverSpec
-from nsdi_tracker.settings.watchlist import Entry
+from nsdi_tracker.settings.watchlist import Entry, Watchlist
 
 # Part of every digest: a change to what a digest covers changes this, so that the digests an
 # older version stored match nothing.
@@ -106,9 +106,10 @@ class DigestBook:
     @classmethod
     def load(cls, entries: Sequence[Entry], stored: Iterable[tuple[str, int | None]]) -> DigestBook:
         """From the store's watched names with their digests (None: none kept), in one pass."""
+        names = entries.domains if isinstance(entries, Watchlist) else [e.domain for e in entries]
         where: dict[str, int] = {}
-        for i, e in enumerate(entries):
-            where.setdefault(e.domain, i)
+        for i, name in enumerate(names):
+            where.setdefault(name, i)
         known = _zeros(len(entries))
         gone: list[str] = []
         for name, digest in stored:

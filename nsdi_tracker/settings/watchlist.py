@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 from nsdi_tracker.core.errors import InvalidName, WatchlistError
 from nsdi_tracker.core.names import normalize
@@ -52,6 +52,11 @@ class Watchlist(Sequence[Entry]):
     def __len__(self) -> int:
         return len(self._names)
 
+    @property
+    def domains(self) -> list[str]:
+        """Every entry's name, in order (the list itself: not to be changed)."""
+        return self._names
+
     @overload
     def __getitem__(self, index: int) -> Entry: ...
 
@@ -62,12 +67,13 @@ class Watchlist(Sequence[Entry]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         i = range(len(self))[index]  # IndexError, negative indices
-        return Entry(self._names[i], *self._extra.get(i, _BARE))
+        return _new_entry(Entry, (self._names[i], *self._extra.get(i, _BARE)))  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Entry]:
         extra = self._extra
+        new = _new_entry
         for i, name in enumerate(self._names):
-            yield Entry(name, *extra[i]) if i in extra else Entry(name)
+            yield new(Entry, (name, *extra[i]) if i in extra else (name, None, None, None, None))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Watchlist):
@@ -80,6 +86,9 @@ class Watchlist(Sequence[Entry]):
 
 
 _BARE: tuple[str | None, ...] = (None, None, None, None)
+# An Entry from a tuple of its fields, without the Python-level __new__ of a NamedTuple (a
+# round makes one per name)
+_new_entry: Any = tuple.__new__
 
 
 def load_watchlist(path: Path) -> list[Entry]:
@@ -128,7 +137,7 @@ def _from_text(lines: Iterable[str], path: Path) -> Iterator[Entry]:
     for lineno, line in enumerate(lines, 1):
         name = line.split("#", 1)[0].strip()
         if name:
-            yield Entry(domain=_normalize(name, path, lineno))
+            yield _new_entry(Entry, (_normalize(name, path, lineno), None, None, None, None))
 
 
 def _from_csv(lines: Iterable[str], path: Path) -> Iterator[Entry]:
