@@ -21,9 +21,7 @@ from nsdi_tracker.settings.resolvers import ResolverSpec
 
 POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
 RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
-SWEEP_TICK = (
-    0.05  # seconds: expired queries are looked for this often at least (a timeout's eighth)
-)
+SWEEP_TICK = 0.05  # s: timed-out queries are looked for this often, or every eighth timeout
 DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
 
 
