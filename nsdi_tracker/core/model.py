@@ -4,9 +4,14 @@ observation of one query."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 NATIONAL: Final = "national"  # the scope of the headline verdict; other scopes are resolver names
+
+# A NamedTuple from a tuple of its fields in their order: new_record(Summary, fields). It skips
+# the Python-level __new__ a NamedTuple has, which costs more than the tuple itself; a round
+# makes several records per name (a query, its observation, the reply's summary, the entry).
+new_record: Final[Any] = tuple.__new__
 
 
 class Role(StrEnum):

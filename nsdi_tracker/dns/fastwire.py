@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
-from nsdi_tracker.core.model import Authority, Flags, Summary
+from nsdi_tracker.core.model import Authority, Flags, Summary, new_record
 
 A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
 # DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY), which signed zones send because we set the
@@ -237,7 +237,7 @@ def _read(query: Query, data: bytes, qid: int) -> Summary:
         _NO_AUTHORITY if soa_zone is None else _authority(soa_zone),
         tuple(ede) if ede else (),
     )
-    return _new_summary(Summary, fields)  # type: ignore[no-any-return]
+    return new_record(Summary, fields)  # type: ignore[no-any-return]
 
 
 def _flag_table() -> tuple[Flags, ...]:
@@ -247,8 +247,6 @@ def _flag_table() -> tuple[Flags, ...]:
 
 _FLAGS: Final = _flag_table()
 _NO_AUTHORITY: Final = Authority()
-# A Summary from a tuple of its fields, without the Python-level __new__ a NamedTuple has
-_new_summary: Final[Any] = tuple.__new__
 
 
 @functools.lru_cache(maxsize=4096)

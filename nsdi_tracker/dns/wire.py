@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-from typing import Any, Final
 
 import dns.edns
 import dns.exception
@@ -18,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary
+from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summary, new_record
 from nsdi_tracker.dns import fastwire
 from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated, Unreadable
 
@@ -45,7 +44,7 @@ def make_query(qname: str, qtype: str, *, qid: int | None = None, zero_id: bool 
         key, name = plain
         data = fastwire.build_query(ident, name, rdtype)
         fields = (ident, qname, qtype, rdtype, key, data, data[12 : 16 + len(name)])
-        return _new_tuple(Query, fields)  # type: ignore[no-any-return]
+        return new_record(Query, fields)  # type: ignore[no-any-return]
     message = dns.message.make_query(
         qname, qtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=True
     )
@@ -168,16 +167,13 @@ def observation(
 ) -> Observation:
     """`observe` with the outcome known, positionally: the hot path's spelling. Observation
     holds a Summary's fields, in its order, after its own first seven: it is made from one
-    tuple (tuple.__new__, without the Python-level __new__ of a NamedTuple)."""
+    tuple (core.model.new_record; tests/test_fastwire.py holds the field order)."""
     error = f"rcode {reply.rcode}" if outcome is Outcome.ERROR else None
     fields = (
         resolver, qname, qtype, outcome, transport, attempts, latency_ms, reply[0], reply[1],
         reply[2], reply[3], reply[4], reply[5], reply[6], error, ignored, False,
     )  # fmt: skip
-    return _new_tuple(Observation, fields)  # type: ignore[no-any-return]
-
-
-_new_tuple: Final[Any] = tuple.__new__  # tests/test_fastwire.py holds Observation's field order
+    return new_record(Observation, fields)  # type: ignore[no-any-return]
 
 
 def _follow(

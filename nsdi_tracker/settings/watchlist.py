@@ -7,9 +7,10 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, overload
+from typing import NamedTuple, overload
 
 from nsdi_tracker.core.errors import InvalidName, WatchlistError
+from nsdi_tracker.core.model import new_record
 from nsdi_tracker.core.names import normalize
 
 _ENTRY_KEYS = {"domain", "label", "category", "note", "source"}
@@ -67,11 +68,11 @@ class Watchlist(Sequence[Entry]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         i = range(len(self))[index]  # IndexError, negative indices
-        return _new_entry(Entry, (self._names[i], *self._extra.get(i, _BARE)))  # type: ignore[no-any-return]
+        return new_record(Entry, (self._names[i], *self._extra.get(i, _BARE)))  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Entry]:
         extra = self._extra
-        new = _new_entry
+        new = new_record
         for i, name in enumerate(self._names):
             yield new(Entry, (name, *extra[i]) if i in extra else (name, None, None, None, None))
 
@@ -86,9 +87,6 @@ class Watchlist(Sequence[Entry]):
 
 
 _BARE: tuple[str | None, ...] = (None, None, None, None)
-# An Entry from a tuple of its fields, without the Python-level __new__ of a NamedTuple (a
-# round makes one per name)
-_new_entry: Any = tuple.__new__
 
 
 def load_watchlist(path: Path) -> list[Entry]:
@@ -137,7 +135,7 @@ def _from_text(lines: Iterable[str], path: Path) -> Iterator[Entry]:
     for lineno, line in enumerate(lines, 1):
         name = line.split("#", 1)[0].strip()
         if name:
-            yield _new_entry(Entry, (_normalize(name, path, lineno), None, None, None, None))
+            yield new_record(Entry, (_normalize(name, path, lineno), None, None, None, None))
 
 
 def _from_csv(lines: Iterable[str], path: Path) -> Iterator[Entry]:
