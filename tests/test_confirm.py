@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nsdi_tracker.core.model import EventType, ResolverState, Verdict
-from nsdi_tracker.judge.confirm import Change, Policy, Track, event_type, step
+from nsdi_tracker.judge.confirm import Change, Policy, Track, event_type, settled, step
 
 T0 = datetime(2026, 2, 10, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNKNOWN
@@ -153,3 +153,13 @@ def test_state_survives_a_restart(seq: list[Verdict], policy: Policy) -> None:
             if change:
                 c2.append(change)
         assert (track, c1 + c2) == whole
+
+
+@given(st.lists(verdicts, max_size=12), verdicts, policies)
+def test_settled_is_what_step_leaves_alone(
+    seq: list[Verdict], seen: Verdict, policy: Policy
+) -> None:
+    """`settled` says exactly when one more sighting would leave the track as it is."""
+    track, _ = replay(seq, policy)
+    at = T0 + timedelta(days=1)
+    assert settled(track, seen) == (step(track, seen, at, policy) == (track, None))

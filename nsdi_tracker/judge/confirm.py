@@ -111,3 +111,9 @@ def step(
         change = Change(event_type(track.verdict, seen), track.verdict, seen, first, at, count)
         return Track(seen, first), change
     return Track(track.verdict, track.since, seen, count, first), None
+
+
+def settled(track: Track[V], seen: V) -> bool:
+    """Whether seeing `seen` once more would leave `track` as it is (step would return it
+    unchanged, with no change): what a name's digest may be kept on (rounds.digest)."""
+    return seen is Verdict.UNKNOWN or (seen is track.verdict and track.candidate is None)

@@ -28,7 +28,7 @@ from nsdi_tracker.core.model import (
     RoundStatus,
     Verdict,
 )
-from nsdi_tracker.judge.confirm import Change, Policy, Track, step
+from nsdi_tracker.judge.confirm import Change, Policy, Track, settled, step
 from nsdi_tracker.rounds.events import (
     event_id,
     event_json,
@@ -138,7 +138,7 @@ def plan_batch(
             national = [n for n in result.judgements if roles[n] is Role.NATIONAL]
             held = result.down | {NATIONAL} if result.down.issuperset(national) else result.down
             seen = {s: v for s, v in seen.items() if s not in held}
-        settled = True  # the same verdicts again would move no track (see rounds.digest)
+        still = True  # the same verdicts again would move no track (see rounds.digest)
         for scope, verdict in seen.items():
             stored = tracks.get((domain, scope))
             if stored is not None and stored.verdict == verdict and stored.candidate is None:
@@ -147,7 +147,7 @@ def plan_batch(
             new, change = step(old, verdict, at, policy)
             if new != old:
                 changed[(domain, scope)] = new
-            settled = settled and step(new, verdict, at, policy) == (new, None)
+            still = still and settled(new, verdict)
             if change is None:
                 continue
             # A baseline is not a change, and a first sweep makes millions: its summary says
@@ -161,7 +161,7 @@ def plan_batch(
                 fp = fingerprint(obs)
                 if latest.get((domain, obs.resolver, obs.qtype)) != fp:
                     to_store.append((obs, fp))
-        digest = result.digest if settled else 0
+        digest = result.digest if still else 0
         if result.index >= 0:
             kept.append((result.index, digest))
         watched.append((domain, result.entry.label, result.entry.category, digest or None))
