@@ -38,6 +38,7 @@ HOT = (
     "nsdi_tracker/rounds/stream.py",
     "nsdi_tracker/rounds/ledger.py",
     "nsdi_tracker/rounds/events.py",
+    "nsdi_tracker/store/sqlite/staging.py",
 )
 _SETUP = """
 from setuptools import setup

@@ -14,7 +14,6 @@ from typing import Any
 from sqlite_utils import Database
 
 from nsdi_tracker.core.clock import iso
-from nsdi_tracker.core.evidence import evidence
 from nsdi_tracker.core.model import NATIONAL, RoundStatus
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.store.records import (
@@ -25,12 +24,8 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
-from nsdi_tracker.store.sqlite.rows import (
-    _json,
-    _opt,
-    _opt_time,
-    _transition_columns,
-)
+from nsdi_tracker.store.sqlite import staging
+from nsdi_tracker.store.sqlite.rows import _json
 
 _STAGING = [
     "DROP TABLE IF EXISTS temp.s_watched",
@@ -183,34 +178,22 @@ class Rounds:
                 "INSERT OR IGNORE INTO temp.s_watched VALUES (?, ?, ?, ?)", plan.watched
             )
             conn.executemany(
-                "INSERT INTO temp.s_states VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        domain, scope, _opt(t.verdict), _opt_time(t.since), _opt(t.candidate),
-                        t.count, _opt_time(t.candidate_since),
-                    )
-                    for (domain, scope), t in plan.tracks.items()
-                ),
-            )  # fmt: skip
+                f"INSERT INTO temp.s_states VALUES (?, ?, {staging.TRACK_VALUES})",
+                staging.state_rows(plan.tracks),
+            )
             conn.executemany(
                 "INSERT INTO temp.s_transitions VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (_transition_columns(tr) for tr in plan.transitions),
+                "(?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                staging.transition_rows(plan.transitions),
             )
             conn.executemany(
                 "INSERT INTO temp.s_deliveries VALUES (?, ?)",
-                ((tr.event_id, sink) for tr in plan.transitions for sink in tr.sinks),
+                staging.delivery_rows(plan.transitions),
             )
             conn.executemany(
-                "INSERT INTO temp.s_observations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        obs.qname, obs.resolver, obs.qtype, str(obs.outcome), obs.rcode,
-                        _json(list(obs.addresses)), fp, _json(evidence(obs)),
-                    )
-                    for obs, fp in plan.observations
-                ),
-            )  # fmt: skip
+                "INSERT INTO temp.s_observations VALUES (?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?)",
+                staging.observation_rows(plan.observations),
+            )
 
     def commit_round(
         self,
@@ -272,24 +255,18 @@ class Rounds:
         conn.executemany("DELETE FROM resolver_states WHERE scope = ?", ((s,) for s in plan.gone))
         conn.executemany(
             "INSERT INTO resolver_states (scope, state, since, candidate, candidate_count, "
-            "candidate_since, round_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            f"candidate_since, round_id) VALUES (?, {staging.TRACK_VALUES}, ?) "
             "ON CONFLICT (scope) DO UPDATE SET state = excluded.state, since = excluded.since, "
             "candidate = excluded.candidate, candidate_count = excluded.candidate_count, "
             "candidate_since = excluded.candidate_since, round_id = excluded.round_id",
-            (
-                (
-                    scope, _opt(t.verdict), _opt_time(t.since), _opt(t.candidate), t.count,
-                    _opt_time(t.candidate_since), round_id,
-                )
-                for scope, t in plan.tracks.items()
-            ),
-        )  # fmt: skip
+            ((scope, *staging.track_columns(t), round_id) for scope, t in plan.tracks.items()),
+        )
         conn.executemany(
             "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
             "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
             "addresses, authority, reference_consensus, reference_addresses, event) "
-            "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((tr.event_id, round_id, *_transition_columns(tr)[2:]) for tr in plan.transitions),
+            "VALUES (?, ?, NULL, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((tr.event_id, round_id, *staging.transition_row(tr)[2:]) for tr in plan.transitions),
         )
         conn.executemany(
             "INSERT INTO deliveries (transition_id, sink, status, created, next_attempt) "
