@@ -60,11 +60,13 @@ def info(down: set[str], *, connectivity: bool = True, at: datetime = T0) -> Rou
     )  # fmt: skip
 
 
-def result(verdicts: Mapping[str, Verdict], down: frozenset[str] = frozenset()) -> DomainResult:
+def result(
+    verdicts: Mapping[str, Verdict], down: frozenset[str] = frozenset(), name: str = "youtube.com"
+) -> DomainResult:
     judged = {n: Judgement(v, "test") for n, v in verdicts.items()}
     national = classify.headline(list(verdicts.values()))
     return DomainResult(
-        Entry("youtube.com"), national, ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"})),
+        Entry(name), national, ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"})),
         judged, {n: () for n in ROLES}, frozenset(down),
     )  # fmt: skip
 
@@ -143,6 +145,39 @@ def test_an_alarming_first_verdict_is_news(
     assert t.event["first_verdict"] is True and t.event["from"] is None
     if kind is not EventType.BASELINE:
         assert t.event["evidence"] is not None  # announced with its evidence
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(Verdict)), st.sampled_from(list(Verdict)), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(1, 3),
+)
+def test_a_batch_plans_each_name_as_if_alone(
+    names: list[tuple[Verdict, Verdict, bool]], confirm: int
+) -> None:
+    """A batch of names, first seen or already tracked, plans each as a batch of its own
+    would (first sightings share their step within a batch)."""
+    results = [
+        result({"nsdi-a": a, "nsdi-b": b}, name=f"n{i}.example")
+        for i, (a, b, _) in enumerate(names)
+    ]
+    tracks = {
+        (f"n{i}.example", scope): stored(P)
+        for i, (_, _, known) in enumerate(names)
+        if known
+        for scope in (NATIONAL, "nsdi-a", "nsdi-b")
+    }
+    policy = Policy(confirm)
+    whole = plan_batch(results, ROLES, tracks, {}, T0, policy, [SINK])
+    alone = [plan_batch([r], ROLES, tracks, {}, T0, policy, [SINK]) for r in results]
+    assert whole.tracks == {k: v for plan in alone for k, v in plan.tracks.items()}
+    assert [(t.event_id, t.change, t.event) for t in whole.transitions] == [
+        (t.event_id, t.change, t.event) for plan in alone for t in plan.transitions
+    ]
+    assert whole.watched == tuple(w for plan in alone for w in plan.watched)
 
 
 def test_resolver_health_is_one_confirmed_track() -> None:

@@ -117,6 +117,36 @@ def _record(
     return TransitionRecord(domain, scope, change, eid, summary, event, wanted)
 
 
+_EMPTY: Track[Verdict] = Track()
+
+
+class _Steps:
+    """confirm.step for one batch (one time, one policy). A name seen for the first time
+    shares the result of the first such name with the same verdict: a first sweep steps
+    millions of empty tracks with a handful of verdicts (tracks and changes are immutable)."""
+
+    def __init__(self, at: datetime, policy: Policy) -> None:
+        self.at = at
+        self.policy = policy
+        self.first: dict[Verdict, tuple[Track[Verdict] | None, Change[Verdict] | None, bool]] = {}
+
+    def step(
+        self, stored: StoredTrack | None, verdict: Verdict
+    ) -> tuple[Track[Verdict] | None, Change[Verdict] | None, bool]:
+        """(the new track, None if it is the stored one; the change; whether the track is
+        settled on this verdict)."""
+        if stored is None:
+            hit = self.first.get(verdict)
+            if hit is None:
+                new, change = step(_EMPTY, verdict, self.at, self.policy)
+                hit = (None if new == _EMPTY else new, change, settled(new, verdict))
+                self.first[verdict] = hit
+            return hit
+        old = stored.track()
+        new, change = step(old, verdict, self.at, self.policy)
+        return (None if new == old else new), change, settled(new, verdict)
+
+
 def plan_batch(
     results: Sequence[DomainResult],
     roles: Mapping[str, Role],
@@ -131,6 +161,7 @@ def plan_batch(
     to_store: list[tuple[Observation, str]] = []
     kept: list[tuple[int, int]] = []  # (place in the watchlist, digest kept or 0)
     watched: list[tuple[str, str | None, str | None, int | None]] = []
+    steps = _Steps(at, policy)
     for result in results:
         domain = result.entry.domain
         seen = {NATIONAL: result.national, **{n: j.verdict for n, j in result.judgements.items()}}
@@ -143,11 +174,10 @@ def plan_batch(
             stored = tracks.get((domain, scope))
             if stored is not None and stored.verdict == verdict and stored.candidate is None:
                 continue  # the common case: confirmed, nothing pending, seen again
-            old = stored.track() if stored is not None else Track()
-            new, change = step(old, verdict, at, policy)
-            if new != old:
+            new, change, steady = steps.step(stored, verdict)
+            if new is not None:
                 changed[(domain, scope)] = new
-            still = still and settled(new, verdict)
+            still = still and steady
             if change is None:
                 continue
             # A baseline is not a change, and a first sweep makes millions: its summary says
