@@ -36,6 +36,8 @@ HOT = (
     "nsdi_tracker/core/names.py",
     "nsdi_tracker/rounds/digest.py",
     "nsdi_tracker/rounds/stream.py",
+    "nsdi_tracker/rounds/judging.py",
+    "nsdi_tracker/dns/latency.py",
     "nsdi_tracker/rounds/ledger.py",
     "nsdi_tracker/rounds/events.py",
     "nsdi_tracker/store/sqlite/staging.py",

@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -125,7 +126,7 @@ async def test_a_bug_ends_the_round_instead_of_hanging_it(
         raise RuntimeError(f"bug in {where}")
 
     if where == "judge":
-        monkeypatch.setattr(measure, "_judge", boom)
+        monkeypatch.setattr(measure, "Judging", lambda *a: SimpleNamespace(judge=boom))
     else:
         monkeypatch.setattr(stream.Stream, "_deliver", boom)
     with Store.open(h.db) as store:

@@ -19,14 +19,15 @@ from datetime import datetime
 import aiohttp
 
 from nsdi_tracker.core.clock import utcnow
-from nsdi_tracker.core.model import Observation, Role
+from nsdi_tracker.core.model import Observation
 from nsdi_tracker.dns.probe import Counters, ResolverClient
 from nsdi_tracker.dns.transports import TRANSPORTS
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health
 from nsdi_tracker.rounds.digest import DigestBook, round_context
+from nsdi_tracker.rounds.judging import Judging
 from nsdi_tracker.rounds.stream import Consumer, DomainResult, Progress, Stream
-from nsdi_tracker.settings.config import Config, IPNetwork
+from nsdi_tracker.settings.config import Config
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.watchlist import Entry
 
@@ -103,23 +104,13 @@ async def sweep(
         # Controls first: they decide whether each resolver's answers can be trusted this round.
         controls, negative, healths = await _controls(config, clients, negative_name)
         roles = {r.name: r.role for r in config.resolvers}
-        ref_healths = {n: h for n, h in healths.items() if roles[n] is Role.REFERENCE}
         connectivity = classify.connectivity_ok(healths.values())
         down = frozenset(n for n, h in healths.items() if not h.up)
-        judging = _Judging(
-            config.sinkholes, roles, healths, ref_healths, connectivity, down,
-            {n: () for n in down},
-        )  # fmt: skip
+        judging = Judging(config.sinkholes, roles, healths, connectivity, down)
         if book is not None:
             book.begin(round_context(config.resolvers, healths, connectivity, config.sinkholes))
-
-        def judge(
-            entry: Entry, observations: dict[str, tuple[Observation, ...]], index: int, digest: int
-        ) -> DomainResult:
-            return _judge(judging, entry, observations, index, digest)
-
         asked = {n: c for n, c in clients.items() if n not in down}
-        stream = Stream(asked, judge, entries, consume, progress, book)
+        stream = Stream(asked, judging.judge, entries, consume, progress, book)
         judged = await stream.run()
     return RoundInfo(
         started=started,
@@ -154,46 +145,6 @@ async def _controls(
         for r in config.resolvers
     }
     return controls, negative, healths
-
-
-@dataclass(frozen=True, slots=True)
-class _Judging:
-    """What every name of a round is judged against."""
-
-    sinkholes: tuple[IPNetwork, ...]
-    roles: Mapping[str, Role]
-    healths: dict[str, Health]
-    ref_healths: dict[str, Health]
-    connectivity: bool
-    down: frozenset[str]
-    unasked: dict[str, tuple[Observation, ...]]  # () for each resolver that is down
-
-
-def _judge(
-    j: _Judging,
-    entry: Entry,
-    observations: dict[str, tuple[Observation, ...]],
-    index: int = -1,
-    digest: int = 0,
-) -> DomainResult:
-    if j.down:
-        observations = {**observations, **j.unasked}
-    roles = j.roles
-    views = {n: classify.combine(obs) for n, obs in observations.items()}
-    ref = classify.reference_view(
-        {n: v for n, v in views.items() if roles[n] is Role.REFERENCE}, j.ref_healths
-    )
-    judgements = {
-        n: classify.judge(
-            views[n], ref, j.healths[n], connectivity=j.connectivity, sinkholes=j.sinkholes
-        )
-        for n in views
-        if roles[n] is not Role.REFERENCE
-    }
-    national = classify.headline(
-        [v.verdict for n, v in judgements.items() if roles[n] is Role.NATIONAL]
-    )
-    return DomainResult(entry, national, ref, judgements, observations, j.down, index, digest)
 
 
 async def _sweep(

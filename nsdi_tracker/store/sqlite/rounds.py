@@ -24,8 +24,16 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
-from nsdi_tracker.store.sqlite import staging
 from nsdi_tracker.store.sqlite.rows import _json
+from nsdi_tracker.store.sqlite.staging import (
+    TRACK_VALUES,
+    delivery_rows,
+    observation_rows,
+    state_rows,
+    track_columns,
+    transition_row,
+    transition_rows,
+)
 
 _STAGING = [
     "DROP TABLE IF EXISTS temp.s_watched",
@@ -178,21 +186,21 @@ class Rounds:
                 "INSERT OR IGNORE INTO temp.s_watched VALUES (?, ?, ?, ?)", plan.watched
             )
             conn.executemany(
-                f"INSERT INTO temp.s_states VALUES (?, ?, {staging.TRACK_VALUES})",
-                staging.state_rows(plan.tracks),
+                f"INSERT INTO temp.s_states VALUES (?, ?, {TRACK_VALUES})",
+                state_rows(plan.tracks),
             )
             conn.executemany(
                 "INSERT INTO temp.s_transitions VALUES "
                 "(?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                staging.transition_rows(plan.transitions),
+                transition_rows(plan.transitions),
             )
             conn.executemany(
                 "INSERT INTO temp.s_deliveries VALUES (?, ?)",
-                staging.delivery_rows(plan.transitions),
+                delivery_rows(plan.transitions),
             )
             conn.executemany(
                 "INSERT INTO temp.s_observations VALUES (?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?)",
-                staging.observation_rows(plan.observations),
+                observation_rows(plan.observations),
             )
 
     def commit_round(
@@ -255,18 +263,18 @@ class Rounds:
         conn.executemany("DELETE FROM resolver_states WHERE scope = ?", ((s,) for s in plan.gone))
         conn.executemany(
             "INSERT INTO resolver_states (scope, state, since, candidate, candidate_count, "
-            f"candidate_since, round_id) VALUES (?, {staging.TRACK_VALUES}, ?) "
+            f"candidate_since, round_id) VALUES (?, {TRACK_VALUES}, ?) "
             "ON CONFLICT (scope) DO UPDATE SET state = excluded.state, since = excluded.since, "
             "candidate = excluded.candidate, candidate_count = excluded.candidate_count, "
             "candidate_since = excluded.candidate_since, round_id = excluded.round_id",
-            ((scope, *staging.track_columns(t), round_id) for scope, t in plan.tracks.items()),
+            ((scope, *track_columns(t), round_id) for scope, t in plan.tracks.items()),
         )
         conn.executemany(
             "INSERT INTO transitions (event_id, round_id, domain_id, scope, type, from_verdict, "
             "to_verdict, first_seen, confirmed_at, rounds, reason, rcode, nxdomain, flags, "
             "addresses, authority, reference_consensus, reference_addresses, event) "
             "VALUES (?, ?, NULL, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((tr.event_id, round_id, *staging.transition_row(tr)[2:]) for tr in plan.transitions),
+            ((tr.event_id, round_id, *transition_row(tr)[2:]) for tr in plan.transitions),
         )
         conn.executemany(
             "INSERT INTO deliveries (transition_id, sink, status, created, next_attempt) "
