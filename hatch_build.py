@@ -40,6 +40,7 @@ HOT = (
     "nsdi_tracker/dns/latency.py",
     "nsdi_tracker/rounds/ledger.py",
     "nsdi_tracker/rounds/events.py",
+    "nsdi_tracker/store/records.py",
     "nsdi_tracker/store/sqlite/staging.py",
 )
 _SETUP = """
@@ -87,10 +88,11 @@ class CompiledBuild(BuildHookInterface):  # type: ignore[misc]
 def _compiled(root: Path) -> list[tuple[Path, str]]:
     """The extensions for this source tree and this Python: (file, path in the wheel).
 
-    Kept in the tree's build/ folder under a digest of every source and the interpreter,
+    Kept in the tree's build/ folder under a digest of HOT, every source and the interpreter,
     because pip builds a wheel twice (once for its metadata, hatchling having no hook for that
     alone), and a compile takes a minute."""
     digest = hashlib.sha256(f"{sys.version}|{sysconfig.get_config_var('EXT_SUFFIX')}".encode())
+    digest.update(repr(HOT).encode())  # a module added to HOT is a new build too
     for source in sorted((root / "nsdi_tracker").rglob("*.py")):
         digest.update(str(source.relative_to(root)).encode() + b"\0" + source.read_bytes())
     cache = root / "build" / f"mypyc-{digest.hexdigest()[:16]}"
