@@ -18,9 +18,9 @@ from nsdi_tracker.core.model import NATIONAL
 from nsdi_tracker.judge.confirm import BLOCKED
 from nsdi_tracker.store.sqlite.rows import (
     _decode,
-    _json,
     _row_dict,
 )
+from nsdi_tracker.store.sqlite.staging import json_text
 
 
 class Reads:
@@ -51,7 +51,7 @@ class Reads:
         params: list[Any] = [domain] if domain else []
         if domains is not None:
             clauses.append("domain IN (SELECT value FROM json_each(?))")
-            params.append(_json(list(domains)))
+            params.append(json_text(list(domains)))
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         cursor = self.db.execute(
             f"SELECT * FROM current_status{where} ORDER BY domain, scope != ?, scope",
@@ -75,7 +75,7 @@ class Reads:
             "JOIN domains d ON d.id = t.domain_id "
             "WHERE d.name IN (SELECT value FROM json_each(?)) AND t.nxdomain != '' "
             "ORDER BY t.id",
-            (_json(sorted(set(domains))),),
+            (json_text(sorted(set(domains))),),
         )
         return {(name, scope, verdict): label for name, scope, verdict, label in cursor}
 
@@ -202,7 +202,7 @@ class Reads:
                 "SELECT d.name, t.round_id, t.from_verdict, t.to_verdict FROM transitions t "
                 "JOIN domains d ON d.id = t.domain_id "
                 f"WHERE t.scope = ? AND t.round_id >= ? AND d.watched = 1{only} ORDER BY t.id",
-                (NATIONAL, round_id, *([] if domains is None else [_json(list(domains))])),
+                (NATIONAL, round_id, *([] if domains is None else [json_text(list(domains))])),
             )
         )
 

@@ -24,10 +24,10 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
-from nsdi_tracker.store.sqlite.rows import _json
 from nsdi_tracker.store.sqlite.staging import (
     TRACK_VALUES,
     delivery_rows,
+    json_text,
     observation_rows,
     state_rows,
     track_columns,
@@ -136,7 +136,7 @@ class Rounds:
         self, domains: Sequence[str]
     ) -> tuple[dict[TrackKey, StoredTrack], dict[ObsKey, str]]:
         """The tracks and last stored fingerprints of a batch of names."""
-        names = _json(list(domains))
+        names = json_text(list(domains))
         tracks = {
             (name, scope): StoredTrack(verdict, since, cand, count, cand_since)
             for name, scope, verdict, since, cand, count, cand_since in self.db.execute(
@@ -229,7 +229,7 @@ class Rounds:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     round_id, iso(r.started), at, r.status, r.domains, r.queries, r.transitions,
-                    _json(r.outcomes), _json(r.health), r.negative_name, r.interval,
+                    json_text(r.outcomes), json_text(r.health), r.negative_name, r.interval,
                 ),
             )  # fmt: skip
             if health is not None:

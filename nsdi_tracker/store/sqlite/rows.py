@@ -1,4 +1,4 @@
-"""Values as the database holds them: JSON text, ISO times, dict rows."""
+"""Rows as read: JSON columns decoded, dict rows (the JSON written: staging.json_text)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
-
-import orjson
 
 LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
 
@@ -24,8 +22,3 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(key), str):
             row[key] = json.loads(row[key])
     return row
-
-
-def _json(value: Any) -> str:
-    """Compact JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it."""
-    return orjson.dumps(value).decode()

@@ -39,7 +39,7 @@ def _time(value: datetime | None) -> str:
     return NULL if value is None else iso(value)
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     """Compact JSON (as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it)."""
     return orjson.dumps(value).decode()
 
@@ -62,8 +62,8 @@ def transition_row(tr: TransitionRecord) -> Row:
     return (
         tr.event_id, tr.domain, tr.scope, _text(change.type), _text(change.old),
         _text(change.new), iso(change.first_seen), iso(change.confirmed_at), change.rounds,
-        s.reason, s.rcode, s.nxdomain, _json(s.flags), _json(s.addresses), s.authority,
-        s.reference_consensus, _json(s.reference_addresses), _json(tr.event),
+        s.reason, s.rcode, s.nxdomain, json_text(s.flags), json_text(s.addresses), s.authority,
+        s.reference_consensus, json_text(s.reference_addresses), json_text(tr.event),
     )  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def observation_rows(observations: Iterable[tuple[Observation, str]]) -> list[Ro
     return [
         (
             obs.qname, obs.resolver, obs.qtype, str(obs.outcome._value_), obs.rcode or NULL,
-            _json(obs.addresses), fp, _json(evidence(obs)),
+            json_text(obs.addresses), fp, json_text(evidence(obs)),
         )
         for obs, fp in observations
     ]  # fmt: skip
