@@ -101,10 +101,15 @@ class ResolverClient:
         """Count a final observation: by outcome, ignored replies and latency bucket."""
         by = self.counters.by_outcome
         by[obs.outcome] = by.get(obs.outcome, 0) + 1
-        self.counters.ignored += obs.ignored
-        if obs.latency_ms is not None:
-            self.latency[latency_bucket(obs.latency_ms)] += 1
-            self.counters.latency_sum_ms += obs.latency_ms
+        self._tally(obs.ignored, obs.latency_ms)
+
+    def _tally(self, ignored: int, latency_ms: float | None) -> None:
+        """What every counted observation adds besides its outcome."""
+        counters = self.counters
+        counters.ignored += ignored
+        if latency_ms is not None:
+            self.latency[latency_bucket(latency_ms)] += 1
+            counters.latency_sum_ms += latency_ms
 
     @property
     def pool(self) -> UdpPool | None:
@@ -130,10 +135,7 @@ class ResolverClient:
             reply, outcome, self.spec.name, qname, qtype, "udp", 1, latency_ms, ignored
         )
         self._pooled[kind] += 1
-        counters = self.counters
-        counters.ignored += ignored
-        self.latency[latency_bucket(latency_ms)] += 1
-        counters.latency_sum_ms += latency_ms
+        self._tally(ignored, latency_ms)
         return obs
 
     async def __aenter__(self) -> ResolverClient:
