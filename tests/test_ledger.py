@@ -3,19 +3,24 @@ the headline held only when every national resolver is down, alarming first verd
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.model import (
     NATIONAL,
+    Authority,
     Consensus,
     EventType,
+    Flags,
+    NxLabel,
     Observation,
     Outcome,
     Role,
@@ -26,14 +31,15 @@ from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import Change, Policy
-from nsdi_tracker.rounds.events import event_id, uuid5_text
-from nsdi_tracker.rounds.ledger import plan_batch, plan_health
+from nsdi_tracker.rounds.events import event_id, event_json, uuid5_text
+from nsdi_tracker.rounds.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.rounds.measure import RoundInfo
 from nsdi_tracker.rounds.stream import DomainResult
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.settings.watchlist import Entry
 from nsdi_tracker.store.records import StoredTrack
+from nsdi_tracker.store.sqlite import Store
 
 T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNREACHABLE
@@ -142,9 +148,11 @@ def test_an_alarming_first_verdict_is_news(
     plan = plan_batch([new], ROLES, {}, {}, T0, Policy(1), [sink])
     (t,) = [t for t in plan.transitions if t.scope == NATIONAL]
     assert t.change.type is kind and t.sinks == sent
-    assert t.event["first_verdict"] is True and t.event["from"] is None
-    if kind is not EventType.BASELINE:
-        assert t.event["evidence"] is not None  # announced with its evidence
+    if kind is EventType.BASELINE:
+        assert t.event is None  # the store composes a baseline's event when it is read
+    else:  # announced with its evidence
+        assert t.event is not None and t.event["evidence"] is not None
+        assert t.event["first_verdict"] is True and t.event["from"] is None
 
 
 @given(
@@ -250,3 +258,64 @@ def test_event_ids_keep_their_scheme() -> None:
     namespace = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001")
     key = f"youtube.com|national|present|removed|{iso(seen)}"
     assert event_id("youtube.com", "national", change) == str(uuid.uuid5(namespace, key))
+
+
+_NOT_IN_A_SUMMARY = ("attempts", "latency_ms", "cname_chain", "min_ttl", "ede", "error", "ignored")
+NATIONAL_OBS = st.builds(
+    Observation,
+    resolver=st.just("nsdi-a"),
+    qname=st.just("youtube.com"),
+    qtype=st.sampled_from(["A", "AAAA"]),
+    outcome=st.sampled_from(list(Outcome)),
+    transport=st.just("udp"),
+    rcode=st.sampled_from([None, "NOERROR", "NXDOMAIN", "SERVFAIL"]),
+    flags=st.builds(Flags, aa=st.booleans(), tc=st.booleans(), ra=st.booleans(), ad=st.booleans()),
+    addresses=st.lists(st.sampled_from(["1.2.3.4", "1.2.3.5", "::1"]), max_size=2).map(tuple),
+    authority=st.builds(
+        Authority, soa=st.booleans(), nsec=st.booleans(), soa_zone=st.sampled_from([None, "com"])
+    ),
+    **{k: st.just(v) for k, v in Observation._field_defaults.items() if k in _NOT_IN_A_SUMMARY},
+)
+NAMES_TEXT = st.one_of(st.none(), st.text(max_size=8))  # quotes, backslashes, any script
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    verdicts=st.lists(st.sampled_from(list(Verdict)), min_size=2, max_size=2),
+    observations=st.lists(NATIONAL_OBS, min_size=2, max_size=2),
+    label=NAMES_TEXT,
+    category=NAMES_TEXT,
+    nx=st.sampled_from([None, *NxLabel]),
+    reason=st.text(max_size=8),
+)
+def test_every_event_reads_back_as_event_json_writes_it(
+    verdicts: list[Verdict],
+    observations: list[Observation],
+    label: str | None,
+    category: str | None,
+    nx: NxLabel | None,
+    reason: str,
+) -> None:
+    """A domain's baseline is stored without its event and composed by SQL when read; the
+    outbox and the change log must give what rounds.events.event_json gives for the same
+    transition (and any other event as it was planned), whatever the label, summary or
+    verdicts. Fails when the composed JSON misses or misspells a field."""
+    entry = Entry("youtube.com", label, category)
+    judged = {"nsdi-a": Judgement(verdicts[0], reason, nx), "nsdi-b": Judgement(verdicts[1], "b")}
+    ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
+    seen = {"nsdi-a": tuple(observations), "nsdi-b": (), "ref": ()}
+    new = DomainResult(entry, classify.headline(verdicts), ref, judged, seen)
+    every = SinkSpec(name="all", type="log", events=frozenset(EventType), scopes=frozenset("*"))
+    plan = plan_batch([new], ROLES, {}, {}, T0, Policy(1), [every])
+    with tempfile.TemporaryDirectory() as folder, Store.open(Path(folder) / "t.db") as store:
+        round_id = store.begin_round()
+        store.stage(plan)
+        store.commit_round(round_id, round_record(info(set()), 0), [spec(n) for n in ROLES])
+        delivered = {d.event["id"]: d.event for d in store.due(T0 + timedelta(days=1), ["all"])}
+        logged = {r["event_id"]: r["event"] for r in store.changelog(with_event=True)}
+    for t in plan.transitions:
+        expected = t.event or event_json(
+            event_id=t.event_id, change=t.change, domain=t.domain, label=label,
+            category=category, scope=t.scope, summary=t.summary, evidence=None,
+        )  # fmt: skip
+        assert delivered[t.event_id] == expected == logged[t.event_id]

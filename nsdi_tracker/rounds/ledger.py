@@ -108,11 +108,14 @@ def _record(
     a resolver's own health."""
     domain = entry.domain if entry else None
     eid = event_id(domain, scope, change)
-    event = event_json(
-        event_id=eid, change=change, domain=domain, label=entry.label if entry else None,
-        category=entry.category if entry else None, scope=scope, summary=summary,
-        evidence=evidence,
-    )  # fmt: skip
+    if entry is not None and change.type is EventType.BASELINE:
+        event = None  # every field is a column: the store composes it when read
+    else:
+        event = event_json(
+            event_id=eid, change=change, domain=domain, label=entry.label if entry else None,
+            category=entry.category if entry else None, scope=scope, summary=summary,
+            evidence=evidence,
+        )  # fmt: skip
     wanted = tuple(s.name for s in sinks if s.wants(str(change.type), scope))
     return TransitionRecord(domain, scope, change, eid, summary, event, wanted)
 
@@ -192,8 +195,8 @@ def plan_batch(
                 if latest.get((domain, obs.resolver, obs.qtype)) != fp:
                     to_store.append((obs, fp))
         digest = result.digest if still else 0
-        if result.index >= 0:
-            kept.append((result.index, digest))
+        if result.place >= 0:
+            kept.append((result.place, digest))
         watched.append((domain, result.entry.label, result.entry.category, digest or None))
     return BatchPlan(changed, tuple(transitions), tuple(to_store), tuple(watched), tuple(kept))
 

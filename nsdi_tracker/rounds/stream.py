@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nsdi_tracker.core.model import Observation, Verdict
 from nsdi_tracker.dns.probe import Lane, ResolverClient
@@ -26,8 +25,10 @@ Progress = Callable[[int], None]  # queries answered so far in this round (final
 Consumer = Callable[[list["DomainResult"]], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class DomainResult:
+class DomainResult(NamedTuple):
+    """A name judged on one round (a NamedTuple: made once a name, and a frozen dataclass's
+    __init__ costs several times more in the compiled build)."""
+
     entry: Entry
     national: Verdict  # the headline from the national resolvers
     reference: ReferenceView
@@ -36,7 +37,7 @@ class DomainResult:
     # Resolvers down this round (failed their controls): not asked about the name, so their
     # judgements say nothing about it. One set shared by every result of the round.
     down: frozenset[str] = frozenset()
-    index: int = -1  # its place in the watchlist (-1: not taken from one)
+    place: int = -1  # its place in the watchlist (-1: not taken from one)
     digest: int = 0  # its digest this round, to be kept if its tracks settle (0: none)
 
 
@@ -180,7 +181,7 @@ class Stream:
         for i, n in enumerate(names):
             observations[n] = tuple(o._replace(reasked=True) for o in again[k * i : k * i + k])
         # re-asked: its digest is not kept (a later round re-asks it again)
-        self._ready(self.judge(result.entry, observations, result.index, 0))
+        self._ready(self.judge(result.entry, observations, result.place, 0))
 
     def _reasked(self, task: asyncio.Task[None]) -> None:
         self.reasks.discard(task)

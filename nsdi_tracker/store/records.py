@@ -19,9 +19,11 @@ from nsdi_tracker.judge.confirm import Change, Track
 NEW = "new"
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """The flat columns of a transition: what a spreadsheet of the change log shows."""
+class Summary(NamedTuple):
+    """The flat columns of a transition: what a spreadsheet of the change log shows.
+
+    This and TransitionRecord are NamedTuples: a first round makes two of each a name, and a
+    frozen dataclass's __init__ (object.__setattr__ a field) costs several times more."""
 
     reason: str
     rcode: str  # the distinct rcodes of the scope's replies, e.g. "NXDOMAIN" or "NOERROR"
@@ -60,14 +62,15 @@ class StoredTrack(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TransitionRecord:
+class TransitionRecord(NamedTuple):
     domain: str | None  # None: a resolver's own health (scope: the resolver, or national)
     scope: str
     change: Change[Any]
     event_id: str
     summary: Summary
-    event: dict[str, Any]  # its "evidence" holds every reply of the confirming round
+    # its "evidence" holds every reply of the confirming round; None: a domain's baseline,
+    # whose event the store composes from its columns when it is read (store.sqlite.rows)
+    event: dict[str, Any] | None
     sinks: tuple[str, ...]  # the sinks whose filters take this event: one delivery each
 
 

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from nsdi_tracker.core.model import MEASURED, NATIONAL
 from nsdi_tracker.store.records import NEW
 from nsdi_tracker.store.sqlite.changelog import CHANGELOG_COLUMNS
-from nsdi_tracker.store.sqlite.rows import _decode, _row_dict
+from nsdi_tracker.store.sqlite.rows import STORED_EVENT, _decode, _row_dict
 
 GAP_INTERVALS = 1.5  # no measured round for this many intervals: a gap in the timelines
 
@@ -98,7 +98,8 @@ class Browse:
         """One change-log row by its event id, with its evidence (None: no such event)."""
         columns = ", ".join(f'c."{c}"' for c in CHANGELOG_COLUMNS)
         cursor = self.db.execute(
-            f"SELECT {columns}, c.transition_id, json_extract(t.event, '$.evidence') AS evidence "
+            f"SELECT {columns}, c.transition_id, "
+            f"json_extract({STORED_EVENT}, '$.evidence') AS evidence "
             "FROM transitions t JOIN changelog c ON c.transition_id = t.id "
             "WHERE t.event_id = ?",
             (event_id,),

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.store.records import ChangelogFilter
 from nsdi_tracker.store.sqlite.rows import (
+    EVENT,
     LIST_COLUMNS,
     _decode,
     _row_dict,
@@ -94,11 +95,12 @@ class Changelog:
         that continues past it."""
         where, params = _where(flt, "c.", after, before)
         columns = ", ".join(f'c."{c}"' for c in CHANGELOG_COLUMNS)
-        extra = ", t.event" if with_event else ""
+        extra = f", {EVENT} AS event" if with_event else ""
+        domain = " LEFT JOIN domains d ON d.id = t.domain_id" if with_event else ""
         order = "DESC" if newest_first else ""
         cursor = self.db.execute(
             f"SELECT {columns}, c.transition_id{extra} FROM changelog c "
-            f"JOIN transitions t ON t.id = c.transition_id{where}"
+            f"JOIN transitions t ON t.id = c.transition_id{domain}{where}"
             f" ORDER BY c.transition_id {order} LIMIT ?",
             (*params, limit),
         )

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from nsdi_tracker.core.clock import iso, parse_iso
 from nsdi_tracker.store.records import Delivery
+from nsdi_tracker.store.sqlite.rows import EVENT
 
 
 class Queue:
@@ -28,8 +29,9 @@ class Queue:
             return []
         marks = ", ".join("?" * len(names))
         rows = self.db.execute(
-            "SELECT dl.id, dl.sink, dl.attempts, dl.created, t.event, su.submission_id, su.body "
-            "FROM deliveries dl LEFT JOIN transitions t ON t.id = dl.transition_id "
+            f"SELECT dl.id, dl.sink, dl.attempts, dl.created, {EVENT}, su.submission_id, "
+            "su.body FROM deliveries dl LEFT JOIN transitions t ON t.id = dl.transition_id "
+            "LEFT JOIN domains d ON d.id = t.domain_id "
             "LEFT JOIN summaries su ON su.id = dl.summary_id "
             f"WHERE dl.status = 'pending' AND dl.next_attempt <= ? AND dl.sink IN ({marks}) "
             "ORDER BY dl.id LIMIT ?",

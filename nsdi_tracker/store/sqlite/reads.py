@@ -17,6 +17,7 @@ from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.model import NATIONAL
 from nsdi_tracker.judge.confirm import BLOCKED
 from nsdi_tracker.store.sqlite.rows import (
+    STORED_EVENT,
     _decode,
     _row_dict,
 )
@@ -227,7 +228,7 @@ class Reads:
             "  SELECT id FROM transitions WHERE domain_id = (SELECT id FROM d)"
             "  UNION ALL SELECT id FROM transitions WHERE domain_id IS NULL AND confirmed_at >= "
             "  (SELECT MIN(confirmed_at) FROM transitions WHERE domain_id = (SELECT id FROM d))) "
-            "SELECT c.*, json_extract(t.event, '$.evidence') AS evidence "
+            f"SELECT c.*, json_extract({STORED_EVENT}, '$.evidence') AS evidence "
             "FROM changelog c JOIN transitions t ON t.id = c.transition_id "
             "WHERE c.transition_id IN (SELECT id FROM ids) "
             "ORDER BY c.confirmed_at, c.transition_id",

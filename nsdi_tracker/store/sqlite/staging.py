@@ -56,14 +56,15 @@ def state_rows(tracks: Mapping[TrackKey, Track[Verdict]]) -> list[Row]:
 
 def transition_row(tr: TransitionRecord) -> Row:
     """(event_id, domain, scope, type, from, to, first_seen, confirmed_at, rounds, and the
-    summary's columns, event)."""
+    summary's columns, event: empty for a domain's baseline, see rows.EVENT)."""
     change = tr.change
     s = tr.summary
     return (
         tr.event_id, tr.domain, tr.scope, _text(change.type), _text(change.old),
         _text(change.new), iso(change.first_seen), iso(change.confirmed_at), change.rounds,
         s.reason, s.rcode, s.nxdomain, json_text(s.flags), json_text(s.addresses), s.authority,
-        s.reference_consensus, json_text(s.reference_addresses), json_text(tr.event),
+        s.reference_consensus, json_text(s.reference_addresses),
+        NULL if tr.event is None else json_text(tr.event),
     )  # fmt: skip
 
 
