@@ -55,12 +55,6 @@ _STAGING = [
 ]
 
 
-_STAGING_CLEAR = [
-    f"DELETE FROM temp.{table}"
-    for table in ("s_watched", "s_states", "s_transitions", "s_deliveries", "s_observations")
-]
-
-
 # A round's summary for a fleet's collector: every watched domain's confirmed national verdict
 # and its verdict on each resolver of the round, and each resolver's role and health.
 _SUMMARY = """SELECT json_object(
@@ -171,7 +165,9 @@ class Rounds:
         """Empty staging tables for a streamed round, and the id the round will have (this
         process holds the writer lock, so nobody else takes it). The tables are temporary
         (this connection's own): staging takes no lock on the database, and a round that never
-        commits leaves nothing behind."""
+        commits leaves nothing behind. A committed round's staged rows stay until the next
+        round drops them, so `run --once` exits without freeing their pages one by one (a
+        first round's, 200,000 names, took about 2% of its time to delete)."""
         for statement in _STAGING:
             self.db.execute(statement)
         self.db.conn.commit()
@@ -238,9 +234,6 @@ class Rounds:
                 self.db.execute(statement, {"round": round_id, "at": at})
             if summary_sink is not None:
                 self._queue_summary(round_id, summary_sink, at)
-        for statement in _STAGING_CLEAR:
-            self.db.execute(statement)
-        self.db.conn.commit()
 
     def _queue_summary(self, round_id: int, sink: str, at: str) -> None:
         """The round as a fleet's collector takes it (core.submission's round), written by
