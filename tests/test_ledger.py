@@ -31,7 +31,7 @@ from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import Change, Policy
-from nsdi_tracker.rounds.events import event_id, event_json, uuid5_text
+from nsdi_tracker.rounds.events import event_id, event_json, scope_evidence, uuid5_text
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.rounds.measure import RoundInfo
 from nsdi_tracker.rounds.stream import DomainResult
@@ -319,3 +319,15 @@ def test_every_event_reads_back_as_event_json_writes_it(
             category=category, scope=t.scope, summary=t.summary, evidence=None,
         )  # fmt: skip
         assert delivered[t.event_id] == expected == logged[t.event_id]
+
+
+@given(st.lists(NATIONAL_OBS, min_size=1, max_size=3))
+def test_a_summary_lists_the_flags_any_reply_had(observations: list[Observation]) -> None:
+    """The flags of a scope's summary: those any of its replies had, sorted by name."""
+    judged = {"nsdi-a": Judgement(P, "a")}
+    ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
+    seen = {"nsdi-a": tuple(observations)}
+    summary, _ = scope_evidence(
+        DomainResult(Entry("youtube.com"), P, ref, judged, seen), "nsdi-a", ROLES, full=False
+    )
+    assert summary.flags == tuple(sorted({f for o in observations for f in o.flags.names()}))

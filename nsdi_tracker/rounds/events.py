@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import NATIONAL, EventType, Observation, Role
+from nsdi_tracker.core.model import NATIONAL, EventType, Observation, Role, new_record
 from nsdi_tracker.judge.confirm import Change
 from nsdi_tracker.judge.fleet import SCOPE as FLEET
 from nsdi_tracker.store.records import Summary
@@ -77,15 +77,19 @@ def scope_evidence(
     reasons = [result.judgements[n].reason for n in counted]
     labels = sorted({str(j.nx_label) for n in names if (j := result.judgements[n]).nx_label})
     ref = result.reference
-    summary = Summary(
-        reason="; ".join(dict.fromkeys(reasons)),
-        rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in observations})),
-        nxdomain="/".join(labels),
-        flags=tuple(sorted({f for o in observations for f in o.flags.names()})),
-        addresses=tuple(sorted({a for o in observations for a in o.addresses})),
-        authority=_authority(observations),
-        reference_consensus=str(ref.consensus),
-        reference_addresses=tuple(sorted(ref.addresses)),
+    # new_record: Summary's fields in their order (a first round makes one a scope a name)
+    summary: Summary = new_record(
+        Summary,
+        (
+            reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons)),
+            "/".join(sorted({o.rcode or str(o.outcome).upper() for o in observations})),
+            "/".join(labels),
+            _flags(observations),
+            tuple(sorted({a for o in observations for a in o.addresses})),
+            _authority(observations),
+            str(ref.consensus),
+            tuple(sorted(ref.addresses)),
+        ),
     )
     if not full:
         return summary, None
@@ -133,7 +137,7 @@ def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any
         reason=reason,
         rcode="/".join(sorted({o.rcode or str(o.outcome).upper() for o in asked})),
         nxdomain="",
-        flags=tuple(sorted({f for o in observations for f in o.flags.names()})),
+        flags=_flags(observations),
         addresses=(),
         authority=_authority(observations),
         reference_consensus="",
@@ -152,6 +156,15 @@ def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any
         }
     }
     return summary, whole
+
+
+# Flags' fields (aa, tc, ra, ad) by name, in the order a summary lists them
+_FLAG_PLACES = (("aa", 0), ("ad", 3), ("ra", 2), ("tc", 1))
+
+
+def _flags(observations: Sequence[Observation]) -> tuple[str, ...]:
+    """The flags any of the replies had, sorted by name."""
+    return tuple(n for n, i in _FLAG_PLACES if any(o.flags[i] for o in observations))
 
 
 def _label(label: object) -> str | None:
@@ -181,11 +194,12 @@ def event_id(domain: str | None, scope: str, change: Change[Any]) -> str:
 def uuid5_text(namespace: bytes, name: str) -> str:
     """str(uuid.uuid5(UUID(bytes=namespace), name)), spelt out: a first round names a
     baseline per scope of every name, and the uuid module's objects cost several times more."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = hashlib.sha1(namespace + name.encode()).hexdigest()
+    # the 13th hex digit is the version (5), the 17th's two top bits the RFC 4122 variant
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_VARIANT = {f"{n:x}": f"{8 | (n & 3):x}" for n in range(16)}
 
 
 def event_json(
