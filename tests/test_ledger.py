@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,14 +32,22 @@ from nsdi_tracker.dns.probe import Counters
 from nsdi_tracker.judge import classify
 from nsdi_tracker.judge.classify import Health, Judgement, ReferenceView
 from nsdi_tracker.judge.confirm import Change, Policy
+from nsdi_tracker.rounds import tracker
 from nsdi_tracker.rounds.events import event_id, event_json, scope_evidence, uuid5_text
 from nsdi_tracker.rounds.ledger import plan_batch, plan_health, round_record
 from nsdi_tracker.rounds.measure import RoundInfo
 from nsdi_tracker.rounds.stream import DomainResult
+from nsdi_tracker.rounds.tracker import Changes
 from nsdi_tracker.settings.resolvers import ResolverSpec
 from nsdi_tracker.settings.sinks import SinkSpec
 from nsdi_tracker.settings.watchlist import Entry
-from nsdi_tracker.store.records import StoredTrack
+from nsdi_tracker.store.records import (
+    BatchPlan,
+    HealthPlan,
+    StoredTrack,
+    Summary,
+    TransitionRecord,
+)
 from nsdi_tracker.store.sqlite import Store
 
 T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)
@@ -331,3 +340,43 @@ def test_a_summary_lists_the_flags_any_reply_had(observations: list[Observation]
         DomainResult(Entry("youtube.com"), P, ref, judged, seen), "nsdi-a", ROLES, full=False
     )
     assert summary.flags == tuple(sorted({f for o in observations for f in o.flags.names()}))
+
+
+@given(
+    batches=st.lists(st.lists(st.booleans(), max_size=8), max_size=5),
+    health=st.lists(st.booleans(), max_size=3),
+    queued_kept=st.integers(0, 12),
+)
+def test_a_rounds_changes_count_every_transition_and_keep_the_first(
+    batches: list[list[bool]], health: list[bool], queued_kept: int
+) -> None:
+    """Changes.add: every transition counted by type and scope, the ids of those with a
+    sink kept up to QUEUED_KEPT in order, the resolvers' own shown first and SHOWN in all."""
+    change = Change(EventType.BASELINE, None, P, T0, T0, 1)
+    summary = Summary("r", "NOERROR", "", (), (), "none", "exists", ())
+
+    def record(k: int, domain: str | None, sent: bool) -> TransitionRecord:
+        scope = NATIONAL if k % 2 else "nsdi-a"
+        return TransitionRecord(domain, scope, change, f"{domain}-{k}", summary, None,
+                                ("log",) if sent else ())  # fmt: skip
+
+    plans = [
+        BatchPlan({}, tuple(record(k, f"d{b}.example", s) for k, s in enumerate(batch)), (), ())
+        for b, batch in enumerate(batches)
+    ]
+    own = HealthPlan({}, tuple(record(k, None, s) for k, s in enumerate(health)))
+    changes = Changes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tracker, "QUEUED_KEPT", queued_kept)
+        for plan in plans:
+            changes.add(plan)
+        changes.add(own)
+    every = [t for p in plans for t in p.transitions]
+    assert changes.transitions == len(every) + len(own.transitions)
+    assert changes.by_type == Counter(("baseline", t.scope) for t in [*every, *own.transitions])
+    assert changes.delivering == sum(1 for t in [*every, *own.transitions] if t.sinks)
+    assert (
+        changes.queued == [t.event_id for t in [*every, *own.transitions] if t.sinks][:queued_kept]
+    )
+    words = [f"baseline {t.domain or '*'} ({t.scope})" for t in [*own.transitions, *every]]
+    assert changes.shown == words[: tracker.SHOWN]

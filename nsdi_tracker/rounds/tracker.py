@@ -49,15 +49,14 @@ class Changes:
     def add(self, plan: BatchPlan | HealthPlan) -> None:
         """Count a batch's changes; a round's health goes first in what is shown."""
         health = isinstance(plan, HealthPlan)
-        shown: list[str] = []
-        for t in plan.transitions:
-            self.transitions += 1
-            self.delivering += bool(t.sinks)
-            self.by_type[(str(t.change.type), t.scope)] += 1
-            if len(self.shown) + len(shown) < SHOWN or health:
-                shown.append(f"{t.change.type} {t.domain or '*'} ({t.scope})")
-            if t.sinks and len(self.queued) < QUEUED_KEPT:
-                self.queued.append(t.event_id)
+        ts = plan.transitions  # thousands a batch in a first sweep: one pass, the rest sliced
+        self.transitions += len(ts)
+        self.by_type.update([(str(t.change.type), t.scope) for t in ts])
+        sending = [t.event_id for t in ts if t.sinks]
+        self.delivering += len(sending)
+        self.queued += sending[: QUEUED_KEPT - len(self.queued)]
+        first = ts if health else ts[: max(0, SHOWN - len(self.shown))]
+        shown = [f"{t.change.type} {t.domain or '*'} ({t.scope})" for t in first]
         self.shown = (shown + self.shown)[:SHOWN] if health else self.shown + shown
         if not health:
             self.tracks += len(plan.tracks)
