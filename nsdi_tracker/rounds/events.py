@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import NATIONAL, EventType, Observation, Role, new_record
+from nsdi_tracker.core.model import NATIONAL, EventType, Flags, Observation, Role, new_record
 from nsdi_tracker.judge.confirm import Change
 from nsdi_tracker.judge.fleet import SCOPE as FLEET
 from nsdi_tracker.store.records import Summary
@@ -158,8 +158,10 @@ def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any
     return summary, whole
 
 
-# Flags' fields (aa, tc, ra, ad) by name, in the order a summary lists them
-_FLAG_PLACES = (("aa", 0), ("ad", 3), ("ra", 2), ("tc", 1))
+# Flags' fields with their places, in the order a summary lists them (by name)
+_FLAG_PLACES: tuple[tuple[str, int], ...] = tuple(
+    sorted((name, i) for i, name in enumerate(Flags._fields))
+)
 
 
 def _flags(observations: Sequence[Observation]) -> tuple[str, ...]:
