@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from strategies import replies
 
 from nsdi_tracker.core.clock import iso
+from nsdi_tracker.core.evidence import DEFAULT_EVIDENCE, evidence
 from nsdi_tracker.core.model import (
     NATIONAL,
     Consensus,
@@ -48,6 +49,8 @@ from nsdi_tracker.store.records import (
     TransitionRecord,
 )
 from nsdi_tracker.store.sqlite import Store
+from nsdi_tracker.store.sqlite.schema import EVIDENCE_DEFAULTS_8
+from nsdi_tracker.store.sqlite.staging import json_text
 
 T0 = datetime(2026, 2, 10, 9, tzinfo=UTC)
 P, R, U = Verdict.PRESENT, Verdict.REMOVED, Verdict.UNREACHABLE
@@ -316,6 +319,49 @@ def test_every_event_reads_back_as_event_json_writes_it(
             category=category, scope=t.scope, summary=t.summary, evidence=None,
         )  # fmt: skip
         assert delivered[t.event_id] == expected == logged[t.event_id]
+
+
+TEXT = st.text(max_size=6)  # quotes, backslashes, control characters, any script
+ANY_REPLY = replies(
+    transport=st.sampled_from(["udp", "tcp", "udp+tcp", "dot", "doh"]),
+    attempts=st.integers(1, 4),
+    latency_ms=st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False), st.just(1e-7)),
+    cname_chain=st.lists(TEXT, max_size=2).map(tuple),
+    min_ttl=st.one_of(st.none(), st.integers(0, 2**31 - 1)),
+    ede=st.lists(st.tuples(st.integers(0, 65535), TEXT), max_size=2).map(tuple),
+    error=st.one_of(st.none(), TEXT),
+    ignored=st.integers(0, 3),
+    reasked=st.booleans(),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ANY_REPLY, min_size=1, max_size=4))
+def test_every_stored_reply_reads_back_with_its_whole_evidence(
+    observations: list[Observation],
+) -> None:
+    """A stored reply keeps only what its columns and the defaults do not say; the `replies`
+    view must give back, byte for byte, the evidence JSON the event and the raw archive write
+    (json_text(evidence(o))), whatever the reply. Fails when a field is left out of the
+    stored form or comes back at the wrong place."""
+    judged = {"nsdi-a": Judgement(P, "a"), "nsdi-b": Judgement(P, "b")}
+    ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
+    seen = {"nsdi-a": tuple(observations), "nsdi-b": (), "ref": ()}
+    new = DomainResult(Entry("youtube.com"), P, ref, judged, seen)
+    plan = plan_batch([new], ROLES, {}, {}, T0, Policy(1), [])
+    with tempfile.TemporaryDirectory() as folder, Store.open(Path(folder) / "t.db") as store:
+        round_id = store.begin_round()
+        store.stage(plan)
+        store.commit_round(round_id, round_record(info(set()), 0), [spec(n) for n in ROLES])
+        read = [e for (e,) in store.db.execute("SELECT evidence FROM replies ORDER BY 1")]
+    assert read == sorted(json_text(evidence(o)) for o, _ in plan.observations)
+    assert len(read) == len(observations)
+
+
+def test_the_reply_view_knows_the_evidence_defaults() -> None:
+    """m008's `replies` view puts back the defaults core.evidence has today: if the evidence's
+    fields change, this fails until a new migration gives the view the new defaults."""
+    assert json_text(DEFAULT_EVIDENCE) == EVIDENCE_DEFAULTS_8
 
 
 @given(st.lists(NATIONAL_OBS, min_size=1, max_size=3))

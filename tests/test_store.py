@@ -35,7 +35,7 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
         names = set(store.db.table_names()) | set(store.db.view_names())
         assert {"resolvers", "domains", "rounds", "states", "transitions", "observations",
                 "latest", "deliveries", "current_status", "changelog", "resolver_states",
-                "resolver_status"} <= names  # fmt: skip
+                "resolver_status", "replies"} <= names  # fmt: skip
         assert [m.name for m in migrations.applied(store.db)] == [
             "m001_initial",
             "m002_timed_out_rounds",
@@ -44,6 +44,7 @@ def test_fresh_database_has_schema_wal_and_views(tmp_path: Path) -> None:
             "m005_round_interval",
             "m006_round_summaries",
             "m007_name_digests",
+            "m008_reply_evidence",
         ]
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO states (domain_id, scope, round_id) VALUES (99, 'x', 99)")
@@ -59,7 +60,7 @@ def test_older_database_is_upgraded(tmp_path: Path) -> None:
     Store.open(path).close()
     with Store.open(path) as store:
         assert "rounds" in store.db.table_names()
-        assert len(migrations.applied(store.db)) == 7
+        assert len(migrations.applied(store.db)) == 8
 
 
 V1_ROUNDS = (

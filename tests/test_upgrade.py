@@ -54,7 +54,7 @@ async def test_release_0_1_0_database_upgrades_and_keeps_its_history(
     repeated = [r for r in before["transitions"] if r[4] == "nsdi-b" and r[5] == "removed"]
     assert len(repeated) > 5  # the removals it announced a second time after the outage
     with Store.open(db) as store:
-        assert [m.name for m in migrations.applied(store.db)][-1] == "m007_name_digests"
+        assert [m.name for m in migrations.applied(store.db)][-1] == "m008_reply_evidence"
         assert store.integrity() == "ok"
         assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
         old_log = list(store.changelog())
@@ -68,7 +68,11 @@ async def test_release_0_1_0_database_upgrades_and_keeps_its_history(
     assert added == (0, 0, 0)
     assert len(old_log) == 77 and all(r["domain"] for r in old_log)
     with Store.open(db) as store:  # a second open applies nothing again
-        assert len(migrations.applied(store.db)) == 7
+        assert len(migrations.applied(store.db)) == 8
+        # a reply stored whole before m008 reads back through `replies` as it is
+        replies = list(store.db.execute("SELECT observation_id, evidence FROM replies ORDER BY 1"))
+    old_replies = [(r[0], r[-1]) for r in before["observations"]]
+    assert replies == old_replies and len(old_replies) > 10
 
     # The upgraded database keeps working: a resolver that goes down is one row.
     h = await harness(["youtube.com"], extra="")

@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 from nsdi_tracker.core.clock import iso
-from nsdi_tracker.core.evidence import evidence
+from nsdi_tracker.core.evidence import stored_evidence
 from nsdi_tracker.core.model import Observation, Verdict
 from nsdi_tracker.judge.confirm import Track
 from nsdi_tracker.store.records import TrackKey, TransitionRecord
@@ -78,11 +78,11 @@ def delivery_rows(transitions: Iterable[TransitionRecord]) -> list[tuple[str, st
 
 
 def observation_rows(observations: Iterable[tuple[Observation, str]]) -> list[Row]:
-    """(domain, resolver, qtype, outcome, rcode, addresses, fingerprint, evidence)."""
+    """(domain, resolver, qtype, outcome, rcode, addresses, fingerprint, stored evidence)."""
     return [
         (
             obs.qname, obs.resolver, obs.qtype, str(obs.outcome._value_), obs.rcode or NULL,
-            json_text(obs.addresses), fp, json_text(evidence(obs)),
+            json_text(obs.addresses), fp, json_text(stored_evidence(obs)),
         )
         for obs, fp in observations
     ]  # fmt: skip
