@@ -159,11 +159,18 @@ async def test_unchanged_round_writes_one_row(harness: Any) -> None:
     """Once verdicts are confirmed, a round in which nothing changed adds only its rounds row."""
     h = await harness(["youtube.com", "meduza.io", "bbc.com"])
     with Store.open(h.db) as store:
+        (cache,) = store.db.execute("PRAGMA cache_size").fetchone()
         await h.round(store)
         await h.round(store)
         before = counts(h.db)
         done = await h.round(store)
         assert done.changes.tracks == 0 and done.changes.transitions == 0
+        # a commit's larger page cache is given back after it
+        assert (
+            store.db.execute("PRAGMA cache_size").fetchone()
+            == (cache,)
+            != (-Store.COMMIT_CACHE_KB,)
+        )
     after = counts(h.db)
     assert after == {**before, "rounds": before["rounds"] + 1}
 

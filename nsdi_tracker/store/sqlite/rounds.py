@@ -115,6 +115,7 @@ class Rounds:
     """Writing rounds (a part of Store)."""
 
     PRUNE_EVERY = timedelta(hours=1)
+    COMMIT_CACHE_KB = 32_768  # SQLite's page cache while a round commits
     db: Database
     path: Path
     _pruned_at: datetime | None = None
@@ -216,6 +217,27 @@ class Rounds:
         watchlists (the staged names are those the round planned; the rest it skipped)."""
         r = record
         at = iso(r.finished)
+        # The commit writes every index of a round's rows, one of them (transitions' event
+        # ids, random) all over: with SQLite's default cache of 2 MB its pages go out to the
+        # WAL and come back many times over (200,000 new names: a million page writes and
+        # nearly as many reads). A larger cache for the commit alone, given back after it.
+        (kept,) = self.db.execute("PRAGMA cache_size").fetchone()
+        self.db.execute(f"PRAGMA cache_size = -{self.COMMIT_CACHE_KB}")
+        try:
+            self._commit(round_id, r, at, resolvers, health, summary_sink, gone)
+        finally:
+            self.db.execute(f"PRAGMA cache_size = {int(kept)}")
+
+    def _commit(
+        self,
+        round_id: int,
+        r: RoundRecord,
+        at: str,
+        resolvers: Sequence[ResolverSpec],
+        health: HealthPlan | None,
+        summary_sink: str | None,
+        gone: Sequence[str],
+    ) -> None:
         with self.db.atomic():
             self._sync_resolvers(resolvers, at)
             self._sync_domains(at, gone)
