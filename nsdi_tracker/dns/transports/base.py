@@ -3,13 +3,13 @@ module registers."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nsdi_tracker.core.model import Summary, Transport
 from nsdi_tracker.dns.fastwire import Query
+from nsdi_tracker.dns.latency import ms_since
 from nsdi_tracker.settings.resolvers import ResolverSpec
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class Kind:
 
 
 def _timed(result: Exchange, start: float) -> Exchange:
-    result.latency_ms = round((time.perf_counter() - start) * 1000, 3)
+    result.latency_ms = ms_since(start)
     return result
 
 

@@ -15,6 +15,7 @@ import aiohttp
 
 from nsdi_tracker.core.model import Summary, Transport
 from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated
+from nsdi_tracker.dns.latency import ms_since
 from nsdi_tracker.dns.transports.base import Ask, Exchange, Kind, _describe, _timed
 from nsdi_tracker.dns.wire import parse_reply
 from nsdi_tracker.settings.resolvers import ResolverSpec
@@ -177,7 +178,7 @@ class _PoolSocket:
             pending.owner.failed(pending.job, _timed(ex, pending.start))
             return
         del self.waiting[pending.qid]
-        latency = round((time.perf_counter() - pending.start) * 1000, 3)
+        latency = ms_since(pending.start)
         pending.owner.answered(pending.job, reply, latency, pending.ignored)
 
     def error_received(self, exc: Exception) -> None:
