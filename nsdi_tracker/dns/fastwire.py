@@ -22,18 +22,18 @@ A, NS, CNAME, SOA, OPT, AAAA = 1, 2, 5, 6, 41, 28
 # DO bit, go to dnspython: it checks their data strictly (no compression in NSEC, digest
 # sizes), and a reader that skipped it would accept what dnspython rejects.
 QTYPES: Final = {"A": A, "AAAA": AAAA}
-IN = 1
-EDE = 15
+IN: Final = 1
+EDE: Final = 15
 QR, AA, TC, RD, RA, AD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020
 RCODES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
                  5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
                  10: "NOTZONE", 16: "BADVERS"}  # fmt: skip
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
-SAFE_NAME = _SAFE | {ord(".")}  # the bytes of a dotted name this reader and make_query take
-_HEADER = struct.Struct("!HHHHHH")
-_RR = struct.Struct("!HHIH")
-EDNS_PAYLOAD = 1232
-_MAX_HOPS = 16  # compression pointers in one name, as dnspython allows
+_SAFE: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+SAFE_NAME: Final = _SAFE | {ord(".")}  # the bytes of a dotted name this reader and make_query take
+_HEADER: Final = struct.Struct("!HHHHHH")
+_RR: Final = struct.Struct("!HHIH")
+EDNS_PAYLOAD: Final = 1232
+_MAX_HOPS: Final = 16  # compression pointers in one name, as dnspython allows
 
 
 class Query(NamedTuple):
@@ -61,7 +61,7 @@ class Unreadable(Exception):
     """Beyond this reader (escapes, IPv6 forms, DNSSEC data, malformed): dnspython decides."""
 
 
-_MISMATCH = "id, opcode or question does not match the query"
+_MISMATCH: Final = "id, opcode or question does not match the query"
 
 
 def encode_name(name: str) -> bytes:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
+from typing import Final
 
 # Latency histogram edges in ms (the last bucket is everything slower): small enough to keep
 # in every round's row, exact to merge over an hour for the dashboard's p50/p95.
-LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+LATENCY_EDGES_MS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
 def ms_since(start: float) -> float:

@@ -7,7 +7,7 @@ import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import aiohttp
 
@@ -20,8 +20,8 @@ from nsdi_tracker.dns.transports.udp import PoolOwner, UdpPool
 from nsdi_tracker.dns.wire import make_query, observation, observe, outcome_of
 from nsdi_tracker.settings.resolvers import ResolverSpec
 
-RETRYABLE = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
-_POOLED = (Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN)  # what observed() counts
+RETRYABLE: Final = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ERROR})
+_POOLED: Final = (Outcome.ANSWER, Outcome.NODATA, Outcome.NXDOMAIN)  # what observed() counts
 
 
 class RateLimiter:

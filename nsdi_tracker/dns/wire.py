@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from typing import Final
 
 import dns.edns
 import dns.exception
@@ -21,10 +22,10 @@ from nsdi_tracker.core.model import Authority, Flags, Observation, Outcome, Summ
 from nsdi_tracker.dns import fastwire
 from nsdi_tracker.dns.fastwire import NotOurs, Query, Truncated, Unreadable
 
-EDNS_PAYLOAD = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
-_MAX_CHAIN = 16
+EDNS_PAYLOAD: Final = fastwire.EDNS_PAYLOAD  # the DNS Flag Day 2020 size: no IP fragmentation
+_MAX_CHAIN: Final = 16
 
-_RCODE_OUTCOME = {
+_RCODE_OUTCOME: Final = {
     "NXDOMAIN": Outcome.NXDOMAIN,
     "SERVFAIL": Outcome.SERVFAIL,
     "REFUSED": Outcome.REFUSED,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 from nsdi_tracker.core.model import Observation
 from nsdi_tracker.judge.classify import Health
@@ -27,9 +28,9 @@ from nsdi_tracker.settings.watchlist import Entry, Watchlist
 
 # Part of every digest: a change to what a digest covers changes this, so that the digests an
 # older version stored match nothing.
-VERSION = b"nsdi-tracker name digest 1"
-_SEP = "\x1f"
-_NONE = "\x00"  # a label or category that is not there, unlike an empty one
+VERSION: Final = b"nsdi-tracker name digest 1"
+_SEP: Final = "\x1f"
+_NONE: Final = "\x00"  # a label or category that is not there, unlike an empty one
 
 
 def round_context(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from nsdi_tracker.core.model import Observation, Verdict
 from nsdi_tracker.dns.probe import Lane, ResolverClient
@@ -18,7 +18,7 @@ from nsdi_tracker.judge.classify import Judgement, ReferenceView
 from nsdi_tracker.rounds.digest import DigestBook
 from nsdi_tracker.settings.watchlist import Entry
 
-QTYPES = ("A", "AAAA")
+QTYPES: Final = ("A", "AAAA")
 BATCH = 1_000  # judged names handed to the consumer at a time
 AHEAD = 8 * BATCH  # names taken from the watchlist and not yet handed over, at most
 Progress = Callable[[int], None]  # queries answered so far in this round (final answers)
@@ -45,7 +45,7 @@ class DomainResult(NamedTuple):
 #  the entry's place in the watchlist]
 _Slot = list[Any]
 Judge = Callable[[Entry, dict[str, tuple[Observation, ...]], int, int], DomainResult]
-REFILL = 64  # names skipped as unchanged before more are taken from the watchlist
+REFILL: Final = 64  # names skipped as unchanged before more are taken from the watchlist
 
 
 class Stream:

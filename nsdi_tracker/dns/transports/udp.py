@@ -10,6 +10,7 @@ import random
 import secrets
 import socket
 import time
+from typing import Final
 
 import aiohttp
 
@@ -20,10 +21,11 @@ from nsdi_tracker.dns.transports.base import Ask, Exchange, Kind, _describe, _ti
 from nsdi_tracker.dns.wire import parse_reply
 from nsdi_tracker.settings.resolvers import ResolverSpec
 
-POOL_SOCKETS = 8  # UDP sockets a resolver's first attempts share
-RCVBUF = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
-SWEEP_TICK = 0.05  # s: timed-out queries are looked for this often, or every eighth timeout
-DRAIN = 64  # datagrams read from one socket per wake-up, at most (then the others get a turn)
+POOL_SOCKETS: Final = 8  # UDP sockets a resolver's first attempts share
+RCVBUF: Final = 4 << 20  # bytes: replies to hundreds of queries in flight must not be dropped
+SWEEP_TICK: Final = 0.05  # s: timed-out queries are looked for this often, or every eighth timeout
+# datagrams read from one socket per wake-up, at most (then the others get a turn)
+DRAIN: Final = 64
 
 
 def _from_server(addr: tuple[str | int, ...], server_ip: str, port: int) -> bool:
