@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Final
 
 import dns.exception
 import dns.name
@@ -11,11 +12,11 @@ import dns.name
 from nsdi_tracker.core.errors import InvalidName
 
 # Letters, digits, hyphen; underscore is tolerated because real hostnames carry it.
-_LABEL_TEXT = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_LABEL = re.compile(rf"^{_LABEL_TEXT}$")
+_LABEL_TEXT: Final = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_LABEL: Final = re.compile(rf"^{_LABEL_TEXT}$")
 # A name already in canonical form (ASCII hostname labels): what nearly every line of a
 # million-name list is, checked without dnspython.
-_CANONICAL = re.compile(rf"(?:{_LABEL_TEXT}\.)*{_LABEL_TEXT}")
+_CANONICAL: Final = re.compile(rf"(?:{_LABEL_TEXT}\.)*{_LABEL_TEXT}")
 
 
 def normalize(text: str) -> str:

@@ -10,14 +10,14 @@ import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from nsdi_tracker.core.model import Consensus, NxLabel, Observation, Outcome, Role, Verdict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Two answers are consistent when they share an address or a routing-sized prefix: CDNs hand
 # neighbouring addresses of one block to different resolvers.
-_PREFIX = {4: 24, 6: 48}
+_PREFIX: Final = {4: 24, 6: 48}
 # Addresses whose bogon, prefix and sinkhole answers are remembered: CDN addresses repeat
 # name after name; a bounded few thousand keep memory flat over a million-name sweep.
 ADDRESS_CACHE = 4096
@@ -254,7 +254,7 @@ def _special_octets() -> frozenset[int]:
 # octet without building an address object: a top-million sweep meets hundreds of thousands
 # of distinct addresses, far more than any cache holds. tests/test_classify.py checks the
 # shortcut against ipaddress.
-_SPECIAL_OCTETS = _special_octets()
+_SPECIAL_OCTETS: Final = _special_octets()
 
 
 def is_bogon(address: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Final, overload
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from nsdi_tracker.rounds.measure import RoundInfo
     from nsdi_tracker.rounds.stream import DomainResult
 
-EVENT_VERSION = 1
-_NAMESPACE_BYTES = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001").bytes
+EVENT_VERSION: Final = 1
+_NAMESPACE_BYTES: Final = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001").bytes
 
 
 def health_json(
@@ -159,7 +159,7 @@ def health_evidence(info: RoundInfo, scope: str) -> tuple[Summary, dict[str, Any
 
 
 # Flags' fields with their places, in the order a summary lists them (by name)
-_FLAG_PLACES: tuple[tuple[str, int], ...] = tuple(
+_FLAG_PLACES: Final[tuple[tuple[str, int], ...]] = tuple(
     sorted((name, i) for i, name in enumerate(Flags._fields))
 )
 
@@ -183,7 +183,7 @@ def _authority(observations: Iterable[Observation]) -> str:
     return " ".join(parts) or "none"
 
 
-RESOLVER_LEVEL = "*"  # the domain of a resolver's own transitions, where one is written
+RESOLVER_LEVEL: Final = "*"  # the domain of a resolver's own transitions, where one is written
 
 
 def event_id(domain: str | None, scope: str, change: Change[Any]) -> str:
@@ -201,7 +201,7 @@ def uuid5_text(namespace: bytes, name: str) -> str:
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
-_VARIANT = {f"{n:x}": f"{8 | (n & 3):x}" for n in range(16)}
+_VARIANT: Final = {f"{n:x}": f"{8 | (n & 3):x}" for n in range(16)}
 
 
 def event_json(
@@ -257,7 +257,7 @@ DOMAIN_TITLES: Mapping[EventType, str] = {
     EventType.CHANGED: "{name} on {who}: {old} -> {new}",
     EventType.FILTERED: "{name} filtered by {who}",
 }
-RESOLVER_EVENTS = (EventType.RESOLVER_DOWN, EventType.RESOLVER_UP)
+RESOLVER_EVENTS: Final = (EventType.RESOLVER_DOWN, EventType.RESOLVER_UP)
 
 
 def headline_text(event: Mapping[str, Any]) -> tuple[str, str]:

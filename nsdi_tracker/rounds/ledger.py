@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from nsdi_tracker.core.evidence import fingerprint
 from nsdi_tracker.core.model import (
@@ -120,7 +120,7 @@ def _record(
     return TransitionRecord(domain, scope, change, eid, summary, event, wanted)
 
 
-_EMPTY: Track[Verdict] = Track()
+_EMPTY: Final[Track[Verdict]] = Track()
 
 
 class _Steps:
