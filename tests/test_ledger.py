@@ -341,9 +341,9 @@ def test_every_stored_reply_reads_back_with_its_whole_evidence(
     observations: list[Observation],
 ) -> None:
     """A stored reply keeps only what its columns and the defaults do not say; the `replies`
-    view must give back, byte for byte, the evidence JSON the event and the raw archive write
-    (json_text(evidence(o))), whatever the reply. Fails when a field is left out of the
-    stored form or comes back at the wrong place."""
+    view must give back, byte for byte, the evidence JSON as json_text(evidence(o)) writes it
+    (what an event and the raw archive carry), whatever the reply. Fails when a field is left
+    out of the stored form or comes back at the wrong place."""
     judged = {"nsdi-a": Judgement(P, "a"), "nsdi-b": Judgement(P, "b")}
     ref = ReferenceView(Consensus.EXISTS, frozenset({"1.2.3.4"}))
     seen = {"nsdi-a": tuple(observations), "nsdi-b": (), "ref": ()}

@@ -341,7 +341,7 @@ def m008_reply_evidence(db: Database) -> None:
     """From here on an observation stores in `evidence` only what its columns (outcome, rcode,
     addresses) and the defaults do not say (core.evidence.stored_evidence): a first round of
     200,000 names leaves 406 MB instead of 599 MB. The `replies` view shows each stored reply
-    with its whole evidence, as the event JSON and the raw archive write it; a row stored
+    with its whole evidence, as the event JSON and the raw archive carry it; a row stored
     before keeps its whole evidence and is shown as it is."""
     db.execute(
         f"""CREATE VIEW replies AS
