@@ -4,6 +4,7 @@ transaction that commits them (or records a round that was cut off); pruning old
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -217,28 +218,7 @@ class Rounds:
         watchlists (the staged names are those the round planned; the rest it skipped)."""
         r = record
         at = iso(r.finished)
-        # The commit writes every index of a round's rows, one of them (transitions' event
-        # ids, random) all over: with SQLite's default cache of 2 MB its pages go out to the
-        # WAL and come back many times over (200,000 new names: a million page writes and
-        # nearly as many reads). A larger cache for the commit alone, given back after it.
-        (kept,) = self.db.execute("PRAGMA cache_size").fetchone()
-        self.db.execute(f"PRAGMA cache_size = -{self.COMMIT_CACHE_KB}")
-        try:
-            self._commit(round_id, r, at, resolvers, health, summary_sink, gone)
-        finally:
-            self.db.execute(f"PRAGMA cache_size = {int(kept)}")
-
-    def _commit(
-        self,
-        round_id: int,
-        r: RoundRecord,
-        at: str,
-        resolvers: Sequence[ResolverSpec],
-        health: HealthPlan | None,
-        summary_sink: str | None,
-        gone: Sequence[str],
-    ) -> None:
-        with self.db.atomic():
+        with self._commit_cache(), self.db.atomic():
             self._sync_resolvers(resolvers, at)
             self._sync_domains(at, gone)
             self.db.execute(
@@ -256,6 +236,19 @@ class Rounds:
                 self.db.execute(statement, {"round": round_id, "at": at})
             if summary_sink is not None:
                 self._queue_summary(round_id, summary_sink, at)
+
+    @contextlib.contextmanager
+    def _commit_cache(self) -> Iterator[None]:
+        """A larger page cache while a round commits, given back after it. The commit writes
+        every index of the round's rows, one of them (transitions' event ids, random) all
+        over: with SQLite's default 2 MB its pages went out to the WAL and came back many
+        times over (200,000 new names: a million page writes and nearly as many reads)."""
+        (kept,) = self.db.execute("PRAGMA cache_size").fetchone()
+        self.db.execute(f"PRAGMA cache_size = -{self.COMMIT_CACHE_KB}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA cache_size = {int(kept)}")
 
     def _queue_summary(self, round_id: int, sink: str, at: str) -> None:
         """The round as a fleet's collector takes it (core.submission's round), written by
