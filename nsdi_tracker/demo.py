@@ -120,6 +120,7 @@ def _config(
         'watchlists = ["watchlist.txt"]',
         'database = "demo.db"',
         f"interval = {interval:g}",
+        f"round_timeout = {interval * 0.9:g}",  # room for a dark resolver's 0.5 s on a busy machine
         "jitter = 0",
         "[[sink]]",
         'type = "log"',
@@ -135,7 +136,7 @@ def _config(
              "reference-udp": "reference"}  # fmt: skip
     for name, role in roles.items():
         lines += ["[[resolver]]", f'name = "{name}"', f'role = "{role}"',
-                  f'address = "{addrs[name]}"', "timeout = 0.2", "retries = 0"]  # fmt: skip
+                  f'address = "{addrs[name]}"', "timeout = 0.5", "retries = 0"]  # fmt: skip
     lines += ["[[resolver]]", 'name = "reference-doh"', 'role = "reference"',
               'transport = "doh"', f'address = "{doh_url}"', 'ca_file = "demo-ca.pem"',
               "timeout = 0.5", "retries = 1"]  # fmt: skip

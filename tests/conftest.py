@@ -123,6 +123,8 @@ class Receiver:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = 0  # answer this many requests with HTTP 500
         self.delay = 0.0
+        self.held = asyncio.Event()  # cleared: requests are taken and wait until it is set
+        self.held.set()
         self.port = 0
         self._runner: web.AppRunner | None = None
         app = web.Application()
@@ -133,6 +135,7 @@ class Receiver:
         from aiohttp import web
 
         body = await request.read()
+        await self.held.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_next > 0:

@@ -91,7 +91,9 @@ async def test_digest_path_stores_what_the_full_path_stores(
         for name in [*NAMES, "late1.example", "late2.example"]:
             zone.set(name, BEHAVIOURS[0])
     servers = [await sim(z) for z in zones]
-    fast = {"timeout": 0.3, "retries": 0}
+    # No zone here is silent, so a long timeout costs nothing; a short one turned a slow
+    # moment of a busy machine into a timeout on one path and not the other.
+    fast = {"timeout": 5.0, "retries": 0}
     cfg = write_config(
         tmp_path,
         [

@@ -136,7 +136,9 @@ async def test_a_frozen_national_resolver_is_one_line_not_a_thousand(
     reference = await sim(Zone(scripts=dict(zone.scripts)))
     async with two_unbounds(tmp_path, upstream.port) as (a, b):
         sink = '[[sink]]\ntype = "log"\npath = "events.ndjson"\nscopes = ["*"]\n'
-        fast = "timeout = 0.5\nretries = 0\nmax_inflight = 64\n"
+        # Each frozen round waits one timeout for nsdi-b's controls; 0.5 s was short enough for
+        # a busy machine to make Unbounds that answer (nsdi-a, nsdi-b after the thaw) time out.
+        fast = "timeout = 2\nretries = 0\nmax_inflight = 64\n"
         cfg = write_config(
             tmp_path,
             [
