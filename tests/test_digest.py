@@ -133,6 +133,8 @@ async def test_digest_path_stores_what_the_full_path_stores(
             assert dump(a) == dump(b), f"round {k}"
             watched = a.db.execute("SELECT name FROM domains WHERE watched = 1").fetchall()
             assert sorted(n for (n,) in watched) == sorted(names)
+        for store in (a, b):  # the commits write without checking them: every key holds
+            assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert skipped["b"] == 0
     assert skipped["a"] > 5 * len(NAMES), skipped  # the digest path was taken, and often
 

@@ -165,12 +165,13 @@ async def test_unchanged_round_writes_one_row(harness: Any) -> None:
         before = counts(h.db)
         done = await h.round(store)
         assert done.changes.tracks == 0 and done.changes.transitions == 0
-        # a commit's larger page cache is given back after it
+        # a commit's larger page cache is given back after it, and its foreign-key checks
         assert (
             store.db.execute("PRAGMA cache_size").fetchone()
             == (cache,)
             != (-Store.COMMIT_CACHE_KB,)
         )
+        assert store.db.execute("PRAGMA foreign_keys").fetchone() == (1,)
     after = counts(h.db)
     assert after == {**before, "rounds": before["rounds"] + 1}
 

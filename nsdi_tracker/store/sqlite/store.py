@@ -1,7 +1,9 @@
 """The SQLite store: one class made of its parts, one module each.
 
-WAL mode, foreign keys on, synchronous FULL, and each round written in one transaction, so a
-crash or a kill leaves either the whole round or none of it. Timestamps are ISO-8601 UTC text
+WAL mode, foreign keys on (a round's commit, whose rows take every key from a join in the
+same transaction, skips the checks: rounds.Rounds._committing), synchronous FULL, and each
+round written in one transaction, so a crash or a kill leaves either the whole round or none
+of it. Timestamps are ISO-8601 UTC text
 and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file as it is.
 """
 
