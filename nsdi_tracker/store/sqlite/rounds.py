@@ -248,7 +248,7 @@ class Rounds:
         - no foreign-key checks. Every row the commit writes takes its domain, resolver,
           round and transition ids from a join on those tables, or from the round row it
           writes first, in the same transaction: the checks could not fail, and they were
-          three look-ups a stored reply and a third of the time `latest` took. SQLite ignores
+          three look-ups a stored reply and two thirds of the time `latest` took. SQLite ignores
           the pragma inside a transaction, so a commit inside another keeps its checks.
         """
         (cache,) = self.db.execute("PRAGMA cache_size").fetchone()

@@ -3,8 +3,8 @@
 WAL mode, foreign keys on (a round's commit, whose rows take every key from a join in the
 same transaction, skips the checks: rounds.Rounds._committing), synchronous FULL, and each
 round written in one transaction, so a crash or a kill leaves either the whole round or none
-of it. Timestamps are ISO-8601 UTC text
-and address lists JSON arrays, so `datasette` or `sqlite-utils` browse the file as it is.
+of it. Timestamps are ISO-8601 UTC text and address lists JSON arrays, so `datasette` or
+`sqlite-utils` browse the file as it is.
 """
 
 from __future__ import annotations
