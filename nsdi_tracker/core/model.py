@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 NATIONAL: Final = "national"  # the scope of the headline verdict; other scopes are resolver names
+EVENT_VERSION: Final = 1  # a change event's "version": the layout of its JSON
 
 # A NamedTuple from a tuple of its fields in their order: new_record(Summary, fields). It skips
 # the Python-level __new__ a NamedTuple has, which costs more than the tuple itself; a round

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, Final, overload
 
 from nsdi_tracker.core.clock import iso
 from nsdi_tracker.core.evidence import evidence
-from nsdi_tracker.core.model import NATIONAL, EventType, Flags, Observation, Role, new_record
+from nsdi_tracker.core.model import (
+    EVENT_VERSION,
+    NATIONAL,
+    EventType,
+    Flags,
+    Observation,
+    Role,
+    new_record,
+)
 from nsdi_tracker.judge.confirm import Change
 from nsdi_tracker.judge.fleet import SCOPE as FLEET
 from nsdi_tracker.store.records import Summary
@@ -24,7 +32,6 @@ if TYPE_CHECKING:
     from nsdi_tracker.rounds.measure import RoundInfo
     from nsdi_tracker.rounds.stream import DomainResult
 
-EVENT_VERSION: Final = 1
 _NAMESPACE_BYTES: Final = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000001").bytes
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from nsdi_tracker.core.clock import iso
+from nsdi_tracker.core.model import EVENT_VERSION
 from nsdi_tracker.judge.fleet import (
     SCOPE,
     Counted,
@@ -25,7 +26,6 @@ from nsdi_tracker.judge.fleet import (
     fleet_step,
     judge,
 )
-from nsdi_tracker.rounds.events import EVENT_VERSION
 
 _NAMESPACE = uuid.UUID("6f6e7364-692d-7472-6163-6b6572000002")
 

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from nsdi_tracker.core.model import EVENT_VERSION
+
 LIST_COLUMNS = ("flags", "addresses", "reference_addresses")  # JSON arrays in the database
 
 
@@ -17,8 +19,8 @@ _JSON_COLUMNS = (*LIST_COLUMNS, "evidence", "event", "outcomes", "health", "head
 # domain (`d`). Readers compose it with EVENT, as rounds.events.event_json writes it (a test
 # holds the two together); its label and category are the domain's current ones. Every other
 # event is stored as it was delivered. STORED_EVENT: the stored JSON, or NULL.
-EVENT = """(CASE WHEN t.event = '' THEN json_object(
-    'version', 1, 'id', t.event_id, 'type', t.type, 'first_verdict', json('true'),
+EVENT = f"""(CASE WHEN t.event = '' THEN json_object(
+    'version', {EVENT_VERSION}, 'id', t.event_id, 'type', t.type, 'first_verdict', json('true'),
     'domain', d.name, 'label', d.label, 'category', d.category, 'scope', t.scope,
     'from', t.from_verdict, 'to', t.to_verdict, 'first_seen', t.first_seen,
     'confirmed_at', t.confirmed_at, 'rounds', t.rounds,
