@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
 import statistics
@@ -32,35 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from sweep import ensure_tools
 
 from nsdi_tracker.core import signing
 from nsdi_tracker.core.submission import round_body
-from nsdi_tracker.sim.postgres import binaries, create
+from nsdi_tracker.sim.postgres import create
 
 HERE = Path(__file__).resolve().parent
 ROWS_TARGET = 50_000  # rows a second
 STATUS_TARGET = 1.0  # seconds
-
-
-def ensure_postgres() -> None:
-    try:
-        binaries()
-    except RuntimeError:
-        if os.geteuid() != 0:
-            raise SystemExit("bench-fleet needs: sudo apt-get install postgresql") from None
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        policy = Path("/usr/sbin/policy-rc.d")
-        own = not policy.exists()
-        if own:  # the packaged cluster must not start
-            policy.write_text("#!/bin/sh\nexit 101\n")
-            policy.chmod(0o755)
-        try:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-            install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]
-            subprocess.run(install, check=True, env=env, stdout=subprocess.DEVNULL)
-        finally:
-            if own:
-                policy.unlink()
 
 
 def token(i: int) -> str:
@@ -146,7 +125,7 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--domains", type=int, default=10_000)
     args = parser.parse_args()
-    ensure_postgres()
+    ensure_tools("postgresql")
     folder = Path(tempfile.mkdtemp(prefix="nsdi-fleet-bench-"))
     pg_folder = Path(tempfile.mkdtemp(prefix="nsdi-fleet-pg-"))  # the server's user reaches it
     server = create(pg_folder)

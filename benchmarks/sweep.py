@@ -68,27 +68,13 @@ class RoundFigures:
     export_rows_per_s: float = 0.0
 
 
-def ensure_tools() -> None:
-    missing = [p for p, exe in (("nsd", "nsd"), ("dnsperf", "dnsperf")) if not shutil.which(exe)]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise SystemExit(f"bench needs: sudo apt-get install {' '.join(missing)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    policy = Path("/usr/sbin/policy-rc.d")
-    own = not policy.exists()
-    if own:  # Debian's maintainer scripts must not start the packaged NSD on port 53
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-            check=True, env=env, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    finally:
-        if own:
-            policy.unlink()
+def ensure_tools(*packages: str) -> None:
+    """Debian's packages the benchmark drives (NSD and dnsperf by default), installed by the
+    tests' installer if missing (as root; never started as services)."""
+    packages = packages or ("nsd", "dnsperf")
+    script = HERE.parent / "tests" / "ensure-tools.sh"
+    if subprocess.run([str(script), *packages]).returncode != 0:
+        raise SystemExit(f"bench: could not install {' '.join(packages)} (see above)")
 
 
 def free_port() -> int:
