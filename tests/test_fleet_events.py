@@ -323,3 +323,33 @@ def test_collector_sink_config_errors(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             load_collector(path, KINDS)
         assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'colour = 1\ndatabase = "postgresql://x"\n',
+            "colour: unknown key (known: database, database_env, fleet, listen, max_body, probe, "
+            "sink)",
+        ),
+        (
+            'database = "postgresql://x"\n[fleet]\nquorum = 2\n[[probe]]\nname = "p"\n'
+            'token = "p-token-0123456789"\n',
+            "fleet.quorum: unknown key (known: confirm, evaluate_every, min_networks, min_probes, "
+            "stale_intervals)",
+        ),
+        (
+            'database = "postgresql://x"\n[[probe]]\nname = "p"\ntoken = "p-token-0123456789"\n'
+            "as = 8359\n",
+            "probe[0] (p).as: unknown key (known: asn, isp, name, region, token, token_env)",
+        ),
+    ],
+)
+def test_collector_unknown_keys(tmp_path: Path, text: str, message: str) -> None:
+    """A key the collector does not know is named, with its table and the keys it knows."""
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_collector(path, KINDS)
+    assert str(err.value) == f"{path}: {message}"

@@ -89,9 +89,7 @@ def load_collector(path: Path, sink_kinds: SinkKinds) -> CollectorConfig:
     def fail(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{path}: {key}: {problem}")
 
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        raise fail(unknown[0], f"unknown key (known: {', '.join(sorted(_TOP))})")
+    keys.known(data, _TOP, "", fail)
     probes = [_probe(item, i, fail) for i, item in enumerate(_tables(data, "probe", fail))]
     names = [p.name for p in probes]
     if not probes:
@@ -140,9 +138,7 @@ def _tables(data: Mapping[str, Any], key: str, fail: Fail) -> list[dict[str, Any
 def _probe(item: Mapping[str, Any], i: int, fail: Fail) -> ProbeSpec:
     raw = item.get("name")
     where = f"probe[{i}]" + (f" ({raw})" if isinstance(raw, str) else "")
-    unknown = sorted(set(item) - _PROBE)
-    if unknown:
-        raise fail(f"{where}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_PROBE))})")
+    keys.known(item, _PROBE, where, fail)
     if not isinstance(raw, str):
         raise fail(f"{where}.name", "missing (a name of a-z, 0-9 and -)")
     name = keys.name(raw, f"{where}.name", fail)
@@ -173,9 +169,7 @@ def _secret(item: Mapping[str, Any], key: str, fail: Fail, where: str = "") -> s
 def _rules(fleet: object, fail: Fail) -> FleetRules:
     if not isinstance(fleet, dict):
         raise fail("fleet", "must be a table")
-    unknown = sorted(set(fleet) - _FLEET)
-    if unknown:
-        raise fail(f"fleet.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_FLEET))})")
+    keys.known(fleet, _FLEET, "fleet", fail)
     return FleetRules(
         keys.integer(fleet.get("min_probes", 2), "fleet.min_probes", fail, 1, 10_000),
         keys.integer(fleet.get("min_networks", 2), "fleet.min_networks", fail, 1, 10_000),

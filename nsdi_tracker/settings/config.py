@@ -143,9 +143,7 @@ def parse_config(data: Mapping[str, Any], path: Path, sink_kinds: SinkKinds) -> 
     def fail(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{path}: {key}: {problem}")
 
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise fail(unknown[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    keys.known(data, _TOP_KEYS, "", fail)
     base = path.resolve().parent
     resolvers = parse_resolvers(data.get("resolver"), base, fail)
     watchlists = tuple(
@@ -216,9 +214,7 @@ def _optional_path(data: Mapping[str, Any], key: str, base: Path, fail: Fail) ->
 def _parse_http(http: object, fail: Fail) -> tuple[Listen, bool, str]:
     if not isinstance(http, dict):
         raise fail("http", 'must be a table: [http] listen = "127.0.0.1:8080"')
-    unknown = sorted(set(http) - _HTTP_KEYS)
-    if unknown:
-        raise fail(f"http.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_HTTP_KEYS))})")
+    keys.known(http, _HTTP_KEYS, "http", fail)
     listen = parse_listen(http.get("listen", DEFAULT_LISTEN), "http.listen", fail)
     show_paths = http.get("show_paths", False)
     if not isinstance(show_paths, bool):

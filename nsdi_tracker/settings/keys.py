@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,19 @@ E = TypeVar("E", bound=StrEnum)
 # A URL path prefix (`[http] base_path`, the X-Forwarded-Prefix header): /a or /a/b, no
 # trailing slash, only characters that need no escaping in a URL or in HTML.
 BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def known(
+    table: Mapping[str, Any], allowed: Set[str], where: str, fail: Fail, what: str = ""
+) -> None:
+    """Refuse a table with a key outside `allowed`, naming the first (sorted) and the known
+    ones; `where`: the table's key ("" for the file's top level), `what`: e.g. "for a log
+    sink"."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        at = f"{where}.{unknown[0]}" if where else unknown[0]
+        label = f"unknown key {what}" if what else "unknown key"
+        raise fail(at, f"{label} (known: {', '.join(sorted(allowed))})")
 
 
 def enum(kind: type[E], value: object, key: str, fail: Fail) -> E:

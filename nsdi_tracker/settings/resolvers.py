@@ -65,9 +65,7 @@ def _parse_resolver(item: object, key: str, base: Path, fail: Fail) -> ResolverS
     if not isinstance(name, str) or not NAME.match(name):
         raise fail(f"{key}.name", f"{name!r} must match [a-z0-9-], start with a letter or digit")
     key = f"{key} ({name})"
-    unknown = sorted(set(item) - _KEYS)
-    if unknown:
-        raise fail(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(_KEYS))})")
+    keys.known(item, _KEYS, key, fail)
     for required in ("role", "address"):
         if required not in item:
             raise fail(f"{key}.{required}", "missing")

@@ -93,13 +93,7 @@ def parse_sinks(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> tuple[
             )
         if any(s.name == name for s in sinks):
             raise fail(f"{key}.name", f"duplicate sink name {name!r}")
-        known = kinds[kind].keys | _COMMON
-        unknown = sorted(set(item) - known)
-        if unknown:
-            raise fail(
-                f"{key}.{unknown[0]}",
-                f"unknown key for a {kind} sink (known: {', '.join(sorted(known))})",
-            )
+        keys.known(item, kinds[kind].keys | _COMMON, key, fail, f"for a {kind} sink")
         sinks.append(_sink(item, key, name, kind, base, fail, kinds[kind]))
     return tuple(sinks)
 
@@ -116,9 +110,7 @@ def parse_fleet(raw: object, base: Path, fail: Fail, kinds: SinkKinds) -> SinkSp
     if not isinstance(raw, dict):
         raise fail(FLEET, 'must be a table: [fleet] collector = "https://..."')
     how = kinds[FLEET]
-    unknown = sorted(set(raw) - how.keys)
-    if unknown:
-        raise fail(f"{FLEET}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(how.keys))})")
+    keys.known(raw, how.keys, FLEET, fail)
     # A probe cut off from its collector for days still catches up: it keeps a week.
     item = {"give_up_after": FLEET_KEEPS, **raw, "events": sorted(DEFAULT_EVENTS), "scopes": ["*"]}
     return _sink(item, FLEET, FLEET, FLEET, base, fail, how)
