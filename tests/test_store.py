@@ -68,6 +68,26 @@ V1_ROUNDS = (
 )
 
 
+def back_to_schema_1(db: Database) -> None:
+    """Put the file's rounds back to schema 1: the old CHECK and columns, m002, m003, m005
+    and m006 not recorded (foreign keys left off)."""
+    db.execute("PRAGMA foreign_keys = OFF")
+    with db.atomic():
+        db.execute(f"CREATE TABLE r1 AS SELECT {V1_ROUNDS} FROM rounds")
+        db.execute("DROP TABLE rounds")
+        db.execute(_SCHEMA_1[2])
+        db.execute(_SCHEMA_1[3])
+        db.execute("INSERT INTO rounds SELECT * FROM r1")
+        db.execute("DROP TABLE r1")
+        for index in ("states_notable", "transitions_changes", "domains_shown"):
+            db.execute(f"DROP INDEX {index}")
+        db.execute(
+            "DELETE FROM _sqlite_migrations WHERE name IN "
+            "('m002_timed_out_rounds', 'm003_screen_indexes', 'm005_round_interval', "
+            "'m006_round_summaries')"
+        )
+
+
 async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, harness) -> None:
     """m002 rebuilds `rounds` for the timeout status: every row and every reference to it
     survives, foreign keys still hold, and a timed-out round can then be recorded."""
@@ -76,22 +96,7 @@ async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, 
         await h.round(store)
         await h.round(store)
         before = store.db.execute(f"SELECT {V1_ROUNDS} FROM rounds ORDER BY id").fetchall()
-        # Put the file back to schema 1: the old CHECK and columns, m002 and m003 not recorded.
-        store.db.execute("PRAGMA foreign_keys = OFF")
-        with store.db.atomic():
-            store.db.execute(f"CREATE TABLE r1 AS SELECT {V1_ROUNDS} FROM rounds")
-            store.db.execute("DROP TABLE rounds")
-            store.db.execute(_SCHEMA_1[2])
-            store.db.execute(_SCHEMA_1[3])
-            store.db.execute("INSERT INTO rounds SELECT * FROM r1")
-            store.db.execute("DROP TABLE r1")
-            for index in ("states_notable", "transitions_changes", "domains_shown"):
-                store.db.execute(f"DROP INDEX {index}")
-            store.db.execute(
-                "DELETE FROM _sqlite_migrations WHERE name IN "
-                "('m002_timed_out_rounds', 'm003_screen_indexes', 'm005_round_interval', "
-                "'m006_round_summaries')"
-            )
+        back_to_schema_1(store.db)
     with Store.open(h.db) as store:
         rows = store.db.execute(f"SELECT {V1_ROUNDS} FROM rounds ORDER BY id").fetchall()
         assert rows == before
@@ -103,6 +108,29 @@ async def test_version_1_database_keeps_its_rounds_through_m002(tmp_path: Path, 
         now = datetime.now(UTC)
         store.record_timeout(now - timedelta(seconds=3), now, domains=1, queries=7)
         assert store.last_round()["status"] == "timeout"
+
+
+ROUNDS_SQL = "SELECT sql FROM sqlite_master WHERE name = 'rounds'"
+
+
+async def test_rebuild_that_breaks_a_key_rolls_back(tmp_path: Path, harness) -> None:
+    """A table rebuild checks every foreign key before it commits: a file with a dangling
+    one is refused with the migration's name, and keeps its rounds as they were."""
+    h = await harness(["kept.example"])
+    with Store.open(h.db) as store:
+        await h.round(store)
+        back_to_schema_1(store.db)
+        store.db.execute("UPDATE states SET round_id = 999")  # no such round
+        store.db.conn.commit()
+        (sql,) = store.db.execute(ROUNDS_SQL).fetchone()
+    with pytest.raises(StoreError, match="m002: foreign keys broken by the rounds rebuild"):
+        Store.open(h.db)
+    db = sqlite3.connect(h.db)
+    try:
+        assert db.execute(ROUNDS_SQL).fetchone() == (sql,)
+        assert db.execute("SELECT COUNT(*) FROM rounds").fetchone() == (1,)
+    finally:
+        db.close()
 
 
 async def test_newer_database_is_refused(tmp_path: Path) -> None:

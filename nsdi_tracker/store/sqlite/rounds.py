@@ -25,6 +25,7 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
+from nsdi_tracker.store.sqlite.schema import foreign_keys_off
 from nsdi_tracker.store.sqlite.staging import (
     TRACK_VALUES,
     delivery_rows,
@@ -252,13 +253,11 @@ class Rounds:
           the pragma inside a transaction, so a commit inside another keeps its checks.
         """
         (cache,) = self.db.execute("PRAGMA cache_size").fetchone()
-        (checks,) = self.db.execute("PRAGMA foreign_keys").fetchone()
         self.db.execute(f"PRAGMA cache_size = -{self.COMMIT_CACHE_KB}")
-        self.db.execute("PRAGMA foreign_keys = OFF")
         try:
-            yield
+            with foreign_keys_off(self.db):
+                yield
         finally:
-            self.db.execute(f"PRAGMA foreign_keys = {int(checks)}")
             self.db.execute(f"PRAGMA cache_size = {int(cache)}")
 
     def _queue_summary(self, round_id: int, sink: str, at: str) -> None:

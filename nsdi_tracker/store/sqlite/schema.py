@@ -6,7 +6,8 @@ version refuse a database a newer one has migrated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -34,6 +35,31 @@ def migration(*, transactional: bool = True) -> Callable[[Migration], Migration]
         return fn
 
     return register
+
+
+@contextlib.contextmanager
+def foreign_keys_off(db: Database) -> Iterator[None]:
+    """SQLite's foreign-key checks off, and back as they were after (it ignores the pragma
+    inside a transaction: enter this before one)."""
+    (checks,) = db.execute("PRAGMA foreign_keys").fetchone()
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {int(checks)}")
+
+
+@contextlib.contextmanager
+def _rebuilding(db: Database, migration: str, table: str) -> Iterator[None]:
+    """A table rebuild (SQLite cannot alter a constraint): foreign keys off, so the tables
+    that point at it keep pointing at the new one; the work in one transaction, whose keys are
+    all checked before it commits."""
+    with foreign_keys_off(db), db.atomic():
+        yield
+        if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise StoreError(
+                f"{migration}: foreign keys broken by the {table} rebuild; rolled back"
+            )
 
 
 @migration()
@@ -176,18 +202,12 @@ def m002_timed_out_rounds(db: Database) -> None:
     (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'rounds'").fetchone()
     if "'timeout'" in sql:  # rebuilt, but killed before the migration was recorded
         return
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        with db.atomic():
-            db.execute(_ROUNDS_2.replace("CREATE TABLE rounds", "CREATE TABLE rounds_new"))
-            db.execute("INSERT INTO rounds_new SELECT * FROM rounds")
-            db.execute("DROP TABLE rounds")
-            db.execute("ALTER TABLE rounds_new RENAME TO rounds")
-            db.execute("CREATE INDEX rounds_finished ON rounds (finished)")
-            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                raise StoreError("m002: foreign keys broken by the rounds rebuild; rolled back")
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
+    with _rebuilding(db, "m002", "rounds"):
+        db.execute(_ROUNDS_2.replace("CREATE TABLE rounds", "CREATE TABLE rounds_new"))
+        db.execute("INSERT INTO rounds_new SELECT * FROM rounds")
+        db.execute("DROP TABLE rounds")
+        db.execute("ALTER TABLE rounds_new RENAME TO rounds")
+        db.execute("CREATE INDEX rounds_finished ON rounds (finished)")
 
 
 _ROUNDS_2 = """CREATE TABLE rounds (
@@ -231,26 +251,22 @@ def m004_resolver_health(db: Database) -> None:
     outbox points at them) and every recorded row as it was, foreign keys off, in one
     transaction; the change-log view is made anew to keep the domainless rows."""
     (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'transitions'").fetchone()
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        with db.atomic():
-            db.execute("DROP VIEW IF EXISTS changelog")
-            if "domain_id INTEGER NOT NULL" in sql:  # not yet rebuilt (a kill can come later)
-                db.execute(_TRANSITIONS_4.replace("TABLE transitions", "TABLE transitions_new"))
-                db.execute("INSERT INTO transitions_new SELECT * FROM transitions")
-                db.execute("DROP TABLE transitions")
-                db.execute("ALTER TABLE transitions_new RENAME TO transitions")
-                db.execute("CREATE INDEX transitions_confirmed ON transitions (confirmed_at)")
-                db.execute(
-                    "CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)"
-                )
-                db.execute(
-                    "CREATE INDEX transitions_changes ON transitions (round_id) "
-                    "WHERE type != 'baseline'"
-                )
-            db.execute(_CHANGELOG_4)
+    with _rebuilding(db, "m004", "transitions"):
+        db.execute("DROP VIEW IF EXISTS changelog")
+        if "domain_id INTEGER NOT NULL" in sql:  # not yet rebuilt (a kill can come later)
+            db.execute(_TRANSITIONS_4.replace("TABLE transitions", "TABLE transitions_new"))
+            db.execute("INSERT INTO transitions_new SELECT * FROM transitions")
+            db.execute("DROP TABLE transitions")
+            db.execute("ALTER TABLE transitions_new RENAME TO transitions")
+            db.execute("CREATE INDEX transitions_confirmed ON transitions (confirmed_at)")
+            db.execute("CREATE INDEX transitions_domain ON transitions (domain_id, confirmed_at)")
             db.execute(
-                """CREATE TABLE IF NOT EXISTS resolver_states (
+                "CREATE INDEX transitions_changes ON transitions (round_id) "
+                "WHERE type != 'baseline'"
+            )
+        db.execute(_CHANGELOG_4)
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS resolver_states (
                     scope TEXT PRIMARY KEY,  -- a resolver's name, or 'national'
                     state TEXT,              -- confirmed 'up' or 'down'; NULL until one is
                     since TEXT,
@@ -259,20 +275,14 @@ def m004_resolver_health(db: Database) -> None:
                     candidate_since TEXT,
                     round_id INTEGER NOT NULL REFERENCES rounds (id)
                 ) WITHOUT ROWID"""
-            )
-            db.execute(
-                """CREATE VIEW IF NOT EXISTS resolver_status AS
+        )
+        db.execute(
+            """CREATE VIEW IF NOT EXISTS resolver_status AS
                 SELECT s.scope AS resolver, COALESCE(r.role, 'headline') AS role, s.state,
                        s.since, s.candidate AS pending, s.candidate_count AS pending_rounds,
                        s.candidate_since AS pending_since
                 FROM resolver_states s LEFT JOIN resolvers r ON r.name = s.scope"""
-            )
-            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                raise StoreError(
-                    "m004: foreign keys broken by the transitions rebuild; rolled back"
-                )
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
+        )
 
 
 @migration()
@@ -290,32 +300,26 @@ def m006_round_summaries(db: Database) -> None:
     and a delivery points at a transition or at a summary. SQLite cannot drop a NOT NULL, so
     `deliveries` is rebuilt with its ids and every row as it was, in one transaction."""
     (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'deliveries'").fetchone()
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        with db.atomic():
-            db.execute(
-                """CREATE TABLE IF NOT EXISTS summaries (
+    with _rebuilding(db, "m006", "deliveries"):
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS summaries (
                     id INTEGER PRIMARY KEY,
                     round_id INTEGER NOT NULL UNIQUE REFERENCES rounds (id),
                     submission_id TEXT NOT NULL UNIQUE,
                     body BLOB  -- zlib(JSON); NULL once delivered or given up
                 )"""
+        )
+        if "transition_id INTEGER NOT NULL" in sql:  # not yet rebuilt
+            db.execute(_DELIVERIES_6.replace("TABLE deliveries", "TABLE deliveries_new"))
+            db.execute(
+                "INSERT INTO deliveries_new (id, transition_id, sink, status, attempts, "
+                "created, next_attempt, last_attempt, last_error, delivered) "
+                "SELECT id, transition_id, sink, status, attempts, created, next_attempt, "
+                "last_attempt, last_error, delivered FROM deliveries"
             )
-            if "transition_id INTEGER NOT NULL" in sql:  # not yet rebuilt
-                db.execute(_DELIVERIES_6.replace("TABLE deliveries", "TABLE deliveries_new"))
-                db.execute(
-                    "INSERT INTO deliveries_new (id, transition_id, sink, status, attempts, "
-                    "created, next_attempt, last_attempt, last_error, delivered) "
-                    "SELECT id, transition_id, sink, status, attempts, created, next_attempt, "
-                    "last_attempt, last_error, delivered FROM deliveries"
-                )
-                db.execute("DROP TABLE deliveries")
-                db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
-                db.execute("CREATE INDEX deliveries_due ON deliveries (status, next_attempt)")
-            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                raise StoreError("m006: foreign keys broken by the deliveries rebuild; rolled back")
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
+            db.execute("DROP TABLE deliveries")
+            db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
+            db.execute("CREATE INDEX deliveries_due ON deliveries (status, next_attempt)")
 
 
 @migration()
