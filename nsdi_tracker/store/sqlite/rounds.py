@@ -25,7 +25,7 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
-from nsdi_tracker.store.sqlite.schema import foreign_keys_off
+from nsdi_tracker.store.sqlite.pragmas import foreign_keys_off
 from nsdi_tracker.store.sqlite.staging import (
     TRACK_VALUES,
     delivery_rows,

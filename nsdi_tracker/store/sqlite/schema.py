@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from nsdi_tracker.core.errors import StoreError
+from nsdi_tracker.store.sqlite.pragmas import foreign_keys_off
 
 MIGRATION_SET = "nsdi-tracker"
 
@@ -35,18 +36,6 @@ def migration(*, transactional: bool = True) -> Callable[[Migration], Migration]
         return fn
 
     return register
-
-
-@contextlib.contextmanager
-def foreign_keys_off(db: Database) -> Iterator[None]:
-    """SQLite's foreign-key checks off, and back as they were after (it ignores the pragma
-    inside a transaction: enter this before one)."""
-    (checks,) = db.execute("PRAGMA foreign_keys").fetchone()
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        yield
-    finally:
-        db.execute(f"PRAGMA foreign_keys = {int(checks)}")
 
 
 @contextlib.contextmanager
