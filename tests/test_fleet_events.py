@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,36 @@ async def test_a_dead_receiver_and_a_dead_collector_lose_nothing(
         assert conn.execute("SELECT state, attempts FROM fleet_deliveries").fetchall() == [
             ("delivered", 4)
         ]
+
+
+async def test_a_sinks_events_wait_behind_its_oldest(
+    fleet: Callable[..., Fleet], receiver: Receiver
+) -> None:
+    """A sink's events go in order, also from a collector that did not see the oldest fail:
+    while that one waits for its retry, the newer ones wait with it."""
+    f = fleet(webhook(receiver))
+    c = await f.collector()
+    for verdict in ("removed", "removed", "present", "present"):
+        await f.everyone({"youtube.com": verdict})
+        await c.evaluate()
+    now = datetime.fromtimestamp(f.clock(), UTC)
+    retry = now + timedelta(hours=1)
+    with psycopg.connect(f.dsn) as conn:
+        first, second = (i for (i,) in conn.execute("SELECT id FROM fleet_deliveries ORDER BY id"))
+        conn.execute("UPDATE fleet_deliveries SET next_attempt = %s WHERE id = %s", (retry, first))
+    other = FleetQueue(f.dsn, holder="other")
+    other.open()
+    try:
+        assert other.due(now, ["webhook"]) == []  # the newer one is due, but not the oldest
+        assert other.next_due(["webhook"]) == retry
+        due = other.due(retry, ["webhook"])
+    finally:
+        other.close()
+    assert [d.id for d in due] == [first, second]
+    assert kinds([d.event for d in due]) == [
+        ("youtube.com", "removed"),
+        ("youtube.com", "restored"),
+    ]
 
 
 def test_collector_sink_config_errors(tmp_path: Path) -> None:

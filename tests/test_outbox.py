@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from nsdi_tracker.core.clock import utcnow
 from nsdi_tracker.delivery.outbox import Outbox, backoff
 from nsdi_tracker.delivery.sinks import ID_HEADER, KINDS, SIGNATURE_HEADER, verify
 from nsdi_tracker.store.sqlite import Store
@@ -63,6 +65,34 @@ async def test_webhook_survives_failures_and_an_outage(harness: Any, receiver: A
         assert event["summary"]["rcode"] == "NXDOMAIN"
         assert event["summary"]["reference_addresses"] == ["142.250.74.46"]
         assert "nsdi-a" in event["evidence"]["resolvers"]
+
+
+async def test_a_sinks_events_wait_behind_its_oldest(harness: Any, receiver: Any) -> None:
+    """A sink's events go in order, also from a process that did not see the oldest fail
+    (`run --once` after `run --once`): while it waits for its retry, the newer ones wait."""
+    h = await harness(DOMAINS, extra=webhook(receiver.url, retry_initial=3600, retry_max=3600))
+    receiver.fail_next = 1
+    with Store.open(h.db) as store:
+        await removals(h, store)
+        order = [
+            event_id
+            for (event_id,) in store.db.execute(
+                "SELECT t.event_id FROM deliveries dl JOIN transitions t "
+                "ON t.id = dl.transition_id ORDER BY dl.id"
+            )
+        ]
+        async with Outbox(store, h.config().sinks) as first:
+            assert await first.deliver_due() == 1  # the oldest fails: retried in 30-60 min
+        async with Outbox(store, h.config().sinks) as fresh:
+            assert await fresh.deliver_due() == 0
+            # the next look is the oldest's retry, not the newer ones' (due since queued)
+            retry = store.next_due(["webhook"])
+            assert retry is not None and retry > utcnow() + timedelta(minutes=29)
+        assert receiver.received == []
+        later = utcnow() + timedelta(hours=1)
+        async with Outbox(store, h.config().sinks, clock=lambda: later) as after:
+            assert await after.drain(10)
+    assert [json.loads(body)["id"] for _, body in receiver.received] == order
 
 
 async def test_a_tampered_body_does_not_verify() -> None:

@@ -29,6 +29,12 @@ from nsdi_tracker.store.records import Delivery
 
 LEASE: Final = 60.0  # seconds a sink's sender keeps it without a delivery
 
+# A sink's oldest pending delivery's next attempt: its newer ones are due only once it is.
+_HEAD = (
+    "SELECT h.next_attempt FROM fleet_deliveries h WHERE h.sink = %s AND h.state = 'pending' "
+    "ORDER BY h.id LIMIT 1"
+)
+
 
 class FleetQueue:
     def __init__(self, dsn: str, *, holder: str | None = None, lease: float = LEASE) -> None:
@@ -69,23 +75,27 @@ class FleetQueue:
             for sink in sinks:
                 if not self._holds(conn, sink, now):
                     continue
+                # A sink's events go in order: while its oldest pending one waits for its
+                # retry, the newer ones wait too (a collector that took the sink over from
+                # one that saw it fail would otherwise send them first).
                 rows = conn.execute(
                     "SELECT d.id, d.sink, d.attempts, d.created, t.event FROM fleet_deliveries d "
                     "JOIN fleet_transitions t USING (event_id) WHERE d.sink = %s AND "
-                    "d.state = 'pending' AND d.next_attempt <= %s ORDER BY d.id LIMIT %s",
-                    (sink, now, limit),
+                    f"d.state = 'pending' AND ({_HEAD}) <= %s ORDER BY d.id LIMIT %s",
+                    (sink, sink, now, limit),
                 ).fetchall()
                 out += [Delivery(i, s, a, c, e) for i, s, a, c, e in rows]
         return out
 
     def next_due(self, sinks: Iterable[str]) -> datetime | None:
-        """When this collector should look again: the first pending delivery's time, or the
-        end of another collector's lease on the sink."""
+        """When this collector should look again: the earliest of the sinks' oldest pending
+        deliveries' times, or the end of another collector's lease on the sink."""
         names = list(sinks)
         with self._conn() as conn:
             row = conn.execute(
-                "SELECT MIN(next_attempt) FROM fleet_deliveries WHERE state = 'pending' AND "
-                "sink = ANY(%s)",
+                "SELECT MIN(next_attempt) FROM (SELECT DISTINCT ON (sink) next_attempt "
+                "FROM fleet_deliveries WHERE state = 'pending' AND sink = ANY(%s) "
+                "ORDER BY sink, id) heads",
                 (names,),
             ).fetchone()
             first = row[0] if row else None

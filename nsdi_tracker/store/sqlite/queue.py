@@ -24,7 +24,12 @@ class Queue:
     path: Path
 
     def due(self, now: datetime, sinks: Iterable[str], limit: int = 100) -> list[Delivery]:
-        names = sorted(set(sinks))
+        """The pending deliveries of the sinks whose oldest pending one is due, in the order
+        they were queued. A sink's deliveries go in order: while its oldest waits for its
+        retry, the newer ones wait too (a process that did not see it fail, a `run --once`
+        after another, would otherwise send them first)."""
+        at = iso(now)
+        names = [n for n, when in self._heads(sinks).items() if when <= at]
         if not names:
             return []
         marks = ", ".join("?" * len(names))
@@ -33,9 +38,8 @@ class Queue:
             "su.body FROM deliveries dl LEFT JOIN transitions t ON t.id = dl.transition_id "
             "LEFT JOIN domains d ON d.id = t.domain_id "
             "LEFT JOIN summaries su ON su.id = dl.summary_id "
-            f"WHERE dl.status = 'pending' AND dl.next_attempt <= ? AND dl.sink IN ({marks}) "
-            "ORDER BY dl.id LIMIT ?",
-            (iso(now), *names, limit),
+            f"WHERE dl.status = 'pending' AND dl.sink IN ({marks}) ORDER BY dl.id LIMIT ?",
+            (*names, limit),
         )
         return [
             Delivery(i, s, a, parse_iso(c), _event(event, ident, body))
@@ -43,16 +47,23 @@ class Queue:
         ]
 
     def next_due(self, sinks: Iterable[str]) -> datetime | None:
-        names = sorted(set(sinks))
-        if not names:
-            return None
-        marks = ", ".join("?" * len(names))
-        row = self.db.execute(
-            "SELECT MIN(next_attempt) FROM deliveries "
-            f"WHERE status = 'pending' AND sink IN ({marks})",
-            names,
-        ).fetchone()
-        return parse_iso(row[0]) if row and row[0] else None
+        """When one of the sinks next has something due: the earliest of their oldest
+        pending deliveries' times."""
+        heads = self._heads(sinks)
+        return parse_iso(min(heads.values())) if heads else None
+
+    def _heads(self, sinks: Iterable[str]) -> dict[str, str]:
+        """Each sink's oldest pending delivery's next attempt (sinks with none left out)."""
+        heads: dict[str, str] = {}
+        for name in sorted(set(sinks)):
+            row = self.db.execute(
+                "SELECT next_attempt FROM deliveries WHERE status = 'pending' AND sink = ? "
+                "ORDER BY id LIMIT 1",
+                (name,),
+            ).fetchone()
+            if row is not None:
+                heads[name] = row[0]
+        return heads
 
     def mark_delivered(self, delivery_id: int, at: datetime) -> None:
         self._update_delivery(
