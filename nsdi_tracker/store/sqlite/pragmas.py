@@ -9,12 +9,17 @@ from sqlite_utils import Database
 
 
 @contextlib.contextmanager
-def foreign_keys_off(db: Database) -> Iterator[None]:
-    """SQLite's foreign-key checks off, and back as they were after (it ignores the pragma
-    inside a transaction: enter this before one)."""
-    (checks,) = db.execute("PRAGMA foreign_keys").fetchone()
-    db.execute("PRAGMA foreign_keys = OFF")
+def pragma(db: Database, name: str, value: int) -> Iterator[None]:
+    """PRAGMA `name` (a numeric one) set to `value`, and back as it was after."""
+    (kept,) = db.execute(f"PRAGMA {name}").fetchone()
+    db.execute(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
-        db.execute(f"PRAGMA foreign_keys = {int(checks)}")
+        db.execute(f"PRAGMA {name} = {int(kept)}")
+
+
+def foreign_keys_off(db: Database) -> contextlib.AbstractContextManager[None]:
+    """SQLite's foreign-key checks off, and back as they were after (it ignores the pragma
+    inside a transaction: enter this before one)."""
+    return pragma(db, "foreign_keys", 0)

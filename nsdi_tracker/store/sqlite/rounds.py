@@ -25,7 +25,7 @@ from nsdi_tracker.store.records import (
     StoredTrack,
     TrackKey,
 )
-from nsdi_tracker.store.sqlite.pragmas import foreign_keys_off
+from nsdi_tracker.store.sqlite.pragmas import foreign_keys_off, pragma
 from nsdi_tracker.store.sqlite.staging import (
     TRACK_VALUES,
     delivery_rows,
@@ -252,13 +252,8 @@ class Rounds:
           three look-ups a stored reply and two thirds of the time `latest` took. SQLite ignores
           the pragma inside a transaction, so a commit inside another keeps its checks.
         """
-        (cache,) = self.db.execute("PRAGMA cache_size").fetchone()
-        self.db.execute(f"PRAGMA cache_size = -{self.COMMIT_CACHE_KB}")
-        try:
-            with foreign_keys_off(self.db):
-                yield
-        finally:
-            self.db.execute(f"PRAGMA cache_size = {int(cache)}")
+        with pragma(self.db, "cache_size", -self.COMMIT_CACHE_KB), foreign_keys_off(self.db):
+            yield
 
     def _queue_summary(self, round_id: int, sink: str, at: str) -> None:
         """The round as a fleet's collector takes it (core.submission's round), written by
